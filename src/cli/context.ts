@@ -1,0 +1,49 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../config.ts';
+import { setLogLevel } from '../log.ts';
+import { Store, type OpenStoreOptions } from '../store/index.ts';
+
+/** Options every command takes; commander merges the program's and the subcommand's. */
+export interface GlobalOptions {
+  db?: string;
+  json?: boolean;
+  logLevel?: string;
+}
+
+export function globalOptions(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+export function configFrom(cmd: Command, extra: Parameters<typeof loadConfig>[0] = {}): Config {
+  const o = globalOptions(cmd);
+  const config = loadConfig({ ...extra, db: o.db, logLevel: o.logLevel });
+  setLogLevel(config.logLevel);
+  return config;
+}
+
+/** Opens the configured store for the length of `fn`, and always closes it. */
+export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>, opts?: OpenStoreOptions): Promise<T> {
+  const store = await Store.open(config.db, opts);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Prints a command's result: the human text, or with --json one JSON object as the last line of stdout.
+ */
+export function emit<T>(cmd: Command, result: T, human: (r: T) => string): void {
+  if (globalOptions(cmd).json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else process.stdout.write(`${human(result)}\n`);
+}
+
+/** A `--flag <n>` parser that rejects anything but an integer, with a message naming the flag. */
+export function intOption(name: string, min = Number.MIN_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer${min > Number.MIN_SAFE_INTEGER ? ` >= ${min}` : ''}, got '${value}'`);
+    return n;
+  };
+}

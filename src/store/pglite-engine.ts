@@ -1,0 +1,102 @@
+import { mkdirSync, accessSync, constants, openSync, closeSync, writeFileSync, readFileSync, unlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PGlite, types } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { UserError, errorMessage } from '../errors.ts';
+import type { Engine, Sql } from './engine.ts';
+
+// int8 ids and counts come back as JS numbers on both engines (ids stay far below 2^53).
+const parsers = { [types.INT8]: (v: string) => Number(v) };
+
+/**
+ * PGlite is one Postgres backend inside this process, so two processes must never open the same data directory.
+ * A lock file next to it makes a second process wait for the first, or fail with a clear message.
+ */
+function acquireDirLock(dir: string, waitMs: number): () => void {
+  const lockPath = `${dir}.lock`;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => { try { unlinkSync(lockPath); } catch { /* already gone */ } };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lockPath, 'utf8').trim());
+      if (!processAlive(holder)) { try { unlinkSync(lockPath); } catch { /* raced with another waiter */ } continue; }
+      if (Date.now() > deadline) {
+        throw new UserError(`the database ${dir} is in use by process ${holder}; stop it, or use a PostgreSQL server (--db postgres://...) for concurrent access`);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+class PgliteSql implements Sql {
+  constructor(private readonly db: Pick<PGlite, 'query' | 'exec'>) {}
+  async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.db.query<T>(text, params)).rows;
+  }
+  async exec(text: string): Promise<void> {
+    await this.db.exec(text);
+  }
+}
+
+export class PgliteEngine implements Engine {
+  readonly kind = 'pglite' as const;
+  private readonly sql: PgliteSql;
+
+  private constructor(private readonly db: PGlite, readonly location: string, private readonly release: () => void) {
+    this.sql = new PgliteSql(db);
+  }
+
+  /** Opens (creating if needed) the database in `dir`; `memory://` keeps it in memory. */
+  static async open(dir: string, opts: { lockWaitMs?: number } = {}): Promise<PgliteEngine> {
+    if (dir === 'memory://') {
+      const db = await PGlite.create({ extensions: { vector }, parsers });
+      return new PgliteEngine(db, dir, () => {});
+    }
+    const path = resolve(dir);
+    try {
+      mkdirSync(path, { recursive: true });
+      accessSync(path, constants.W_OK);
+    } catch (err) {
+      throw new UserError(`cannot use ${path} as the database directory: ${errorMessage(err)}; pass --db with a writable directory or a postgres:// URL`);
+    }
+    const release = acquireDirLock(path, opts.lockWaitMs ?? 60_000);
+    try {
+      const db = await PGlite.create({ dataDir: path, extensions: { vector }, parsers });
+      return new PgliteEngine(db, path, release);
+    } catch (err) {
+      release();
+      throw new UserError(`cannot open the embedded database in ${path}: ${errorMessage(err)}`);
+    }
+  }
+
+  query<T>(text: string, params?: unknown[]): Promise<T[]> {
+    return this.sql.query<T>(text, params);
+  }
+
+  exec(text: string): Promise<void> {
+    return this.sql.exec(text);
+  }
+
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new PgliteSql(tx)));
+  }
+
+  // PGlite has a single session, so the engine itself is that session.
+  session<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return fn(this.sql);
+  }
+
+  async close(): Promise<void> {
+    try { await this.db.close(); } finally { this.release(); }
+  }
+}

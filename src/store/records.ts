@@ -1,0 +1,86 @@
+import type { Polygon } from 'geojson';
+
+/** Statistics of one band's valid pixels; training and inference normalize with them. */
+export interface BandStats {
+  /** 1-based band index in the source raster. */
+  band: number;
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  p2: number;
+  p98: number;
+}
+
+/** [minLon, minLat, maxLon, maxLat] in WGS84. */
+export type BBox = [number, number, number, number];
+
+export interface RasterRecord {
+  id: number;
+  uri: string;
+  contentHash: string;
+  sizeBytes: number;
+  width: number;
+  height: number;
+  bandCount: number;
+  dtype: string;
+  nodata: number | null;
+  epsg: number | null;
+  crsDef: string | null;
+  /** GDAL order: x0, pixel width, row rotation, y0, column rotation, pixel height. */
+  geotransform: number[];
+  /** False for rasters ingested with --allow-ungeoreferenced: their footprints are in pixel space. */
+  georeferenced: boolean;
+  footprint: Polygon;
+  bandStats: BandStats[];
+  tileSize: number;
+  stride: number;
+  ingestedAt: string;
+}
+export type NewRaster = Omit<RasterRecord, 'id' | 'ingestedAt'>;
+
+export interface TileRecord {
+  id: number;
+  rasterId: number;
+  /** Pixel window: top-left column and row, and the side length. */
+  x: number;
+  y: number;
+  size: number;
+  footprint: Polygon;
+  centerLon: number;
+  centerLat: number;
+  bbox: BBox;
+  validFraction: number;
+}
+export type NewTile = Omit<TileRecord, 'id' | 'rasterId'>;
+
+export interface ModelRecord {
+  id: number;
+  name: string;
+  backbone: Record<string, unknown>;
+  dim: number;
+  /** 1-based source bands, in the order the model reads them. */
+  bands: number[];
+  tileSize: number;
+  normalization: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  artifactPath: string;
+  createdAt: string;
+}
+export type NewModel = Omit<ModelRecord, 'id' | 'createdAt'>;
+
+export interface Neighbor {
+  tileId: number;
+  distance: number;
+}
+
+export interface StoreStatus {
+  engine: 'pglite' | 'postgres';
+  location: string;
+  postgresVersion: string;
+  pgvectorVersion: string;
+  migrationLevel: number;
+  pendingMigrations: string[];
+  counts: { rasters: number; tiles: number; models: number; embeddings: number; labelSets: number; labels: number; jobs: number };
+}

@@ -1,0 +1,299 @@
+import { UserError, NotFoundError } from '../errors.ts';
+import { isServerUrl, type Engine, type Sql } from './engine.ts';
+import { PgliteEngine } from './pglite-engine.ts';
+import { PostgresEngine } from './postgres-engine.ts';
+import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
+import type { BBox, ModelRecord, NewModel, NewRaster, NewTile, Neighbor, RasterRecord, StoreStatus, TileRecord } from './records.ts';
+
+const INSERT_CHUNK = 2000;
+
+const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
+  dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
+  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt"`;
+
+const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_lon as "centerLon", center_lat as "centerLat",
+  array[min_lon, min_lat, max_lon, max_lat] as bbox, valid_fraction as "validFraction"`;
+
+const modelColumns = `id, name, backbone, dim, bands, tile_size as "tileSize", normalization, metrics,
+  artifact_path as "artifactPath", created_at::text as "createdAt"`;
+
+/** The bbox overlap test that tiles_bbox_idx serves; $n..$n+3 are minLon, minLat, maxLon, maxLat. */
+function bboxOverlaps(first: number): string {
+  return `box(point(min_lon, min_lat), point(max_lon, max_lat)) && box(point($${first}, $${first + 1}), point($${first + 2}, $${first + 3}))`;
+}
+
+export function vectorLiteral(v: ArrayLike<number>): string {
+  const parts: string[] = new Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new UserError(`vector component ${i} is not a finite number`);
+    parts[i] = String(v[i]);
+  }
+  return `[${parts.join(',')}]`;
+}
+
+export function parseVector(text: string): Float32Array {
+  return Float32Array.from(text.slice(1, -1).split(','), Number);
+}
+
+export interface OpenStoreOptions {
+  /** Apply pending migrations on open (default true); `db status` opens without. */
+  migrate?: boolean;
+  /** How long to wait for another process that holds an embedded database (default 60 s). */
+  lockWaitMs?: number;
+}
+
+/**
+ * The one store every stage reads and writes: typed records over either engine. Methods take and return plain
+ * records; SQL stays in here and in migrations/.
+ */
+export class Store {
+  private constructor(readonly engine: Engine) {}
+
+  static async open(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
+    const engine = isServerUrl(db) ? await PostgresEngine.open(db) : await PgliteEngine.open(db, { lockWaitMs: opts.lockWaitMs });
+    const store = new Store(engine);
+    try {
+      await store.requireVectorExtension();
+      if (opts.migrate ?? true) await store.migrate();
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    return store;
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+
+  private async requireVectorExtension(): Promise<void> {
+    const rows = await this.engine.query(`select 1 from pg_available_extensions where name = 'vector'`);
+    if (rows.length === 0) {
+      throw new UserError(
+        `the PostgreSQL server at ${this.engine.location} has no 'vector' extension (pgvector); install it ` +
+          `(on Debian: scripts/setup-postgres.sh, or the postgresql-<version>-pgvector package) and run 'tilevec db migrate' again`,
+      );
+    }
+  }
+
+  migrate(): Promise<MigrateResult> {
+    return migrate(this.engine);
+  }
+
+  async status(): Promise<StoreStatus> {
+    const { level, pending } = await migrationLevel(this.engine);
+    const [{ version }] = await this.engine.query<{ version: string }>(`select current_setting('server_version') as version`);
+    const [ext] = await this.engine.query<{ installed: string | null; available: string | null }>(
+      `select (select extversion from pg_extension where extname = 'vector') as installed,
+              (select default_version from pg_available_extensions where name = 'vector') as available`,
+    );
+    const counts = { rasters: 0, tiles: 0, models: 0, embeddings: 0, labelSets: 0, labels: 0, jobs: 0 };
+    if (level > 0) {
+      const tables: [keyof typeof counts, string][] = [
+        ['rasters', 'rasters'], ['tiles', 'tiles'], ['models', 'models'], ['embeddings', 'embeddings'],
+        ['labelSets', 'label_sets'], ['labels', 'labels'], ['jobs', 'jobs'],
+      ];
+      const [row] = await this.engine.query<Record<string, number>>(
+        `select ${tables.map(([key, table]) => `(select count(*) from ${table})::int as "${key}"`).join(', ')}`,
+      );
+      Object.assign(counts, row);
+    }
+    return {
+      engine: this.engine.kind,
+      location: this.engine.location,
+      postgresVersion: version,
+      pgvectorVersion: ext.installed ?? `${ext.available} (available; run tilevec db migrate to install it)`,
+      migrationLevel: level,
+      pendingMigrations: pending,
+      counts,
+    };
+  }
+
+  // ---- rasters and tiles ----
+
+  async rasterByUri(uri: string): Promise<RasterRecord | undefined> {
+    return (await this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters where uri = $1`, [uri]))[0];
+  }
+
+  async raster(id: number): Promise<RasterRecord> {
+    const row = (await this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters where id = $1`, [id]))[0];
+    if (!row) throw new NotFoundError(`raster ${id} does not exist`);
+    return row;
+  }
+
+  listRasters(): Promise<RasterRecord[]> {
+    return this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters order by id`);
+  }
+
+  /**
+   * Writes a raster and all its tiles in one transaction, replacing any raster with the same URI: a failure
+   * leaves the store as it was.
+   */
+  async replaceRaster(raster: NewRaster, tiles: NewTile[]): Promise<number> {
+    return this.engine.transaction(async (tx) => {
+      await tx.query('delete from rasters where uri = $1', [raster.uri]);
+      const [{ id }] = await tx.query<{ id: number }>(
+        `insert into rasters (uri, content_hash, size_bytes, width, height, band_count, dtype, nodata, epsg, crs_def,
+           geotransform, georeferenced, footprint, band_stats, tile_size, stride)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning id`,
+        [raster.uri, raster.contentHash, raster.sizeBytes, raster.width, raster.height, raster.bandCount, raster.dtype,
+          raster.nodata, raster.epsg, raster.crsDef, raster.geotransform, raster.georeferenced,
+          JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride],
+      );
+      for (let i = 0; i < tiles.length; i += INSERT_CHUNK) await insertTiles(tx, id, tiles.slice(i, i + INSERT_CHUNK));
+      return id;
+    });
+  }
+
+  async deleteRaster(id: number): Promise<void> {
+    await this.engine.query('delete from rasters where id = $1', [id]);
+  }
+
+  async tile(id: number): Promise<TileRecord> {
+    const row = (await this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id = $1`, [id]))[0];
+    if (!row) throw new NotFoundError(`tile ${id} does not exist`);
+    return row;
+  }
+
+  tilesOfRaster(rasterId: number): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 order by id`, [rasterId]);
+  }
+
+  /** Tiles overlapping `bbox` (all tiles when it is absent), in id order after `afterId`, for keyset paging. */
+  tilesInBbox(bbox: BBox | undefined, opts: { limit: number; afterId?: number }): Promise<TileRecord[]> {
+    const params: unknown[] = [opts.afterId ?? 0, opts.limit];
+    const where = bbox ? `and ${bboxOverlaps(3)}` : '';
+    if (bbox) params.push(...bbox);
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id > $1 ${where} order by id limit $2`, params);
+  }
+
+  /** Tiles whose bbox contains the point; callers that need exact footprint containment refine with turf. */
+  tilesAt(lon: number, lat: number): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where ${bboxOverlaps(1)} order by id`, [lon, lat, lon, lat]);
+  }
+
+  // ---- models ----
+
+  async registerModel(model: NewModel): Promise<ModelRecord> {
+    const [row] = await this.engine.query<ModelRecord>(
+      `insert into models (name, backbone, dim, bands, tile_size, normalization, metrics, artifact_path)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       on conflict (name) do update set backbone = excluded.backbone, dim = excluded.dim, bands = excluded.bands,
+         tile_size = excluded.tile_size, normalization = excluded.normalization, metrics = excluded.metrics,
+         artifact_path = excluded.artifact_path, created_at = now()
+       returning ${modelColumns}`,
+      [model.name, JSON.stringify(model.backbone), model.dim, model.bands, model.tileSize,
+        JSON.stringify(model.normalization), JSON.stringify(model.metrics), model.artifactPath],
+    );
+    return row;
+  }
+
+  listModels(): Promise<ModelRecord[]> {
+    return this.engine.query<ModelRecord>(`select ${modelColumns} from models order by created_at desc, id desc`);
+  }
+
+  /** A model by name, or the latest one when no name is given. */
+  async model(name?: string): Promise<ModelRecord> {
+    const rows = name
+      ? await this.engine.query<ModelRecord>(`select ${modelColumns} from models where name = $1`, [name])
+      : await this.engine.query<ModelRecord>(`select ${modelColumns} from models order by created_at desc, id desc limit 1`);
+    if (!rows[0]) throw new NotFoundError(name ? `model '${name}' does not exist (see tilevec models)` : 'no model is registered yet; run tilevec train first');
+    return rows[0];
+  }
+
+  /** Removes a model with its vectors and its index. */
+  async removeModel(name: string): Promise<void> {
+    const model = await this.model(name);
+    await this.engine.transaction(async (tx) => {
+      await tx.query(`drop index if exists ${embeddingIndexName(model.id)}`);
+      await tx.query('delete from models where id = $1', [model.id]);
+    });
+  }
+
+  // ---- embeddings ----
+
+  /** Inserts or replaces vectors keyed by (model, tile), so a rerun never duplicates a row. */
+  async upsertEmbeddings(model: Pick<ModelRecord, 'id' | 'dim'>, rows: { tileId: number; vector: ArrayLike<number> }[]): Promise<void> {
+    for (const r of rows) {
+      if (r.vector.length !== model.dim) throw new UserError(`embedding for tile ${r.tileId} has ${r.vector.length} dimensions; the model has ${model.dim}`);
+    }
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      await this.engine.query(
+        `insert into embeddings (model_id, tile_id, embedding)
+         select $1, t, v::vector from unnest($2::bigint[], $3::text[]) as u(t, v)
+         on conflict (model_id, tile_id) do update set embedding = excluded.embedding`,
+        [model.id, chunk.map((r) => r.tileId), chunk.map((r) => vectorLiteral(r.vector))],
+      );
+    }
+  }
+
+  /** Builds the model's HNSW index if it is missing; pgvector keeps it current on later upserts. */
+  async ensureEmbeddingIndex(model: Pick<ModelRecord, 'id' | 'dim'>, opts: { m?: number; efConstruction?: number } = {}): Promise<void> {
+    const m = Math.trunc(opts.m ?? 16);
+    const ef = Math.trunc(opts.efConstruction ?? 64);
+    // DDL cannot take parameters; every interpolated value here is an integer checked above or by the schema.
+    await this.engine.exec(
+      `create index if not exists ${embeddingIndexName(model.id)} on embeddings
+       using hnsw ((embedding::vector(${Math.trunc(model.dim)})) vector_l2_ops) with (m = ${m}, ef_construction = ${ef})
+       where model_id = ${Math.trunc(model.id)}`,
+    );
+  }
+
+  async embedding(modelId: number, tileId: number): Promise<Float32Array> {
+    const rows = await this.engine.query<{ v: string }>('select embedding::text as v from embeddings where model_id = $1 and tile_id = $2', [modelId, tileId]);
+    if (!rows[0]) throw new NotFoundError(`tile ${tileId} has no embedding for model ${modelId}`);
+    return parseVector(rows[0].v);
+  }
+
+  async embeddedTileIds(modelId: number): Promise<Set<number>> {
+    const rows = await this.engine.query<{ t: number }>('select tile_id as t from embeddings where model_id = $1', [modelId]);
+    return new Set(rows.map((r) => r.t));
+  }
+
+  /**
+   * The k tiles nearest to `vector` by Euclidean distance through the model's HNSW index, optionally limited to a
+   * bbox and excluding tiles or a raster. Iterative index scans keep filtered queries from coming back short.
+   */
+  async nearest(
+    model: Pick<ModelRecord, 'id' | 'dim'>,
+    vector: ArrayLike<number>,
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeRasterId?: number },
+  ): Promise<Neighbor[]> {
+    if (vector.length !== model.dim) throw new UserError(`query vector has ${vector.length} dimensions; the model has ${model.dim}`);
+    const dim = Math.trunc(model.dim);
+    const params: unknown[] = [model.id, vectorLiteral(vector), opts.k, opts.excludeTileIds ?? [], opts.excludeRasterId ?? 0];
+    let where = 'e.model_id = $1 and not (e.tile_id = any($4::bigint[])) and t.raster_id <> $5';
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(6)}`;
+      params.push(...opts.bbox);
+    }
+    return this.engine.transaction(async (tx) => {
+      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k))]);
+      return tx.query<Neighbor>(
+        `select e.tile_id as "tileId", (e.embedding::vector(${dim}) <-> $2::vector(${dim}))::float8 as distance
+         from embeddings e join tiles t on t.id = e.tile_id
+         where ${where}
+         order by e.embedding::vector(${dim}) <-> $2::vector(${dim}) limit $3`,
+        params,
+      );
+    });
+  }
+}
+
+export function embeddingIndexName(modelId: number): string {
+  return `embeddings_hnsw_model_${Math.trunc(modelId)}`;
+}
+
+async function insertTiles(sql: Sql, rasterId: number, tiles: NewTile[]): Promise<void> {
+  if (tiles.length === 0) return;
+  const col = <T>(f: (t: NewTile) => T) => tiles.map(f);
+  await sql.query(
+    `insert into tiles (raster_id, x, y, size, footprint, center_lon, center_lat, min_lon, min_lat, max_lon, max_lat, valid_fraction)
+     select $1, * from unnest($2::int[], $3::int[], $4::int[], $5::jsonb[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],
+       $10::float8[], $11::float8[], $12::real[])`,
+    [rasterId, col((t) => t.x), col((t) => t.y), col((t) => t.size), col((t) => JSON.stringify(t.footprint)),
+      col((t) => t.centerLon), col((t) => t.centerLat), col((t) => t.bbox[0]), col((t) => t.bbox[1]),
+      col((t) => t.bbox[2]), col((t) => t.bbox[3]), col((t) => t.validFraction)],
+  );
+}

@@ -1,0 +1,97 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const DATA_DIR = resolve(ROOT, '../shared/data');
+export const CLI = join(ROOT, 'bin/tilevec.js');
+
+/** Skip reason when the shared imagery is absent, so suites say why they did nothing. */
+export const dataMissing = existsSync(join(DATA_DIR, 'README.md')) ? false : `real imagery not found at ${DATA_DIR}; skipping`;
+
+export function tempDir(prefix = 'tilevec-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** The test server's URL: TILEVEC_TEST_PG_URL, else the cluster that scripts/setup-postgres.sh --start runs. */
+export const SERVER_URL = process.env.TILEVEC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
+
+async function serverReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: SERVER_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the server suites run. Locally they skip without a server; under CI a missing server is a failure,
+ * because CI must prove both engines.
+ */
+export async function serverSkip(): Promise<string | false> {
+  if (await serverReachable()) return false;
+  if (process.env.CI === 'true') throw new Error(`CI=true but no PostgreSQL server answers at ${SERVER_URL}; run scripts/setup-postgres.sh --start`);
+  return `no PostgreSQL server at ${SERVER_URL} (start one with scripts/setup-postgres.sh --start); skipping the server engine`;
+}
+
+/** A fresh, empty database on the test server, dropped by the returned cleanup. */
+export async function freshServerDb(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `tilevec_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: SERVER_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: SERVER_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: cleanEnv({ ...process.env, TILEVEC_DB: undefined, DATABASE_URL: undefined, ...opts.env }),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+function cleanEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+}
+
+/** The JSON object on the last line of stdout, as every `--json` command prints. */
+export function lastJson<T = Record<string, unknown>>(stdout: string): T {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as T;
+}

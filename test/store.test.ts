@@ -1,0 +1,228 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { Store, loadMigrations, type Engine, type NewTile } from '../src/store/index.ts';
+import { UserError } from '../src/errors.ts';
+import { freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
+
+/** Columns, constraints and indexes of the public schema: what "the same schema" means. */
+async function schemaFingerprint(engine: Engine): Promise<string> {
+  const cols = await engine.query(`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns
+    where table_schema = 'public' order by table_name, ordinal_position`);
+  const idx = await engine.query(`select indexname, indexdef from pg_indexes where schemaname = 'public' order by indexname`);
+  const cons = await engine.query(`select conname, pg_get_constraintdef(oid) as def from pg_constraint where connamespace = 'public'::regnamespace order by conname`);
+  return JSON.stringify({ cols, idx, cons });
+}
+
+const square = (x0: number, y0: number, d: number) => ({
+  type: 'Polygon' as const,
+  coordinates: [[[x0, y0], [x0 + d, y0], [x0 + d, y0 + d], [x0, y0 + d], [x0, y0]]],
+});
+
+function gridTiles(n: number): NewTile[] {
+  const tiles: NewTile[] = [];
+  for (let i = 0; i < n; i++) {
+    const lon = -110 + (i % 50) * 0.01;
+    const lat = 37 + Math.floor(i / 50) * 0.01;
+    tiles.push({ x: (i % 50) * 32, y: Math.floor(i / 50) * 32, size: 32, footprint: square(lon, lat, 0.01), centerLon: lon + 0.005,
+      centerLat: lat + 0.005, bbox: [lon, lat, lon + 0.01, lat + 0.01], validFraction: 1 });
+  }
+  return tiles;
+}
+
+const rasterFor = (uri: string) => ({
+  uri, contentHash: 'abc', sizeBytes: 1, width: 1600, height: 1600, bandCount: 4, dtype: 'uint16', nodata: 65535, epsg: 32612,
+  crsDef: '+proj=utm +zone=12 +datum=WGS84 +units=m +no_defs', geotransform: [300000, 30, 0, 4200000, 0, -30], georeferenced: true,
+  footprint: square(-110, 37, 0.5), bandStats: [{ band: 1, count: 10, min: 0, max: 1, mean: 0.5, std: 0.1, p2: 0.1, p98: 0.9 }],
+  tileSize: 32, stride: 32,
+});
+
+/** Seeded, so a failure reproduces. */
+function rng(seed: number) {
+  return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function storeSuite(engineName: string, openDb: () => Promise<{ db: string; cleanup: () => Promise<void> | void }>) {
+  describe(`store on ${engineName}`, () => {
+    let db: string;
+    let cleanup: () => Promise<void> | void;
+    let store: Store;
+
+    before(async () => {
+      ({ db, cleanup } = await openDb());
+      store = await Store.open(db, { migrate: false });
+    });
+    after(async () => {
+      await store?.close();
+      await cleanup?.();
+    });
+
+    test('migrations run twice give the same schema', async () => {
+      const first = await store.migrate();
+      assert.deepEqual(first.applied, loadMigrations().map((m) => m.name));
+      const before = await schemaFingerprint(store.engine);
+      const second = await store.migrate();
+      assert.deepEqual(second.applied, []);
+      assert.equal(await schemaFingerprint(store.engine), before);
+      const status = await store.status();
+      assert.equal(status.migrationLevel, Math.max(...loadMigrations().map((m) => m.version)));
+      assert.match(status.pgvectorVersion, /^\d+\.\d+\.\d+$/);
+    });
+
+    test('a raster and its tiles land in one transaction, and a failure leaves nothing', async () => {
+      const tiles = gridTiles(2500);
+      const id = await store.replaceRaster(rasterFor('file:///a.tif'), tiles);
+      const back = await store.tilesOfRaster(id);
+      assert.equal(back.length, 2500);
+      assert.deepEqual(back[7].footprint, tiles[7].footprint);
+      assert.deepEqual(back[7].bbox, tiles[7].bbox);
+      const raster = await store.raster(id);
+      assert.deepEqual(raster.geotransform, [300000, 30, 0, 4200000, 0, -30]);
+      assert.equal(raster.nodata, 65535);
+
+      // The second chunk violates a check constraint, after the raster row and the first chunk went in.
+      const bad = gridTiles(2500);
+      bad[2100] = { ...bad[2100], validFraction: 2 };
+      await assert.rejects(store.replaceRaster(rasterFor('file:///b.tif'), bad));
+      assert.equal(await store.rasterByUri('file:///b.tif'), undefined);
+      assert.equal((await store.status()).counts.tiles, 2500);
+    });
+
+    test('bbox and point queries use the footprints', async () => {
+      const inBox = await store.tilesInBbox([-109.995, 37.001, -109.975, 37.009], { limit: 100 });
+      assert.deepEqual(inBox.map((t) => [t.x, t.y]), [[0, 0], [32, 0], [64, 0]]);
+      const page1 = await store.tilesInBbox(undefined, { limit: 1000 });
+      const page2 = await store.tilesInBbox(undefined, { limit: 1000, afterId: page1.at(-1)!.id });
+      assert.equal(page1.length + page2.length + (await store.tilesInBbox(undefined, { limit: 1000, afterId: page2.at(-1)!.id })).length, 2500);
+      const at = await store.tilesAt(-109.9751, 37.0149);
+      assert.deepEqual(at.map((t) => [t.x, t.y]), [[64, 32]]);
+    });
+
+    test('vectors round-trip, and HNSW k-NN finds the exact neighbour of a known vector', async () => {
+      const raster = await store.rasterByUri('file:///a.tif');
+      const tiles = await store.tilesOfRaster(raster!.id);
+      const model = await store.registerModel({ name: 'test-model', backbone: { name: 'tiny' }, dim: 16, bands: [1, 2, 3, 4], tileSize: 32,
+        normalization: { kind: 'zscore' }, metrics: {}, artifactPath: '/tmp/x' });
+      const rand = rng(42);
+      const vectors = tiles.map(() => Float32Array.from({ length: 16 }, () => rand() * 2 - 1));
+      await store.upsertEmbeddings(model, tiles.map((t, i) => ({ tileId: t.id, vector: vectors[i] })));
+      await store.ensureEmbeddingIndex(model);
+      assert.deepEqual(await store.embedding(model.id, tiles[3].id), vectors[3]);
+
+      // Upserting again replaces rather than duplicates.
+      await store.upsertEmbeddings(model, [{ tileId: tiles[3].id, vector: vectors[3] }]);
+      assert.equal((await store.status()).counts.embeddings, tiles.length);
+
+      for (const probe of [5, 1234, 2499]) {
+        const hits = await store.nearest(model, vectors[probe], { k: 5 });
+        assert.equal(hits[0].tileId, tiles[probe].id);
+        assert.ok(hits[0].distance < 1e-6);
+        // Brute force agrees on the order of the top 5.
+        const exact = vectors.map((v, i) => ({ i, d: Math.hypot(...v.map((x, j) => x - vectors[probe][j])) })).sort((a, b) => a.d - b.d).slice(0, 5);
+        assert.deepEqual(hits.map((h) => h.tileId), exact.map((e) => tiles[e.i].id));
+      }
+      const excluded = await store.nearest(model, vectors[5], { k: 3, excludeTileIds: [tiles[5].id] });
+      assert.ok(!excluded.some((h) => h.tileId === tiles[5].id));
+      const boxed = await store.nearest(model, vectors[5], { k: 500, bbox: [-110, 37, -109.5, 37.0099] });
+      assert.equal(boxed.length, 50);
+      assert.ok(boxed.every((h, i) => i === 0 || h.distance >= boxed[i - 1].distance));
+
+      const indexes = await store.engine.query<{ indexname: string }>(`select indexname from pg_indexes where indexname like 'embeddings_hnsw_model_%'`);
+      assert.deepEqual(indexes.map((r) => r.indexname), [`embeddings_hnsw_model_${model.id}`]);
+      await store.removeModel('test-model');
+      assert.equal((await store.status()).counts.embeddings, 0);
+      assert.equal((await store.engine.query(`select 1 from pg_indexes where indexname like 'embeddings_hnsw_model_%'`)).length, 0);
+    });
+
+    test('a vector of the wrong dimension is a clear error', async () => {
+      const model = await store.registerModel({ name: 'dim-check', backbone: {}, dim: 4, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
+      await assert.rejects(store.nearest(model, [1, 2, 3], { k: 1 }), /3 dimensions; the model has 4/);
+      await assert.rejects(store.upsertEmbeddings(model, [{ tileId: 1, vector: [1, 2, NaN, 4] }]), /not a finite number/);
+    });
+
+    test('two concurrent migrate processes are safe', async () => {
+      const fresh = await openDb();
+      try {
+        const [a, b] = await Promise.all([runCli(['db', 'migrate', '--db', fresh.db, '--json']), runCli(['db', 'migrate', '--db', fresh.db, '--json'])]);
+        assert.equal(a.code, 0, a.stderr);
+        assert.equal(b.code, 0, b.stderr);
+        const applied = [lastJson<{ applied: string[] }>(a.stdout).applied, lastJson<{ applied: string[] }>(b.stdout).applied];
+        assert.deepEqual(applied.flat().sort(), loadMigrations().map((m) => m.name).sort(), 'each migration applied exactly once');
+        const status = await runCli(['db', 'status', '--json', '--db', fresh.db]);
+        assert.equal(status.code, 0, status.stderr);
+        const s = lastJson<{ engine: string; migrationLevel: number; pgvectorVersion: string }>(status.stdout);
+        assert.equal(s.engine, engineName);
+        assert.equal(s.migrationLevel, loadMigrations().length);
+        assert.match(s.pgvectorVersion, /^\d+\.\d+\.\d+$/);
+      } finally {
+        await fresh.cleanup();
+      }
+    });
+  });
+}
+
+storeSuite('pglite', async () => {
+  const dir = tempDir();
+  return { db: join(dir.path, 'db'), cleanup: dir.cleanup };
+});
+
+const skipServer = await serverSkip();
+describe('server engine', { skip: skipServer }, () => {
+  storeSuite('postgres', async () => {
+    const fresh = await freshServerDb();
+    return { db: fresh.url, cleanup: fresh.drop };
+  });
+});
+
+describe('bad --db values', () => {
+  test('an unreachable server', async () => {
+    const r = await runCli(['db', 'status', '--db', 'postgres://nobody@127.0.0.1:9/none']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^tilevec: cannot connect to the PostgreSQL server at postgres:\/\/nobody@127\.0\.0\.1:9\/none: .*ECONNREFUSED/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+  });
+
+  test('a server without the vector extension names it and how to install it', async () => {
+    // A real Postgres wire server (PGlite behind a socket) that lacks pgvector.
+    const db = await PGlite.create();
+    const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
+    await server.start();
+    const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+    try {
+      const r = await runCli(['db', 'migrate', '--db', `postgres://postgres:secret@127.0.0.1:${port}/postgres`]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /has no 'vector' extension \(pgvector\); install it .*setup-postgres\.sh/);
+      assert.doesNotMatch(r.stderr, /secret/, 'the password is never printed');
+    } finally {
+      await server.stop();
+      await db.close();
+    }
+  });
+
+  test('a directory that cannot be written', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'a-file');
+      writeFileSync(file, 'not a directory');
+      const r = await runCli(['db', 'migrate', '--db', join(file, 'db')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^tilevec: cannot use .*a-file\/db as the database directory: .*ENOTDIR.*pass --db with a writable directory/);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  test('the same embedded directory used by two stores at once is refused clearly', async () => {
+    const dir = tempDir();
+    const first = await Store.open(join(dir.path, 'db'));
+    try {
+      await assert.rejects(Store.open(join(dir.path, 'db'), { lockWaitMs: 200 }), (err: unknown) => err instanceof UserError && /is in use by process \d+/.test(err.message));
+    } finally {
+      await first.close();
+      dir.cleanup();
+    }
+  });
+});
