@@ -1,0 +1,42 @@
+export {
+  STEM_BLOCK,
+  STREAM_COUNT,
+  TILE_MULTIPLE,
+  backboneConfigs,
+  resolveBackboneConfig,
+  scaleWidths,
+  siloCount,
+  stemRepeatedChannels,
+  streamSize,
+  streamWidths,
+  validateBackboneConfig,
+  type BackboneConfig,
+  type BackbonePresetName,
+} from './config.ts';
+export { BatchStatsRecorder, ParamStore, type BatchStats, type ForwardContext, type Initializer, type ParamSpec } from './params.ts';
+export {
+  BatchNorm,
+  BilinearUpsample,
+  Conv2D,
+  ConvBN,
+  DepthwiseConv2D,
+  Layer,
+  MBConv,
+  Sequential,
+  SqueezeExcite,
+  TensorLayer,
+  hardSigmoid,
+  hardSwish,
+  type Activation,
+  type LayerDescription,
+  type MBConvOptions,
+} from './layers.ts';
+export { ReversibleBlock, ReversibleLayer, RevSilo, Stem, type SiloStreamSettings } from './reversible.ts';
+export { EmbeddingHead, RevBiFPN, createBackbone, type BackboneDescription, type BackboneOptions } from './backbone.ts';
+export {
+  createGradientFunction,
+  type EmbeddingLoss,
+  type GradientFunction,
+  type GradientFunctionOptions,
+  type TrainStepGradients,
+} from './training.ts';
