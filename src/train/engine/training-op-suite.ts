@@ -63,8 +63,10 @@ export const trainingOpSuite: TrainingOpCase[] = [
   },
   ...[2, 4, 8].flatMap((scale) => [false, true].map((halfPixel): TrainingOpCase => ({
     name: `resizeBilinear x${scale}${halfPixel ? ' halfPixelCenters' : ''}`,
-    inputShapes: [[2, 3, 5, 3]],
-    loss: (x) => weighted(tf.image.resizeBilinear(x as tf.Tensor4D, [3 * scale, 5 * scale], false, halfPixel)),
+    // Square: tfjs's cpu ResizeBilinearGrad swaps H and W for non-square images (the tests check
+    // non-square on wasm separately).
+    inputShapes: [[2, 4, 4, 3]],
+    loss: (x) => weighted(tf.image.resizeBilinear(x as tf.Tensor4D, [4 * scale, 4 * scale], false, halfPixel)),
   }))),
   {
     name: 'depthToSpace / spaceToDepth reshapes',
