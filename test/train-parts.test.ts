@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { tripletLoss } from '../src/train/loss.ts';
+import { Adam } from '../src/train/adam.ts';
+import { readTensorFile, writeTensorFile } from '../src/train/tensor-file.ts';
+import { tempDir } from './helpers.ts';
+
+await tf.setBackend('cpu');
+
+function rng(seed: number) {
+  return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+}
+
+/** The Tile2Vec loss in float64 plain JS, written from the paper's formula. */
+function referenceLoss(z: number[][], margin: number, l2: number): number {
+  const b = z.length / 3;
+  const dist = (p: number[], q: number[]) => Math.sqrt(p.reduce((s, v, i) => s + (v - q[i]) ** 2, 0));
+  const frob = (rows: number[][]) => Math.sqrt(rows.flat().reduce((s, v) => s + v * v, 0));
+  let hinge = 0;
+  for (let i = 0; i < b; i++) hinge += Math.max(0, dist(z[i], z[b + i]) - dist(z[i], z[2 * b + i]) + margin);
+  return hinge / b + l2 * (frob(z.slice(0, b)) + frob(z.slice(b, 2 * b)) + frob(z.slice(2 * b)));
+}
+
+test('the triplet loss equals the formula, with Euclidean distances and batch norms', () => {
+  const r = rng(7);
+  const z = Array.from({ length: 12 }, () => Array.from({ length: 5 }, () => r() * 4));
+  for (const [margin, l2] of [[10, 0.01], [0.5, 0], [1, 0.1]]) {
+    const got = tf.tidy(() => tripletLoss(tf.tensor2d(z), { margin, l2 }).dataSync()[0]);
+    const want = referenceLoss(z, margin, l2);
+    assert.ok(Math.abs(got - want) / Math.abs(want) < 1e-5, `m=${margin} λ=${l2}: ${got} vs ${want}`);
+  }
+});
+
+test('the triplet loss gradient matches finite differences', () => {
+  const r = rng(11);
+  const z = Array.from({ length: 6 }, () => Array.from({ length: 3 }, () => r() * 2));
+  const opts = { margin: 1, l2: 0.05 };
+  const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tripletLoss(x as tf.Tensor2D, opts))(tf.tensor2d(z)).arraySync() as number[][]);
+  const h = 1e-6;
+  for (let i = 0; i < z.length; i++) {
+    for (let j = 0; j < z[0].length; j++) {
+      const plus = z.map((row) => row.slice());
+      const minus = z.map((row) => row.slice());
+      plus[i][j] += h;
+      minus[i][j] -= h;
+      const fd = (referenceLoss(plus, opts.margin, opts.l2) - referenceLoss(minus, opts.margin, opts.l2)) / (2 * h);
+      assert.ok(Math.abs(fd - grad[i][j]) < 1e-3, `∂L/∂z[${i}][${j}]: ${grad[i][j]} vs ${fd}`);
+    }
+  }
+});
+
+test('Adam follows the PyTorch update rule, and its state restores exactly', () => {
+  const opts = { lr: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+  const start = [0.5, -1, 2];
+  const gradients = [[0.1, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.1, 0.2], [0.2, 0.2, 0.2]];
+  // float64 reference
+  const p = start.slice();
+  const m = [0, 0, 0];
+  const v = [0, 0, 0];
+  gradients.forEach((g, t) => {
+    for (let i = 0; i < 3; i++) {
+      m[i] = opts.beta1 * m[i] + (1 - opts.beta1) * g[i];
+      v[i] = opts.beta2 * v[i] + (1 - opts.beta2) * g[i] ** 2;
+      const mhat = m[i] / (1 - opts.beta1 ** (t + 1));
+      const vhat = v[i] / (1 - opts.beta2 ** (t + 1));
+      p[i] -= (opts.lr * mhat) / (Math.sqrt(vhat) + opts.epsilon);
+    }
+  });
+
+  const run = (resumeAfter?: number) => {
+    const param = tf.variable(tf.tensor1d(start));
+    let adam = new Adam(opts);
+    gradients.forEach((g, t) => {
+      if (t === resumeAfter) {
+        const state = adam.state();
+        const step = adam.step;
+        adam.dispose();
+        adam = new Adam(opts);
+        adam.restore(step, state);
+      }
+      tf.tidy(() => adam.apply(new Map([['w', param]]), new Map([['w', tf.tensor1d(g)]])));
+    });
+    const out = Array.from(param.dataSync());
+    param.dispose();
+    adam.dispose();
+    return out;
+  };
+  const straight = run();
+  straight.forEach((x, i) => assert.ok(Math.abs(x - p[i]) < 1e-6, `param ${i}: ${x} vs ${p[i]}`));
+  assert.deepEqual(run(2), straight, 'a restored optimiser continues bit-identically');
+});
+
+test('tensor files round-trip, and a corrupt one is a clear error', () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'w.bin');
+    const tensors = new Map([
+      ['a.kernel', { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
+      ['b', { shape: [1], data: Float32Array.from([Math.PI]) }],
+    ]);
+    writeTensorFile(path, { config: { name: 'x' }, step: 3 }, tensors);
+    const back = readTensorFile<{ config: { name: string }; step: number }>(path);
+    assert.deepEqual(back.header, { config: { name: 'x' }, step: 3 });
+    assert.deepEqual([...back.tensors.keys()], ['a.kernel', 'b']);
+    assert.deepEqual(back.tensors.get('a.kernel'), tensors.get('a.kernel'));
+    assert.equal(back.tensors.get('b')!.data[0], Math.fround(Math.PI));
+
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 4));
+    assert.throws(() => readTensorFile(path), /not a valid tilevec tensor file \(tensor b is out of bounds\)/);
+    writeFileSync(path, 'hello');
+    assert.throws(() => readTensorFile(path), /bad magic/);
+  } finally {
+    dir.cleanup();
+  }
+});
