@@ -1,0 +1,66 @@
+import { argmaxClass, checkTrainingData, encodeLabels, type Classifier, type FeatureRow } from './classifier.ts';
+import { fitStandardizer, standardize, type Standardizer } from './standardizer.ts';
+
+export interface KNearestNeighborsOptions {
+  k?: number;
+}
+
+/** k-nearest neighbours by Euclidean distance on standardised features; probabilities are vote shares. */
+export class KNearestNeighbors implements Classifier {
+  readonly kind = 'knn' as const;
+  classes: number[] = [];
+  private scaler: Standardizer = { mean: [], std: [] };
+  private points: Float64Array[] = [];
+  private pointClass: Int32Array = new Int32Array(0);
+
+  constructor(readonly options: KNearestNeighborsOptions = {}) {}
+
+  fit(rows: readonly FeatureRow[], labels: readonly number[]): this {
+    checkTrainingData(rows, labels);
+    const { classes, index } = encodeLabels(labels);
+    this.classes = classes;
+    this.scaler = fitStandardizer(rows);
+    this.points = rows.map((r) => standardize(this.scaler, r));
+    this.pointClass = index;
+    return this;
+  }
+
+  predictProba(rows: readonly FeatureRow[]): Float64Array[] {
+    const k = Math.min(this.options.k ?? 5, this.points.length);
+    return rows.map((r) => {
+      const q = standardize(this.scaler, r);
+      // Keep the k nearest in a small sorted list; ties keep the earlier training row.
+      const nearest: { dist: number; cls: number }[] = [];
+      for (let i = 0; i < this.points.length; i++) {
+        const p = this.points[i];
+        let dist = 0;
+        for (let j = 0; j < q.length; j++) dist += (p[j] - q[j]) ** 2;
+        if (nearest.length === k && dist >= nearest[k - 1].dist) continue;
+        let at = nearest.length;
+        while (at > 0 && nearest[at - 1].dist > dist) at--;
+        nearest.splice(at, 0, { dist, cls: this.pointClass[i] });
+        if (nearest.length > k) nearest.pop();
+      }
+      const proba = new Float64Array(this.classes.length);
+      for (const n of nearest) proba[n.cls] += 1 / k;
+      return proba;
+    });
+  }
+
+  predict(rows: readonly FeatureRow[]): number[] {
+    return this.predictProba(rows).map((p) => argmaxClass(this.classes, p));
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { options: this.options, classes: this.classes, scaler: this.scaler, points: this.points.map((p) => Array.from(p)), pointClass: Array.from(this.pointClass) };
+  }
+
+  static fromJSON(state: Record<string, unknown>): KNearestNeighbors {
+    const model = new KNearestNeighbors(state.options as KNearestNeighborsOptions);
+    model.classes = state.classes as number[];
+    model.scaler = state.scaler as Standardizer;
+    model.points = (state.points as number[][]).map((p) => Float64Array.from(p));
+    model.pointClass = Int32Array.from(state.pointClass as number[]);
+    return model;
+  }
+}
