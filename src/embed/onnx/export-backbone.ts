@@ -1,0 +1,188 @@
+import {
+  BilinearUpsample, ConvBN, Conv2D, DepthwiseConv2D, MBConv, Sequential, SqueezeExcite,
+  ReversibleBlock, RevSilo, Stem, type RevBiFPN, type TensorLayer,
+} from '../../train/model/index.ts';
+import { GraphBuilder } from './graph-builder.ts';
+
+/** ONNX opset of exported models (HardSwish needs 14; ≥ 17 as promised to other tools). */
+export const EXPORT_OPSET = 17;
+
+/** Graph input: NHWC float32 tiles, normalised as the model card says. Output: embeddings [batch, dim]. */
+export const ONNX_INPUT = 'tiles';
+export const ONNX_OUTPUT = 'embedding';
+
+/** Reads a weight's current values by its ParamStore name. */
+export type WeightValues = (name: string) => Float32Array;
+
+/** tfjs conv kernel [k, k, in, out] → ONNX [out, in, k, k]. */
+function convKernelToOnnx(kernel: Float32Array, k: number, inC: number, outC: number): Float32Array {
+  const out = new Float32Array(kernel.length);
+  for (let ky = 0; ky < k; ky++)
+    for (let kx = 0; kx < k; kx++)
+      for (let i = 0; i < inC; i++)
+        for (let o = 0; o < outC; o++) out[((o * inC + i) * k + ky) * k + kx] = kernel[((ky * k + kx) * inC + i) * outC + o];
+  return out;
+}
+
+/** tfjs depthwise kernel [k, k, C, 1] → ONNX grouped-conv weight [C, 1, k, k]. */
+function depthwiseKernelToOnnx(kernel: Float32Array, k: number, channels: number): Float32Array {
+  const out = new Float32Array(kernel.length);
+  for (let ky = 0; ky < k; ky++)
+    for (let kx = 0; kx < k; kx++)
+      for (let c = 0; c < channels; c++) out[(c * k + ky) * k + kx] = kernel[(ky * k + kx) * channels + c];
+  return out;
+}
+
+/**
+ * Emits a RevBiFPN's inference graph from its layer tree, NCHW inside. BatchNorm uses its running statistics and
+ * is folded into the preceding convolution, so the graph holds no training ops.
+ */
+export class BackboneEmitter {
+  constructor(private readonly g: GraphBuilder, private readonly values: WeightValues) {}
+
+  /** Plain conv with optional bias (the SE convs and the head projection have no BatchNorm). */
+  conv(layer: Conv2D, x: string): string {
+    const k = layer.kernelSize;
+    const w = this.g.weight(`${layer.name}.w`, convKernelToOnnx(this.values(`${layer.name}.kernel`), k, layer.inChannels, layer.filters), [layer.filters, layer.inChannels, k, k]);
+    const inputs = [x, w];
+    if (layer.useBias) inputs.push(this.g.weight(`${layer.name}.b`, this.values(`${layer.name}.bias`), [layer.filters]));
+    const pad = Math.floor(k / 2);
+    return this.g.op('Conv', inputs, { kernel_shape: [k, k], strides: [layer.strides, layer.strides], pads: [pad, pad, pad, pad] }, layer.name);
+  }
+
+  /** Conv or depthwise conv with its BatchNorm folded in: W' = W·γ/σ, b' = β − μ·γ/σ; then the activation. */
+  convBN(layer: ConvBN, x: string): string {
+    const { conv, norm } = layer;
+    const gamma = this.values(`${norm.name}.gamma`);
+    const beta = this.values(`${norm.name}.beta`);
+    const mean = this.values(`${norm.name}.movingMean`);
+    const variance = this.values(`${norm.name}.movingVariance`);
+    const scale = gamma.map((gm, c) => gm / Math.sqrt(variance[c] + norm.epsilon));
+    const bias = beta.map((b, c) => b - mean[c] * scale[c]);
+    const k = conv.kernelSize;
+    const raw = this.values(`${conv.name}.kernel`);
+    const depthwise = conv instanceof DepthwiseConv2D;
+    const weight = depthwise ? depthwiseKernelToOnnx(raw, k, conv.channels) : convKernelToOnnx(raw, k, conv.inChannels, conv.filters);
+    const outChannels = depthwise ? conv.channels : conv.filters;
+    const dims = depthwise ? [conv.channels, 1, k, k] : [conv.filters, conv.inChannels, k, k];
+    const perOut = weight.length / outChannels;
+    for (let o = 0; o < outChannels; o++) for (let j = 0; j < perOut; j++) weight[o * perOut + j] *= scale[o];
+    const pad = Math.floor(k / 2);
+    const y = this.g.op(
+      'Conv',
+      [x, this.g.weight(`${conv.name}.w`, weight, dims), this.g.weight(`${conv.name}.b`, bias, [outChannels])],
+      { kernel_shape: [k, k], strides: [conv.strides, conv.strides], pads: [pad, pad, pad, pad], group: depthwise ? conv.channels : 1 },
+      conv.name,
+    );
+    return layer.activation === 'hardSwish' ? this.g.op('HardSwish', [y], {}, `${layer.name}.act`) : y;
+  }
+
+  squeezeExcite(layer: SqueezeExcite, x: string): string {
+    const pooled = this.g.op('GlobalAveragePool', [x], {}, `${layer.name}.pool`);
+    const reduced = this.g.op('HardSwish', [this.conv(layer.reduce, pooled)], {}, `${layer.name}.act`);
+    // relu6(x + 3) / 6 is HardSigmoid with α = 1/6, β = 1/2 (ONNX's defaults differ).
+    const gate = this.g.op('HardSigmoid', [this.conv(layer.expand, reduced)], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } }, `${layer.name}.gate`);
+    return this.g.op('Mul', [x, gate], {}, `${layer.name}.scale`);
+  }
+
+  mbconv(layer: MBConv, x: string): string {
+    let h = layer.expand ? this.convBN(layer.expand, x) : x;
+    h = this.convBN(layer.depthwise, h);
+    if (layer.se) h = this.squeezeExcite(layer.se, h);
+    return this.convBN(layer.project, h);
+  }
+
+  upsample(layer: BilinearUpsample, x: string): string {
+    if (layer.factor === 1) return x;
+    const scales = this.g.weight(`${layer.name}.scales`, Float32Array.from([1, 1, layer.factor, layer.factor]), [4]);
+    return this.g.op('Resize', [x, '', scales], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, layer.name);
+  }
+
+  tensorLayer(layer: TensorLayer, x: string): string {
+    if (layer instanceof MBConv) return this.mbconv(layer, x);
+    if (layer instanceof BilinearUpsample) return this.upsample(layer, x);
+    if (layer instanceof Sequential) return layer.layers.reduce((h, l) => this.tensorLayer(l, h), x);
+    throw new Error(`the ONNX exporter does not know layer ${layer.className} (${layer.name})`);
+  }
+
+  sum(terms: string[], hint: string): string {
+    return terms.length === 1 ? terms[0] : this.g.op('Sum', terms, {}, hint);
+  }
+
+  /** Repeat bands up to the stem width, then space-to-depth (DCR order, as ONNX SpaceToDepth defines it). */
+  stem(layer: Stem, x: string): string {
+    const copies = Math.ceil(layer.repeatedChannels / layer.bands);
+    let h = copies === 1 ? x : this.g.op('Tile', [x, this.g.ints('stem.repeats', [1, copies, 1, 1])], {}, 'stem.tile');
+    if (copies * layer.bands !== layer.repeatedChannels) {
+      h = this.g.op('Slice', [h, this.g.ints('stem.start', [0]), this.g.ints('stem.end', [layer.repeatedChannels]), this.g.ints('stem.axes', [1])], {}, 'stem.slice');
+    }
+    return this.g.op('SpaceToDepth', [h], { blocksize: layer.block }, 'stem.s2d');
+  }
+
+  block(layer: ReversibleBlock, streams: string[]): string[] {
+    const half = layer.channels / 2;
+    const [a, b] = this.g.node('Split', [streams[layer.stream], this.g.ints(`${layer.name}.halves`, [half, half])], { axis: 1 }, `${layer.name}.split`, 2);
+    const bOut = this.g.op('Add', [b, this.mbconv(layer.F, a)], {}, `${layer.name}.b`);
+    const aOut = this.g.op('Add', [a, this.mbconv(layer.G, bOut)], {}, `${layer.name}.a`);
+    const joined = this.g.op('Concat', [aOut, bOut], { axis: 1 }, `${layer.name}.out`);
+    return streams.map((s, h) => (h === layer.stream ? joined : s));
+  }
+
+  silo(layer: RevSilo, xs: string[]): string[] {
+    const zs: string[] = [];
+    for (let j = 0; j < layer.outStreams; j++) {
+      const terms = layer.down[j].map((d, i) => this.mbconv(d, xs[i]));
+      zs.push(this.sum(j < layer.inStreams ? [xs[j], ...terms] : terms, `${layer.name}.z${j}`));
+    }
+    const ys: string[] = new Array(layer.outStreams);
+    for (let i = layer.outStreams - 1; i >= 0; i--) {
+      const terms = layer.up[i].map((u, k) => this.tensorLayer(u, zs[i + 1 + k]));
+      ys[i] = this.sum([zs[i], ...terms], `${layer.name}.y${i}`);
+    }
+    return ys;
+  }
+
+  backbone(model: RevBiFPN, input: string): string {
+    let streams = [this.stem(model.stem, input)];
+    for (const unit of model.body) {
+      if (unit instanceof ReversibleBlock) streams = this.block(unit, streams);
+      else if (unit instanceof RevSilo) streams = this.silo(unit, streams);
+      else throw new Error(`the ONNX exporter does not know unit ${unit.className} (${unit.name})`);
+    }
+    const head = model.head;
+    const features = streams.map((s, h) => this.mbconv(head.neck[h], s));
+    let out = features[0];
+    for (let h = 0; h < head.merge.length; h++) out = this.g.op('Add', [features[h + 1], this.mbconv(head.merge[h], out)], {}, `head.merge${h}.sum`);
+    const projected = this.conv(head.project, out);
+    return this.g.op('Flatten', [this.g.op('GlobalAveragePool', [projected], {}, 'head.pool')], { axis: 1 }, ONNX_OUTPUT);
+  }
+}
+
+export interface OnnxExportOptions {
+  /** Key/value pairs stored as ONNX metadata_props (the model card's normalization and bands go here). */
+  metadata?: Record<string, string>;
+  producerVersion?: string;
+}
+
+/** Serialises the backbone's inference graph as an ONNX model: NHWC tiles in, embeddings out. */
+export function exportBackboneOnnx(model: RevBiFPN, options: OnnxExportOptions = {}): Uint8Array {
+  const { tileSize, bands, dim } = model.config;
+  const params = new Map(model.params.entries());
+  const values: WeightValues = (name) => {
+    const v = params.get(name);
+    if (!v) throw new Error(`the model has no weight ${name}`);
+    return Float32Array.from(v.dataSync() as Float32Array);
+  };
+  const g = new GraphBuilder();
+  const input = g.input(ONNX_INPUT, ['batch', tileSize, tileSize, bands]);
+  const nchw = g.op('Transpose', [input], { perm: [0, 3, 1, 2] }, 'nchw');
+  const output = new BackboneEmitter(g, values).backbone(model, nchw);
+  g.output(output, ['batch', dim]);
+  return g.encode({
+    opset: EXPORT_OPSET,
+    graphName: `tilevec-revbifpn-${model.config.name}`,
+    metadata: { backbone: JSON.stringify(model.config), ...options.metadata },
+    producerVersion: options.producerVersion,
+    doc: 'RevBiFPN backbone exported by tilevec: NHWC float32 tiles, normalised per the metadata, to embeddings.',
+  });
+}
