@@ -5,6 +5,7 @@ import { logger } from './log.ts';
 import { configFrom, emit } from './cli/context.ts';
 import { registerDbCommands } from './cli/db.ts';
 import { registerDemoCommand } from './cli/demo.ts';
+import { registerServeCommand } from './cli/serve.ts';
 
 function buildProgram(): Command {
   const program = new Command('tilevec')
@@ -25,6 +26,7 @@ function buildProgram(): Command {
 
   registerDbCommands(program);
   registerDemoCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

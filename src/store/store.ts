@@ -159,6 +159,11 @@ export class Store {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 order by id`, [rasterId]);
   }
 
+  /** The tiles with these ids, in no particular order; ids that do not exist are simply absent. */
+  tilesByIds(ids: number[]): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id = any($1::bigint[])`, [ids]);
+  }
+
   /** Tiles overlapping `bbox` (all tiles when it is absent), in id order after `afterId`, for keyset paging. */
   tilesInBbox(bbox: BBox | undefined, opts: { limit: number; afterId?: number }): Promise<TileRecord[]> {
     const params: unknown[] = [opts.afterId ?? 0, opts.limit];

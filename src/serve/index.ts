@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import express, { type Express, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { createLogger } from '../log.ts';
+import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
+import { cors, requireToken, securityHeaders } from './access.ts';
+import { createMetrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { HttpProblem, errorHandler, sendProblem } from './problem.ts';
+import { buildRoutes, type Reply, type RouteSpec } from './routes.ts';
+import { schemasFor } from './schemas.ts';
+import { TileQueries } from './tiles.ts';
+import { mountUi } from './ui.ts';
+
+export interface ServeDeps {
+  store: Store;
+  config: Config;
+  logger?: Logger;
+  /** The model routes use when a request names none; the latest registered model when absent. */
+  model?: string;
+  /**
+   * Renders a tile as PNG bytes. Absent: the thumbnail route answers 501. Throw a UserError/NotFoundError for
+   * problems the client caused; anything else is a 500.
+   */
+  renderThumbnail?: (tile: TileRecord) => Promise<Uint8Array>;
+  /**
+   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
+   * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
+   * decode, wrong band count or size; anything else it throws is a 500.
+   */
+  embedChip?: (tiff: Uint8Array, model: ModelRecord) => Promise<Float32Array>;
+  limits?: Partial<ServeLimits>;
+}
+
+export interface ServeLimits {
+  /** Largest JSON body. A 2000-dimension vector is about 40 KB as JSON. */
+  jsonBytes: number;
+  /** Largest multipart chip upload. */
+  chipBytes: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = { jsonBytes: 256 * 1024, chipBytes: 16 * 1024 * 1024 };
+
+const VERSION = '0.1.0';
+
+/** Rejects with a 503 when `work` outlives the deadline; the reply of a late handler is dropped, never written. */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HttpProblem(503, `the query took longer than ${ms} ms and was abandoned`, {}, { 'Retry-After': '1' })), ms);
+  });
+  work.catch(() => {}); // a late failure after the deadline has nobody to tell
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+function send(res: Response, reply: Reply): void {
+  if ('bytes' in reply) {
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    res.type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
+  } else {
+    res.status(reply.status ?? 200).type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
+  }
+}
+
+export interface ServeApp extends Express {
+  /** The route table the app serves and documents. */
+  routes: RouteSpec[];
+}
+
+export function createApp(deps: ServeDeps): ServeApp {
+  const { config } = deps;
+  const logger = deps.logger ?? createLogger('silent');
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const schemas = schemasFor(config.serve.maxK);
+  const queries = new TileQueries(deps.store, deps.model);
+  const metrics = createMetrics();
+
+  const app = express() as unknown as ServeApp;
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(metrics.middleware, securityHeaders, cors(config.serve.corsOrigins));
+
+  const routes: RouteSpec[] = [
+    ...buildRoutes(deps, schemas, queries),
+    {
+      method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route',
+      responses: { 200: { description: 'metrics', type: 'text/plain' } },
+      handle: async () => ({ bytes: Buffer.from(await metrics.registry.metrics()), type: metrics.registry.contentType }),
+    },
+    {
+      method: 'get', path: '/openapi.json', tag: 'ops', summary: 'this OpenAPI 3.1 document',
+      responses: { 200: { description: 'OpenAPI document' } },
+      handle: async () => ({ json: openApi }),
+    },
+  ];
+  const openApi = openApiDocument(routes, { version: VERSION });
+  app.routes = routes;
+
+  const jsonBody = express.json({ limit: limits.jsonBytes });
+  const multipartBody = express.raw({ type: 'multipart/form-data', limit: limits.chipBytes });
+  const guard = requireToken(config.serve.token);
+  for (const r of routes) {
+    const middleware = [
+      ...(r.auth ? [guard] : []),
+      ...(r.body ? [jsonBody] : []),
+      ...(r.multipart ? [multipartBody] : []),
+    ];
+    app[r.method](r.path, ...middleware, async (req: Request, res: Response) => {
+      const input = {
+        params: r.params ? r.params.parse(req.params) : undefined,
+        query: r.query ? r.query.parse(req.query) : undefined,
+        // Only a JSON body goes through the body schema; multipart bodies are the handler's to parse.
+        body: r.body && req.is('application/json') ? r.body.parse(req.body) : undefined,
+        req,
+      };
+      send(res, await withDeadline(r.handle(input), config.serve.queryTimeoutMs));
+    });
+  }
+  // A known path with the wrong method is a 405 that says what the path takes, not a bare 404.
+  for (const path of new Set(routes.map((r) => r.path))) {
+    const allow = routes.filter((r) => r.path === path).map((r) => r.method.toUpperCase());
+    if (allow.includes('GET')) allow.push('HEAD');
+    app.all(path, (req, res) => sendProblem(req, res, { status: 405, detail: `${req.method} is not allowed here; use ${allow.join(', ')}`, headers: { Allow: allow.join(', ') } }));
+  }
+
+  mountUi(app);
+  app.use((req, res) => sendProblem(req, res, { status: 404, detail: `no route for ${req.method} ${req.path}` }));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0 picks a free one); close() stops accepting and ends idle keep-alive sockets. */
+export async function startServer(deps: ServeDeps, where: { host?: string; port?: number } = {}): Promise<RunningServer> {
+  const app = createApp(deps);
+  const server = createServer(app);
+  // Slow clients must not hold sockets forever; queries have their own, shorter deadline.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = Math.max(30_000, deps.config.serve.queryTimeoutMs + 5_000);
+  const host = where.host ?? deps.config.serve.host;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where.port ?? deps.config.serve.port, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    server,
+    url,
+    close: () => new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeIdleConnections();
+    }),
+  };
+}

@@ -1,0 +1,176 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import type { ModelRecord } from '../store/index.ts';
+import { HttpProblem } from './problem.ts';
+import { DEFAULT_K, DEFAULT_PAGE, decodeCursor, encodeCursor, type Schemas } from './schemas.ts';
+import { looksLikeTiff, parseMultipart } from './multipart.ts';
+import { tileFeature, type TileQueries } from './tiles.ts';
+import type { ServeDeps } from './index.ts';
+
+/** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
+export type Reply =
+  | { json: unknown; type?: string; status?: number }
+  | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
+
+type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
+
+export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
+  method: 'get' | 'post';
+  /** Express path syntax (`:id`); OpenAPI gets `{id}`. */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  /** A JSON request body. */
+  body?: z.ZodType<B>;
+  /** Also takes a multipart/form-data upload (the chip search). */
+  multipart?: { fields: z.ZodType; fileField: string; description: string };
+  /** Needs `Authorization: Bearer <serve.token>`. */
+  auth?: boolean;
+  /** Documented answers by status; OpenAPI is generated from these. */
+  responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
+  handle(input: { params: P; query: Q; body: B; req: Request }): Promise<Reply>;
+}
+
+/** Keeps each spec's handler typed by its own schemas while the table holds them all. */
+function route<PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
+  spec: Omit<RouteSpec<Out<PS>, Out<QS>, Out<BS>>, 'params' | 'query' | 'body'> & { params?: PS; query?: QS; body?: BS },
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+const GEOJSON = 'application/geo+json';
+const featureCollection = { $ref: '#/components/schemas/TileFeatureCollection' };
+const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
+const PROBLEM_TEXT: Record<number, string> = {
+  400: 'invalid request', 401: 'missing or wrong bearer token', 403: 'admin routes are disabled (no serve.token)',
+  404: 'no such tile, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  501: 'not available in this deployment', 503: 'not ready, or the query timed out',
+};
+
+export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): RouteSpec[] {
+  const { store } = deps;
+  return [
+    route({
+      method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
+      responses: { 200: { description: 'alive' } },
+      handle: async () => ({ json: { status: 'ok' } }),
+    }),
+    route({
+      method: 'get', path: '/readyz', tag: 'ops', summary: 'readiness: the store answers and a model is loaded',
+      responses: { 200: { description: 'ready' }, ...problems(503) },
+      handle: async () => {
+        let model: ModelRecord;
+        try {
+          model = await queries.model();
+        } catch (err) {
+          throw new HttpProblem(503, `not ready: ${(err as Error).message}`);
+        }
+        return { json: { status: 'ready', engine: store.engine.kind, model: model.name, dim: model.dim } };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/models', tag: 'models', summary: 'the registered models, latest first',
+      responses: { 200: { description: 'models' } },
+      handle: async () => ({
+        json: {
+          models: (await store.listModels()).map((m) => ({
+            name: m.name, dim: m.dim, bands: m.bands, tileSize: m.tileSize, backbone: m.backbone, metrics: m.metrics, createdAt: m.createdAt,
+          })),
+        },
+      }),
+    }),
+    route({
+      method: 'get', path: '/v1/tiles', tag: 'tiles', summary: 'page through tiles, optionally inside a bbox',
+      query: s.tilesQuery,
+      responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      handle: async ({ query }) => {
+        const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+        if (query.cursor !== undefined && afterId === undefined) throw new HttpProblem(400, 'cursor is not one this service issued');
+        const limit = query.limit ?? DEFAULT_PAGE;
+        const tiles = await store.tilesInBbox(query.bbox, { limit, afterId });
+        const nextCursor = tiles.length === limit ? encodeCursor(tiles[tiles.length - 1].id) : null;
+        return { type: GEOJSON, json: { type: 'FeatureCollection', features: tiles.map((t) => tileFeature(t)), nextCursor } };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/tiles/at', tag: 'tiles', summary: 'the tiles whose footprint covers a point',
+      query: s.pointQuery,
+      responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      handle: async ({ query }) => ({
+        type: GEOJSON, json: { type: 'FeatureCollection', features: (await queries.tilesAt(query.lon, query.lat)).map((t) => tileFeature(t)) },
+      }),
+    }),
+    route({
+      method: 'get', path: '/v1/tiles/:id', tag: 'tiles', summary: 'one tile as a GeoJSON Feature',
+      params: s.tilePath,
+      responses: { 200: { description: 'the tile', type: GEOJSON }, ...problems(400, 404) },
+      handle: async ({ params }) => ({ type: GEOJSON, json: tileFeature(await store.tile(params.id)) }),
+    }),
+    route({
+      method: 'get', path: '/v1/tiles/:id/similar', tag: 'search', summary: 'the k tiles nearest this one in embedding space, never itself',
+      params: s.tilePath, query: s.similarQuery,
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 503) },
+      handle: async ({ params, query }) => ({
+        type: GEOJSON,
+        json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.exclude_same_raster }),
+      }),
+    }),
+    route({
+      method: 'get', path: '/v1/tiles/:id/thumbnail.png', tag: 'tiles', summary: 'a PNG rendering of the tile',
+      params: s.tilePath,
+      responses: { 200: { description: 'PNG', type: 'image/png' }, ...problems(400, 404, 501) },
+      handle: async ({ params }) => {
+        const tile = await store.tile(params.id);
+        if (!deps.renderThumbnail) throw new HttpProblem(501, 'thumbnails are not available in this deployment (no tile renderer)');
+        const bytes = await deps.renderThumbnail(tile);
+        // Tile ids are never reused (re-ingesting a raster gives new ids), so a thumbnail can be cached.
+        return { bytes, type: 'image/png', headers: { 'Cache-Control': 'public, max-age=3600' } };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/search', tag: 'search',
+      summary: 'nearest tiles to a tile, a point, a vector, or an uploaded GeoTIFF chip (multipart field "chip")',
+      body: s.searchBody,
+      multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 413, 415, 501, 503) },
+      handle: async ({ body, req }) => {
+        if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req) };
+        if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
+        const opts = { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox, excludeSameRaster: body.excludeSameRaster };
+        if (body.tileId !== undefined) return { type: GEOJSON, json: await queries.similar(body.tileId, opts) };
+        if (body.lon !== undefined && body.lat !== undefined) return { type: GEOJSON, json: await queries.similarToPoint(body.lon, body.lat, opts) };
+        const model = await queries.model(body.model);
+        return { type: GEOJSON, json: await queries.ranked(model, body.vector!, { k: opts.k, bbox: opts.bbox }, { vector: true, k: opts.k, bbox: opts.bbox ?? null }) };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/analogy', tag: 'search', summary: 'the tiles nearest z(a) - z(b) + z(c), never a, b or c',
+      body: s.analogyBody,
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 415, 503) },
+      handle: async ({ body }) => {
+        if (body === undefined) throw new HttpProblem(415, 'send application/json');
+        return { type: GEOJSON, json: await queries.analogy(body, { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox }) };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/admin/status', tag: 'admin', summary: 'store status: engine, migration level, row counts', auth: true,
+      responses: { 200: { description: 'status' }, ...problems(401, 403) },
+      handle: async () => ({ json: await store.status() }),
+    }),
+  ];
+
+  async function chipSearch(req: Request) {
+    const parts = parseMultipart(req.body as Buffer, req.get('content-type') ?? '');
+    const chip = parts.filter((p) => p.name === 'chip');
+    if (chip.length !== 1) throw new HttpProblem(400, 'send exactly one file part named "chip"');
+    const fields = s.chipFields.parse(Object.fromEntries(parts.filter((p) => p.name !== 'chip').map((p) => [p.name, p.data.toString('utf8')])));
+    if (!looksLikeTiff(chip[0].data)) throw new HttpProblem(415, 'the chip is not a TIFF file');
+    const model = await queries.model(fields.model);
+    if (!deps.embedChip) throw new HttpProblem(501, 'chip search is not available in this deployment (no embedding runtime)');
+    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model);
+    const k = fields.k ?? DEFAULT_K;
+    return queries.ranked(model, vector, { k, bbox: fields.bbox }, { chip: chip[0].filename ?? true, k, bbox: fields.bbox ?? null });
+  }
+}

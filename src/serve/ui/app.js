@@ -1,0 +1,166 @@
+// The visual-search map: tile footprints over a graticule (no base map, so it works offline), similar tiles on
+// click, an analogy panel and a bbox filter. Plain script: Leaflet is the only dependency, served by the API.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const map = L.map('map', { attributionControl: false, worldCopyJump: false }).setView([0, 0], 2);
+const renderer = L.svg();
+const graticule = L.layerGroup().addTo(map);
+const footprints = L.geoJSON(null, { renderer, style: () => ({ color: '#3f6fb5', weight: 1, fillOpacity: 0.08 }), onEachFeature: bindTile }).addTo(map);
+const highlights = L.layerGroup().addTo(map);
+let bboxFilter = null;
+let bboxRect = null;
+let picking = null;
+
+function setStatus(text, isError = false) {
+  $('status').textContent = text;
+  $('status').className = isError ? 'error' : '';
+}
+
+async function api(path, init) {
+  const res = await fetch(path, init);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.detail || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+function bindTile(feature, layer) {
+  layer.options.className = `tile tile-${feature.id}`;
+  layer.on('click', () => onTileClick(feature));
+}
+
+/** Lines every 10/1/0.1... degrees, so position reads without a base map. */
+function drawGraticule() {
+  graticule.clearLayers();
+  const b = map.getBounds();
+  const span = Math.max(b.getEast() - b.getWest(), b.getNorth() - b.getSouth());
+  const step = Math.pow(10, Math.floor(Math.log10(span / 2)));
+  const west = Math.max(-180, Math.floor(b.getWest() / step) * step), east = Math.min(180, b.getEast());
+  const south = Math.max(-85, Math.floor(b.getSouth() / step) * step), north = Math.min(85, b.getNorth());
+  const style = { color: '#b8c2cc', weight: 0.6, interactive: false };
+  for (let x = west; x <= east; x += step) graticule.addLayer(L.polyline([[south, x], [north, x]], style));
+  for (let y = south; y <= north; y += step) graticule.addLayer(L.polyline([[y, west], [y, east]], style));
+}
+
+function viewBbox() {
+  const b = map.getBounds();
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
+    .map((v) => Number(v.toFixed(6)));
+}
+
+async function loadFootprints(bbox) {
+  const query = bbox ? `?limit=1000&bbox=${bbox.join(',')}` : '?limit=1000';
+  const page = await api(`/v1/tiles${query}`);
+  footprints.clearLayers();
+  footprints.addData(page.features);
+  return page;
+}
+
+async function onTileClick(feature) {
+  if (picking) {
+    $(`analogy-${picking}`).value = feature.id;
+    document.querySelector(`[data-pick=${picking}]`).classList.remove('picking');
+    picking = null;
+    setStatus(`picked tile ${feature.id}`);
+    return;
+  }
+  const params = new URLSearchParams({ k: $('k').value || '8' });
+  if ($('exclude-raster').checked) params.set('exclude_same_raster', 'true');
+  if (bboxFilter) params.set('bbox', bboxFilter.join(','));
+  setStatus(`searching tiles similar to ${feature.id}…`);
+  try {
+    const result = await api(`/v1/tiles/${feature.id}/similar?${params}`);
+    showResults(`Similar to tile ${feature.id}`, [feature], result);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+async function runAnalogy() {
+  const ids = ['a', 'b', 'c'].map((n) => Number($(`analogy-${n}`).value));
+  if (!ids.every((id) => Number.isInteger(id) && id > 0)) return setStatus('pick three tiles for a, b and c', true);
+  const body = { a: ids[0], b: ids[1], c: ids[2], k: Number($('k').value) || 8 };
+  if (bboxFilter) body.bbox = bboxFilter;
+  setStatus('running analogy…');
+  try {
+    const result = await api('/v1/analogy', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const inputs = await Promise.all(ids.map((id) => api(`/v1/tiles/${id}`)));
+    showResults(`${ids[0]} − ${ids[1]} + ${ids[2]}`, inputs, result);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+/** Query tiles in red, results in orange with their rank, and the list with thumbnails. */
+function showResults(title, queryFeatures, result) {
+  highlights.clearLayers();
+  L.geoJSON(queryFeatures, { renderer, interactive: false, style: { color: '#d50000', weight: 3, fillOpacity: 0.25 } }).addTo(highlights);
+  result.features.forEach((f, i) => {
+    L.geoJSON(f, { renderer, interactive: false, style: { color: '#ff6f00', weight: 3, fillOpacity: 0.3, className: `result-footprint result-${f.id}` } })
+      .bindTooltip(String(i + 1), { permanent: true, direction: 'center', className: 'rank-label' })
+      .addTo(highlights);
+  });
+  $('results-title').textContent = `${title} (${result.model})`;
+  const list = $('results');
+  list.textContent = '';
+  result.features.forEach((f, i) => {
+    const item = document.createElement('li');
+    item.className = 'result';
+    item.dataset.id = f.id;
+    const img = document.createElement('img');
+    img.alt = `tile ${f.id}`;
+    img.src = f.properties.thumbnail;
+    img.onerror = () => {
+      const box = document.createElement('div');
+      box.className = 'noimg';
+      box.textContent = 'no thumbnail';
+      img.replaceWith(box);
+    };
+    const text = document.createElement('div');
+    text.textContent = `#${i + 1} tile ${f.id} · d = ${f.properties.distance.toFixed(4)}`;
+    item.append(img, text);
+    item.addEventListener('click', () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() }));
+    list.append(item);
+  });
+  setStatus(result.features.length ? `${result.features.length} results` : 'no results');
+}
+
+$('bbox-set').addEventListener('click', () => {
+  bboxFilter = viewBbox();
+  if (bboxRect) bboxRect.remove();
+  bboxRect = L.rectangle([[bboxFilter[1], bboxFilter[0]], [bboxFilter[3], bboxFilter[2]]], { color: '#6a1b9a', weight: 2, dashArray: '6 4', fill: false, interactive: false }).addTo(map);
+  $('bbox-text').textContent = bboxFilter.join(', ');
+});
+$('bbox-clear').addEventListener('click', () => {
+  bboxFilter = null;
+  if (bboxRect) bboxRect.remove();
+  bboxRect = null;
+  $('bbox-text').textContent = 'none';
+});
+for (const button of document.querySelectorAll('[data-pick]')) {
+  button.addEventListener('click', () => {
+    document.querySelectorAll('[data-pick]').forEach((b) => b.classList.remove('picking'));
+    picking = button.dataset.pick;
+    button.classList.add('picking');
+    setStatus(`click a tile on the map for ${picking}`);
+  });
+}
+$('analogy-run').addEventListener('click', runAnalogy);
+
+map.on('moveend', drawGraticule);
+// After the first fit, reload footprints for whatever the user pans to.
+map.on('moveend', () => { if (map.fitted) loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true)); });
+
+(async () => {
+  try {
+    const page = await loadFootprints(null);
+    if (page.features.length) map.fitBounds(footprints.getBounds(), { padding: [20, 20] });
+    drawGraticule();
+    map.fitted = true;
+    setStatus(page.features.length ? 'ready: click a tile' : 'no tiles in the store yet');
+    document.body.dataset.ready = 'true';
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+})();

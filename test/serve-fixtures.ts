@@ -1,0 +1,94 @@
+import type { ModelRecord, NewRaster, NewTile, Store } from '../src/store/index.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+
+/** Seeded, so a failure reproduces. */
+export function rng(seed: number): () => number {
+  return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+const square = (x0: number, y0: number, d: number) => ({
+  type: 'Polygon' as const,
+  coordinates: [[[x0, y0], [x0 + d, y0], [x0 + d, y0 + d], [x0, y0 + d], [x0, y0]]],
+});
+
+export const TILE_DEG = 0.01;
+
+/** Raster r covers [-110 + r, -110 + r + side * TILE_DEG] x [37, 37 + side * TILE_DEG], cut into side x side tiles. */
+export function rasterOrigin(r: number): [number, number] {
+  return [-110 + r, 37];
+}
+
+function syntheticRaster(r: number, side: number): { raster: NewRaster; tiles: NewTile[] } {
+  const [lon0, lat0] = rasterOrigin(r);
+  const tiles: NewTile[] = [];
+  for (let row = 0; row < side; row++) {
+    for (let col = 0; col < side; col++) {
+      const lon = lon0 + col * TILE_DEG;
+      const lat = lat0 + row * TILE_DEG;
+      tiles.push({
+        x: col * 32, y: row * 32, size: 32, footprint: square(lon, lat, TILE_DEG), centerLon: lon + TILE_DEG / 2, centerLat: lat + TILE_DEG / 2,
+        bbox: [lon, lat, lon + TILE_DEG, lat + TILE_DEG], validFraction: 1,
+      });
+    }
+  }
+  const raster: NewRaster = {
+    uri: `synthetic://raster-${r}`, contentHash: `hash-${r}`, sizeBytes: 1, width: side * 32, height: side * 32, bandCount: 4, dtype: 'uint16',
+    nodata: null, epsg: 4326, crsDef: null, geotransform: [lon0, TILE_DEG / 32, 0, lat0, 0, TILE_DEG / 32], georeferenced: true,
+    footprint: square(lon0, lat0, side * TILE_DEG), bandStats: [], tileSize: 32, stride: 32,
+  };
+  return { raster, tiles };
+}
+
+export interface SyntheticWorld {
+  model: ModelRecord;
+  rasterIds: number[];
+  /** Every tile id with its vector, as stored. */
+  vectors: Map<number, Float32Array>;
+  rasterOf: Map<number, number>;
+}
+
+/**
+ * Synthetic rasters, tiles, a model and random embeddings through the store's own write methods, so the service
+ * is tested against the same records real ingests produce.
+ */
+export async function seedSynthetic(
+  store: Store,
+  opts: { rasters?: number; side?: number; dim?: number; seed?: number; modelName?: string; index?: boolean; withoutEmbedding?: number } = {},
+): Promise<SyntheticWorld> {
+  const { rasters = 3, side = 6, dim = 8, seed = 7, modelName = 'synthetic', index = true, withoutEmbedding = 0 } = opts;
+  const random = rng(seed);
+  const model = await store.registerModel({
+    name: modelName, backbone: { kind: 'synthetic' }, dim, bands: [1, 2, 3, 4], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/dev/null',
+  });
+  const world: SyntheticWorld = { model, rasterIds: [], vectors: new Map(), rasterOf: new Map() };
+  for (let r = 0; r < rasters; r++) {
+    const { raster, tiles } = syntheticRaster(r, side);
+    const rasterId = await store.replaceRaster(raster, tiles);
+    world.rasterIds.push(rasterId);
+    const stored = await store.tilesOfRaster(rasterId);
+    // The last `withoutEmbedding` tiles of the last raster stay unembedded, to test the 404 for them.
+    const embedded = r === rasters - 1 ? stored.slice(0, stored.length - withoutEmbedding) : stored;
+    const rows = embedded.map((t) => ({ tileId: t.id, vector: Float32Array.from({ length: dim }, () => random() * 2 - 1) }));
+    for (const t of stored) world.rasterOf.set(t.id, rasterId);
+    for (const row of rows) world.vectors.set(row.tileId, row.vector);
+    await store.upsertEmbeddings(model, rows);
+  }
+  if (index) await store.ensureEmbeddingIndex(model);
+  return world;
+}
+
+export function l2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return Math.sqrt(s);
+}
+
+/** The exact k nearest by brute force: the reference the service's HNSW answers are checked against. */
+export function bruteForce(world: SyntheticWorld, query: ArrayLike<number>, k: number, keep: (tileId: number) => boolean = () => true) {
+  return [...world.vectors].filter(([id]) => keep(id)).map(([id, v]) => ({ id, distance: l2(query, v) }))
+    .sort((a, b) => a.distance - b.distance).slice(0, k);
+}
+
+export function testConfig(overrides: { maxK?: number; token?: string; corsOrigins?: string; queryTimeoutMs?: number } = {}): Config {
+  return loadConfig({ db: 'memory://', logLevel: 'silent', serve: { port: 0, ...overrides } }, {});
+}
