@@ -1,0 +1,179 @@
+import { UserError } from '../errors.ts';
+import type { Store } from '../store/index.ts';
+import type { RasterRecord } from '../store/records.ts';
+import { TripletDataset } from './dataset.ts';
+import { IngestRasterSource } from './ingest-source.ts';
+import { TripletLoader, type LoaderOptions } from './loader.ts';
+import { normalizationFromStats, type Normalization, type NormalizationMethod } from './normalize.ts';
+import { formatRadius, parseRadius, pixelSizeMetres, radiusPixels } from './radius.ts';
+import type { RngState } from './rng.ts';
+import { TripletSampler } from './sampler.ts';
+import type { RasterSource } from './source.ts';
+import { ValidityMask } from './validity.ts';
+
+/** What a caller may set; everything has a default. */
+export interface SamplingParams {
+  /** Tile side in pixels (default 64). */
+  tileSize?: number;
+  /** Neighborhood radius: pixels (`32`, `32px`) or metres (`100m`); default the tile size in pixels. */
+  neighborhood?: string | number;
+  /** Chance that the distant tile comes from another raster (default 0.5, or 0 with a single raster). */
+  crossRasterProbability?: number;
+  /** Largest nodata share of any sampled tile (default 0.1). */
+  maxNodataFraction?: number;
+  /** 1-based bands, in tensor channel order (default all; the rasters must then have the same band count). */
+  bands?: number[];
+  /** Default 'percentile' (p2-p98 stretched to 0..1). */
+  normalization?: NormalizationMethod;
+  /** Random flips and quarter turns (default true). */
+  augment?: boolean;
+  /** Default 0. */
+  seed?: number | string;
+  /** Catalog rasters to sample (default all). */
+  rasterIds?: number[];
+  /** Resume the sampler's generator from a checkpoint instead of the seed's start. */
+  rngState?: RngState;
+}
+
+/** The parameters as applied, for logs, model cards and `triplets.json`. */
+export interface ResolvedSamplingParams {
+  tileSize: number;
+  neighborhood: string;
+  /** The neighborhood in each raster's pixels, by raster id. */
+  radiusPixels: Record<number, { x: number; y: number }>;
+  crossRasterProbability: number;
+  maxNodataFraction: number;
+  bands: number[];
+  normalization: NormalizationMethod;
+  augment: boolean;
+  seed: number | string;
+  rasterIds: number[];
+  /** Sampling weight of each raster (its valid pixels), by raster id. */
+  weights: Record<number, number>;
+}
+
+/** The catalog facts sampling needs about one raster. */
+export type CatalogRecord = Pick<RasterRecord, 'id' | 'uri' | 'width' | 'height' | 'bandCount' | 'geotransform' | 'georeferenced' | 'crsDef' | 'bandStats'>;
+
+export interface TripletSampling {
+  sampler: TripletSampler;
+  dataset: TripletDataset;
+  normalization: Normalization;
+  params: ResolvedSamplingParams;
+  /** Batches [batch, tile, tile, bands] read ahead of the consumer. */
+  loader(options: LoaderOptions): TripletLoader;
+  /** Closes the sources this opened. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TILE_SIZE = 64;
+export const DEFAULT_MAX_NODATA = 0.1;
+export const DEFAULT_CROSS_RASTER = 0.5;
+
+/**
+ * Sampling over the store's catalog: opens each raster through src/ingest (block-cached reads), maps its nodata,
+ * and builds the sampler, the dataset and the normalization from the stored band statistics.
+ */
+export async function openTripletSampling(
+  store: Store,
+  params: SamplingParams = {},
+  openSource: (record: RasterRecord) => Promise<RasterSource & { close(): Promise<void> }> = (r) => IngestRasterSource.open(r),
+): Promise<TripletSampling> {
+  const all = await store.listRasters();
+  const records = params.rasterIds ? params.rasterIds.map((id) => {
+    const r = all.find((a) => a.id === id);
+    if (!r) throw new UserError(`raster ${id} is not in the catalog (see tilevec rasters)`);
+    return r;
+  }) : all;
+  if (records.length === 0) throw new UserError('the catalog has no rasters to sample from; ingest some first (tilevec ingest)');
+  checkBands(records, params.bands);
+  const sources: (RasterSource & { close(): Promise<void> })[] = [];
+  const closeAll = () => Promise.all(sources.map((s) => s.close())).then(() => undefined);
+  try {
+    for (const record of records) sources.push(await openSource(record));
+    const sampling = await createTripletSampling(records.map((record, i) => ({ record, source: sources[i] })), params);
+    return { ...sampling, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** The same over rasters already open (tests, benches, callers outside a store). */
+export async function createTripletSampling(inputs: { record: CatalogRecord; source: RasterSource }[], params: SamplingParams = {}): Promise<TripletSampling> {
+  const records = inputs.map((i) => i.record);
+  if (records.length === 0) throw new UserError('there are no rasters to sample from; ingest some first (tilevec ingest)');
+  const bands = checkBands(records, params.bands);
+  const tileSize = params.tileSize ?? DEFAULT_TILE_SIZE;
+  const radius = parseRadius(params.neighborhood ?? tileSize);
+  const crossRasterProbability = params.crossRasterProbability ?? (records.length > 1 ? DEFAULT_CROSS_RASTER : 0);
+  const maxNodataFraction = params.maxNodataFraction ?? DEFAULT_MAX_NODATA;
+  const method = params.normalization ?? 'percentile';
+  if (method !== 'zscore' && method !== 'percentile') throw new UserError(`normalization must be zscore or percentile, got '${method}'`);
+  const seed = params.seed ?? 0;
+
+  const masks = await Promise.all(inputs.map((i) => ValidityMask.ofSource(i.source, bands)));
+  const samplerRasters = records.map((r, i) => ({
+    id: r.id,
+    label: `raster ${r.id} (${r.uri})`,
+    width: r.width,
+    height: r.height,
+    validity: masks[i],
+    radius: radiusPixels(radius, pixelSizeOf(r), `raster ${r.id} (${r.uri})`),
+  }));
+  const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, maxNodataFraction, augment: params.augment ?? true, seed });
+  if (params.rngState) sampler.setState(params.rngState);
+  const normalization = normalizationFromStats(records.map((r) => ({ id: r.id, label: `raster ${r.id} (${r.uri})`, bandStats: r.bandStats })), bands, method);
+  const dataset = new TripletDataset(inputs.map((i) => i.source), normalization);
+  const resolved: ResolvedSamplingParams = {
+    tileSize,
+    neighborhood: formatRadius(radius),
+    radiusPixels: Object.fromEntries(samplerRasters.map((r) => [r.id, r.radius])),
+    crossRasterProbability,
+    maxNodataFraction,
+    bands,
+    normalization: method,
+    augment: params.augment ?? true,
+    seed,
+    rasterIds: records.map((r) => r.id),
+    weights: Object.fromEntries(sampler.weights()),
+  };
+  return {
+    sampler,
+    dataset,
+    normalization,
+    params: resolved,
+    loader: (options) => new TripletLoader(sampler, dataset, options),
+    close: async () => {},
+  };
+}
+
+function pixelSizeOf(r: CatalogRecord) {
+  if (!r.georeferenced) return null;
+  return pixelSizeMetres(r.geotransform, { geographic: /\+proj=longlat\b/.test(r.crsDef ?? ''), height: r.height });
+}
+
+/**
+ * The bands every raster will give: the requested ones when each raster has them, else all bands when the
+ * rasters agree on how many they have. Rasters that cannot mix are a clear error.
+ */
+function checkBands(records: CatalogRecord[], requested: number[] | undefined): number[] {
+  const describe = (r: CatalogRecord) => `raster ${r.id} (${r.uri}) has ${r.bandCount}`;
+  if (requested) {
+    if (requested.length === 0 || requested.some((b) => !Number.isInteger(b) || b < 1)) throw new UserError(`bands must be 1-based band numbers, got ${requested.join(',')}`);
+    if (new Set(requested).size !== requested.length) throw new UserError(`bands may not repeat, got ${requested.join(',')}`);
+    const highest = Math.max(...requested);
+    const short = records.filter((r) => r.bandCount < highest);
+    if (short.length) throw new UserError(`band ${highest} does not exist in every raster: ${short.map(describe).join(', ')} bands`);
+    return [...requested];
+  }
+  const counts = new Set(records.map((r) => r.bandCount));
+  if (counts.size > 1) {
+    const byCount = [...counts].map((c) => describe(records.find((r) => r.bandCount === c)!)).join(', ');
+    throw new UserError(
+      `these rasters cannot mix in one sample set: their band counts differ (${byCount} bands); choose bands they all have ` +
+        `(--bands 1,2,3) or sample rasters of one sensor (--rasters)`,
+    );
+  }
+  return Array.from({ length: records[0].bandCount }, (_, i) => i + 1);
+}

@@ -1,0 +1,12 @@
+export { createTripletSampling, openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE } from './catalog.ts';
+export type { CatalogRecord, ResolvedSamplingParams, SamplingParams, TripletSampling } from './catalog.ts';
+export { TripletSampler, type SamplerOptions, type SamplerRaster, type TileDraw, type Triplet } from './sampler.ts';
+export { TripletDataset, type TripletTensors } from './dataset.ts';
+export { TripletLoader, type LoaderOptions, type TripletBatch } from './loader.ts';
+export { normalizeTile, normalizationFromStats, parseNormalization, type Normalization, type NormalizationMethod } from './normalize.ts';
+export { augmentTile, drawAugmentation, type Augmentation } from './augment.ts';
+export { Rng, type RngState } from './rng.ts';
+export { MemoryRaster, pixelIsNodata, type PixelWindow, type RasterSource } from './source.ts';
+export { ValidityMask } from './validity.ts';
+export { IngestRasterSource } from './ingest-source.ts';
+export { parseRadius, radiusPixels, pixelSizeMetres, type Radius } from './radius.ts';
