@@ -12,7 +12,10 @@ export type EngineBackend = Exclude<BackendName, 'auto'>;
 type NativeBackend = 'tensorflow' | 'tensorflow-gpu';
 
 export interface InitBackendOptions {
-  /** XNNPACK threads for `wasm`; default: all available cores. 1 forces the single-threaded binary. */
+  /**
+   * XNNPACK threads for `wasm`; default: all available cores. 1 forces the single-threaded
+   * binary. Fixed by the first wasm initialisation in the process; later calls report it.
+   */
   threads?: number;
 }
 
