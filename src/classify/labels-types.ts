@@ -3,3 +3,10 @@ export interface LabelClass {
   id: number;
   name: string;
 }
+
+/** One tile's label in a label set. */
+export interface TileLabel {
+  tileId: number;
+  classId: number;
+  purity: number;
+}
