@@ -5,6 +5,8 @@ import { logger } from './log.ts';
 import { configFrom, emit } from './cli/context.ts';
 import { registerDbCommands } from './cli/db.ts';
 import { registerDemoCommand } from './cli/demo.ts';
+import { registerSampleCommand } from './cli/sample.ts';
+import { registerIngestCommands } from './cli/ingest.ts';
 import { registerServeCommand } from './cli/serve.ts';
 
 function buildProgram(): Command {
@@ -26,6 +28,8 @@ function buildProgram(): Command {
 
   registerDbCommands(program);
   registerDemoCommand(program);
+  registerSampleCommand(program);
+  registerIngestCommands(program);
   registerServeCommand(program);
   return program;
 }

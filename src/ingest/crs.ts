@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import proj4 from 'proj4';
+import { UserError } from '../errors.ts';
+
+/** A coordinate reference system: the EPSG code when there is one, and always a proj4 definition. */
+export interface Crs {
+  epsg: number | null;
+  proj4: string;
+  geographic: boolean;
+}
+
+const USER_DEFINED = 32767;
+const require = createRequire(import.meta.url);
+
+/** The bundled definition of an EPSG code (epsg-index, read from disk; never a network look-up). */
+export function crsFromEpsg(code: number): Crs {
+  let def: { proj4?: string; kind?: string } | undefined;
+  try {
+    def = JSON.parse(readFileSync(require.resolve(`epsg-index/s/${Math.trunc(code)}.json`), 'utf8'));
+  } catch {
+    def = undefined;
+  }
+  if (!def?.proj4) throw new UserError(`unknown EPSG code ${code} (not in the bundled EPSG index)`);
+  return { epsg: code, proj4: def.proj4, geographic: def.kind === 'CRS-GEOGCRS' || /\+proj=longlat/.test(def.proj4) };
+}
+
+/** GeoKeys as geotiff.js parses them, by name. */
+export type GeoKeys = Partial<Record<string, unknown>>;
+
+/**
+ * The CRS the GeoKeys describe: a projected or geographic EPSG code, or a user-defined CRS built from the key
+ * parameters for the common cases (UTM zone codes, Transverse Mercator, Albers, Lambert conformal conic).
+ * Returns null when the keys name no CRS at all.
+ */
+export function crsFromGeoKeys(keys: GeoKeys | null): Crs | null {
+  if (!keys) return null;
+  const num = (name: string) => (typeof keys[name] === 'number' ? (keys[name] as number) : undefined);
+  const model = num('GTModelTypeGeoKey');
+  const projected = num('ProjectedCSTypeGeoKey');
+  const geographic = num('GeographicTypeGeoKey');
+  if (projected !== undefined && projected !== USER_DEFINED && model !== 2) return crsFromEpsg(projected);
+  if (model === 2 || (projected === undefined && model !== 1)) {
+    if (geographic === undefined) return null;
+    if (geographic !== USER_DEFINED) return crsFromEpsg(geographic);
+    return { epsg: null, proj4: `+proj=longlat ${ellipsoid(keys)} +no_defs`, geographic: true };
+  }
+  if (projected === USER_DEFINED || num('ProjectionGeoKey') !== undefined || num('ProjCoordTransGeoKey') !== undefined) {
+    return { epsg: null, proj4: userDefinedProjection(keys), geographic: false };
+  }
+  return null;
+}
+
+function userDefinedProjection(keys: GeoKeys): string {
+  const n = (name: string) => (typeof keys[name] === 'number' ? (keys[name] as number) : undefined);
+  const ell = ellipsoid(keys);
+  const units = n('ProjLinearUnitsGeoKey') === 9002 ? '+units=ft' : n('ProjLinearUnitsGeoKey') === 9003 ? '+units=us-ft' : '+units=m';
+  const projection = n('ProjectionGeoKey');
+  // EPSG projection codes 16001-16060 and 16101-16160 are UTM zones north and south.
+  if (projection !== undefined && projection >= 16001 && projection <= 16160 && projection % 100 <= 60) {
+    return `+proj=utm +zone=${projection % 100}${projection > 16100 ? ' +south' : ''} ${ell} ${units} +no_defs`;
+  }
+  const lon0 = n('ProjNatOriginLongGeoKey') ?? n('ProjFalseOriginLongGeoKey') ?? n('ProjCenterLongGeoKey') ?? 0;
+  const lat0 = n('ProjNatOriginLatGeoKey') ?? n('ProjFalseOriginLatGeoKey') ?? n('ProjCenterLatGeoKey') ?? 0;
+  const x0 = n('ProjFalseEastingGeoKey') ?? n('ProjFalseOriginEastingGeoKey') ?? 0;
+  const y0 = n('ProjFalseNorthingGeoKey') ?? n('ProjFalseOriginNorthingGeoKey') ?? 0;
+  const common = `+lat_0=${lat0} +lon_0=${lon0} +x_0=${x0} +y_0=${y0} ${ell} ${units} +no_defs`;
+  switch (n('ProjCoordTransGeoKey')) {
+    case 1:
+      return `+proj=tmerc +k=${n('ProjScaleAtNatOriginGeoKey') ?? 1} ${common}`;
+    case 8:
+      return `+proj=lcc +lat_1=${n('ProjStdParallel1GeoKey')} +lat_2=${n('ProjStdParallel2GeoKey') ?? n('ProjStdParallel1GeoKey')} ${common}`;
+    case 11:
+      return `+proj=aea +lat_1=${n('ProjStdParallel1GeoKey')} +lat_2=${n('ProjStdParallel2GeoKey')} ${common}`;
+    default:
+      throw new UserError(
+        `unsupported user-defined projection (ProjectionGeoKey ${projection ?? 'absent'}, ProjCoordTransGeoKey ${n('ProjCoordTransGeoKey') ?? 'absent'})`,
+      );
+  }
+}
+
+/**
+ * The ellipsoid from the keys, as proj4 parameters. No datum shift is added: like GDAL's fallback, coordinates
+ * on an unnamed datum are taken as WGS84 latitudes and longitudes.
+ */
+function ellipsoid(keys: GeoKeys): string {
+  const a = keys.GeogSemiMajorAxisGeoKey;
+  const rf = keys.GeogInvFlatteningGeoKey;
+  const b = keys.GeogSemiMinorAxisGeoKey;
+  if (typeof a === 'number' && typeof rf === 'number') return `+a=${a} +rf=${rf}`;
+  if (typeof a === 'number' && typeof b === 'number') return `+a=${a} +b=${b}`;
+  const geographic = keys.GeographicTypeGeoKey;
+  if (typeof geographic === 'number' && geographic !== USER_DEFINED) {
+    const ell = / \+(ellps|datum)=\S+/.exec(crsFromEpsg(geographic).proj4)?.[0];
+    if (ell) return ell.trim();
+  }
+  return '+ellps=WGS84';
+}
+
+const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
+
+/** A function from CRS coordinates to WGS84 [lon, lat]. */
+export function toWgs84(crs: Crs): (x: number, y: number) => [number, number] {
+  if (crs.epsg === 4326) return (x, y) => [x, y];
+  const converter = proj4(crs.proj4, WGS84);
+  return (x, y) => {
+    const [lon, lat] = converter.forward([x, y]);
+    return [lon, lat];
+  };
+}

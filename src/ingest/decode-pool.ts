@@ -1,0 +1,121 @@
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { decodeBlock, type BlockCodec } from './codecs.ts';
+
+/**
+ * The worker is TypeScript like the rest of the sources, and a worker does not inherit the parent's loader hooks,
+ * so a one-line ES module registers tsx in the worker before importing it.
+ */
+const WORKER_BOOT = [
+  `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};`,
+  'register();',
+  `await import(${JSON.stringify(new URL('./decode-worker.ts', import.meta.url).href)});`,
+].join('\n');
+
+/** A block the codec rejected (as opposed to a worker that died): the file's fault, not ours. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+}
+
+interface Pending {
+  resolve: (out: ArrayBuffer) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+/**
+ * Decodes blocks on worker threads, one per core by default. Each job goes to the least-busy worker; workers
+ * hold the process open only while they have work, so an idle pool never delays exit.
+ */
+export class DecodePool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending & { slot: Slot }>();
+  private nextId = 1;
+
+  /** `threads` 0 decodes on the calling thread (useful for tiny inputs and for debugging). */
+  constructor(readonly threads: number = defaultThreads()) {}
+
+  decode(codec: BlockCodec, bytes: Uint8Array): Promise<ArrayBuffer> {
+    if (this.threads === 0) {
+      try {
+        return Promise.resolve(decodeBlock(codec, bytes));
+      } catch (err) {
+        return Promise.reject(new DecodeError(err instanceof Error ? err.message : String(err)));
+      }
+    }
+    const slot = this.leastBusy();
+    const id = this.nextId++;
+    return new Promise<ArrayBuffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot });
+      if (slot.busy++ === 0) slot.worker.ref();
+      // Transfer when the bytes own their buffer; otherwise a copy is posted.
+      const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
+      slot.worker.postMessage({ id, codec, bytes }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    const workers = this.slots.splice(0).map((s) => s.worker);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  private leastBusy(): Slot {
+    if (this.slots.length < this.threads) {
+      const free = this.slots.find((s) => s.busy === 0);
+      if (free) return free;
+      return this.spawn();
+    }
+    let best = this.slots[0];
+    for (const s of this.slots) if (s.busy < best.busy) best = s;
+    return best;
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WORKER_BOOT)}`));
+    const slot: Slot = { worker, busy: 0 };
+    worker.unref();
+    worker.on('message', (msg: { id: number; out?: ArrayBuffer; error?: string }) => {
+      const job = this.pending.get(msg.id);
+      if (!job) return;
+      this.pending.delete(msg.id);
+      if (--slot.busy === 0) worker.unref();
+      if (msg.error !== undefined) job.reject(new DecodeError(msg.error));
+      else job.resolve(msg.out!);
+    });
+    worker.on('error', (err) => this.failAll(slot, err));
+    worker.on('exit', (code) => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      this.failAll(slot, new Error(`decode worker exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private failAll(slot: Slot, err: Error): void {
+    for (const [id, job] of this.pending) {
+      if (job.slot !== slot) continue;
+      this.pending.delete(id);
+      job.reject(err);
+    }
+    slot.busy = 0;
+  }
+}
+
+function defaultThreads(): number {
+  const env = Number(process.env.TILEVEC_DECODE_THREADS);
+  if (Number.isInteger(env) && env >= 0) return env;
+  return Math.min(availableParallelism(), 8);
+}
+
+let shared: DecodePool | undefined;
+
+/** The process-wide pool every open raster uses unless given its own. */
+export function sharedDecodePool(): DecodePool {
+  shared ??= new DecodePool();
+  return shared;
+}

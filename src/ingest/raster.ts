@@ -1,0 +1,411 @@
+import { GeoTIFF } from 'geotiff';
+import type { Polygon } from 'geojson';
+import { UserError, errorMessage } from '../errors.ts';
+import { BlockCache } from './block-cache.ts';
+import { compressionName, isSupportedCompression, type BlockCodec } from './codecs.ts';
+import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
+import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
+import { applyGeotransform, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
+import { openSource, type ByteSource, type SourceOptions } from './source.ts';
+
+export type Dtype = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+export type SampleArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
+const ARRAYS = {
+  uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
+  uint32: Uint32Array, int32: Int32Array, float32: Float32Array, float64: Float64Array,
+} as const;
+
+export function newSampleArray(dtype: Dtype, lengthOrBuffer: number | ArrayBuffer): SampleArray {
+  return new ARRAYS[dtype](lengthOrBuffer as ArrayBuffer);
+}
+
+/** A pixel window: top-left column and row, width and height. It may reach past the raster's edges. */
+export interface PixelWindow {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Samples of one window, band after band, plus which pixels hold data. */
+export interface WindowData {
+  window: PixelWindow;
+  /** The 1-based bands in `data`, in order. */
+  bands: number[];
+  /** One row-major array of `w * h` samples per band. Pixels outside the raster hold the nodata value (or 0). */
+  data: SampleArray[];
+  /**
+   * 1 where the pixel is inside the raster and not nodata in every band read (rasterio's dataset mask: a pixel
+   * is missing only when all its bands are). Per-band tests are `data[i][p] !== raster.nodata`.
+   */
+  valid: Uint8Array;
+  validCount: number;
+}
+
+export interface RasterOptions extends SourceOptions {
+  /** Decode pool (default: the process-wide one, a thread per core). */
+  pool?: DecodePool;
+  /** Bytes of decoded blocks kept for repeated window reads (default 64 MiB; 0 keeps none). */
+  cacheBytes?: number;
+}
+
+/** Metadata of an open raster, plain data. */
+export interface RasterInfo {
+  uri: string;
+  sizeBytes: number;
+  width: number;
+  height: number;
+  bandCount: number;
+  dtype: Dtype;
+  /** GDAL_NODATA, or null. NaN for float rasters that mark nodata with NaN. */
+  nodata: number | null;
+  /** Pixel to CRS coordinates; the identity (pixel space) when the file is not georeferenced. */
+  geotransform: Geotransform;
+  georeferenced: boolean;
+  /** Null when the file has no georeferencing or names no CRS. */
+  crs: Crs | null;
+  epsg: number | null;
+  blockWidth: number;
+  blockHeight: number;
+  tiled: boolean;
+  interleave: 'pixel' | 'band';
+  compression: string;
+}
+
+const SAMPLE_FORMATS: Record<number, 'uint' | 'int' | 'float'> = { 1: 'uint', 2: 'int', 3: 'float' };
+
+/**
+ * Opens a GeoTIFF or COG from a path, file:// or http(s):// URL. Only headers are read; pixels come later, block
+ * by block, through `readWindow`. Problems with the file are UserErrors with a one-line message.
+ */
+export async function openRaster(uri: string, opts: RasterOptions = {}): Promise<Raster> {
+  const source = await openSource(uri, opts);
+  try {
+    return await Raster.fromSource(source, opts);
+  } catch (err) {
+    await source.close().catch(() => {});
+    throw err;
+  }
+}
+
+export class Raster implements RasterInfo {
+  readonly uri: string;
+  readonly sizeBytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly bandCount: number;
+  readonly dtype: Dtype;
+  readonly nodata: number | null;
+  readonly geotransform: Geotransform;
+  readonly georeferenced: boolean;
+  readonly crs: Crs | null;
+  readonly epsg: number | null;
+  readonly blockWidth: number;
+  readonly blockHeight: number;
+  readonly tiled: boolean;
+  readonly interleave: 'pixel' | 'band';
+  readonly compression: string;
+
+  private readonly blocksAcross: number;
+  private readonly blocksDown: number;
+  private readonly bytesPerSample: number;
+  private lonLat?: (x: number, y: number) => [number, number];
+
+  private constructor(
+    private readonly source: ByteSource,
+    private readonly codec: Omit<BlockCodec, 'rows'>,
+    private readonly offsets: ArrayLike<number>,
+    private readonly byteCounts: ArrayLike<number>,
+    private readonly pool: DecodePool,
+    private readonly cache: BlockCache,
+    info: RasterInfo,
+  ) {
+    this.uri = info.uri;
+    this.sizeBytes = info.sizeBytes;
+    this.width = info.width;
+    this.height = info.height;
+    this.bandCount = info.bandCount;
+    this.dtype = info.dtype;
+    this.nodata = info.nodata;
+    this.geotransform = info.geotransform;
+    this.georeferenced = info.georeferenced;
+    this.crs = info.crs;
+    this.epsg = info.epsg;
+    this.blockWidth = info.blockWidth;
+    this.blockHeight = info.blockHeight;
+    this.tiled = info.tiled;
+    this.interleave = info.interleave;
+    this.compression = info.compression;
+    this.blocksAcross = Math.ceil(this.width / this.blockWidth);
+    this.blocksDown = Math.ceil(this.height / this.blockHeight);
+    this.bytesPerSample = ARRAYS[this.dtype].BYTES_PER_ELEMENT;
+  }
+
+  static async fromSource(source: ByteSource, opts: RasterOptions = {}): Promise<Raster> {
+    if (source.size === 0) throw new UserError('empty file (0 bytes)');
+    let image;
+    try {
+      const tiff = await GeoTIFF.fromSource(source as never);
+      image = await tiff.getImage(0);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(describeParseError(err, source));
+    }
+    const fd = image.getFileDirectory();
+    const width = image.getWidth();
+    const height = image.getHeight();
+    if (!(width > 0 && height > 0)) throw new UserError(`zero-size image (${width} x ${height} pixels)`);
+    const bandCount = image.getSamplesPerPixel();
+    const compression = Number(fd.getValue('Compression') ?? 1);
+    if (!isSupportedCompression(compression)) {
+      throw new UserError(`unsupported compression ${compressionName(compression)} (supported: none, LZW, DEFLATE)`);
+    }
+    const dtype = dtypeOf(image, bandCount);
+    const tiled = image.isTiled;
+    const blockWidth = tiled ? image.getTileWidth() : width;
+    const blockHeight = tiled ? image.getTileHeight() : Math.min(Number(fd.getValue('RowsPerStrip') ?? height), height);
+    const interleave = bandCount > 1 && image.planarConfiguration === 2 ? 'band' : 'pixel';
+    const [offsets, byteCounts] = await Promise.all([
+      fd.loadValue(tiled ? 'TileOffsets' : 'StripOffsets'),
+      fd.loadValue(tiled ? 'TileByteCounts' : 'StripByteCounts'),
+    ]).catch((err: unknown) => {
+      throw new UserError(`corrupt TIFF directory: cannot read block offsets (${errorMessage(err)})`);
+    });
+    const blocks = Math.ceil(width / blockWidth) * Math.ceil(height / blockHeight) * (interleave === 'band' ? bandCount : 1);
+    if (!offsets || !byteCounts || offsets.length < blocks || byteCounts.length < blocks) {
+      throw new UserError(`corrupt TIFF directory: ${offsets?.length ?? 0} block offsets for ${blocks} blocks`);
+    }
+
+    const tags = {
+      ModelPixelScale: fd.getValue('ModelPixelScale') as number[] | undefined,
+      ModelTiepoint: fd.getValue('ModelTiepoint') as number[] | undefined,
+      ModelTransformation: fd.getValue('ModelTransformation') as number[] | undefined,
+    };
+    const keys = image.getGeoKeys();
+    const gt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
+    const crs = gt ? crsFromGeoKeys(keys) : null;
+    const nodata = image.getGDALNoData();
+
+    const info: RasterInfo = {
+      uri: source.uri,
+      sizeBytes: source.size,
+      width,
+      height,
+      bandCount,
+      dtype,
+      nodata: nodata === null || Number.isNaN(nodata) && !dtype.startsWith('float') ? null : nodata,
+      geotransform: gt && crs ? gt : [...PIXEL_SPACE],
+      georeferenced: Boolean(gt && crs),
+      crs: gt ? crs : null,
+      epsg: gt && crs ? crs.epsg : null,
+      blockWidth,
+      blockHeight,
+      tiled,
+      interleave,
+      compression: compressionName(compression),
+    };
+    const codec: Omit<BlockCodec, 'rows'> = {
+      compression,
+      predictor: Number((await fd.loadValue('Predictor')) ?? 1),
+      bytesPerSample: ARRAYS[dtype].BYTES_PER_ELEMENT,
+      samples: interleave === 'band' ? 1 : bandCount,
+      width: blockWidth,
+      littleEndian: image.littleEndian,
+    };
+    return new Raster(source, codec, toNumbers(offsets), toNumbers(byteCounts), opts.pool ?? sharedDecodePool(), new BlockCache(opts.cacheBytes ?? 64 * 2 ** 20), info);
+  }
+
+  /** Plain metadata, e.g. for JSON. */
+  info(): RasterInfo {
+    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression } = this;
+    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression };
+  }
+
+  /** Bytes read from the file or transferred over HTTP so far. */
+  get bytesRead(): number {
+    return this.source.bytesRead;
+  }
+
+  /** A cheap identity of the content where the source has one (HTTP ETag or Last-Modified), else null. */
+  get validator(): string | null {
+    return this.source.validator;
+  }
+
+  /**
+   * Reads the samples of `bands` (1-based; default all) in `win`, decoding only the blocks it touches; decoded
+   * blocks stay in this raster's LRU cache for later reads.
+   */
+  async readWindow(win: PixelWindow, bands?: number[]): Promise<WindowData> {
+    const { x, y, w, h } = win;
+    if (!(Number.isInteger(x) && Number.isInteger(y) && Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0)) {
+      throw new UserError(`invalid window ${JSON.stringify(win)}: x, y, w, h must be integers with w, h > 0`);
+    }
+    const wanted = bands ?? Array.from({ length: this.bandCount }, (_, i) => i + 1);
+    for (const b of wanted) {
+      if (!Number.isInteger(b) || b < 1 || b > this.bandCount) throw new UserError(`band ${b} does not exist (the raster has ${this.bandCount})`);
+    }
+    const fill = this.nodata ?? 0;
+    const data = wanted.map(() => newSampleArray(this.dtype, w * h));
+    const inside = new Uint8Array(w * h);
+    const x0 = Math.max(x, 0);
+    const y0 = Math.max(y, 0);
+    const x1 = Math.min(x + w, this.width);
+    const y1 = Math.min(y + h, this.height);
+    if (x0 >= x1 || y0 >= y1) {
+      if (fill !== 0) for (const d of data) d.fill(fill);
+      return { window: { ...win }, bands: wanted, data, valid: inside, validCount: 0 };
+    }
+    if (fill !== 0 && (x0 > x || y0 > y || x1 < x + w || y1 < y + h)) for (const d of data) d.fill(fill);
+
+    const jobs: Promise<void>[] = [];
+    for (let by = Math.floor(y0 / this.blockHeight); by * this.blockHeight < y1; by++) {
+      for (let bx = Math.floor(x0 / this.blockWidth); bx * this.blockWidth < x1; bx++) {
+        if (this.interleave === 'band') {
+          wanted.forEach((band, i) => jobs.push(this.block(bx, by, band - 1).then((buf) => this.copyBlock(buf, bx, by, [0], [i], win, data))));
+        } else {
+          jobs.push(this.block(bx, by, 0).then((buf) => this.copyBlock(buf, bx, by, wanted.map((b) => b - 1), wanted.map((_, i) => i), win, data)));
+        }
+      }
+    }
+    await Promise.all(jobs);
+
+    for (let r = y0; r < y1; r++) inside.fill(1, (r - y) * w + (x0 - x), (r - y) * w + (x1 - x));
+    const validCount = this.maskNodata(inside, data);
+    return { window: { ...win }, bands: wanted, data, valid: inside, validCount };
+  }
+
+  /** Clears pixels that are nodata in every band from `mask`; returns how many stay valid. */
+  private maskNodata(mask: Uint8Array, data: SampleArray[]): number {
+    const nd = this.nodata;
+    let count = 0;
+    if (nd === null) {
+      for (let i = 0; i < mask.length; i++) count += mask[i];
+      return count;
+    }
+    const isNaN = Number.isNaN(nd);
+    for (let i = 0; i < mask.length; i++) {
+      if (!mask[i]) continue;
+      let any = false;
+      for (let b = 0; b < data.length && !any; b++) {
+        const v = data[b][i];
+        any = isNaN ? !Number.isNaN(v) : v !== nd;
+      }
+      if (any) count++;
+      else mask[i] = 0;
+    }
+    return count;
+  }
+
+  private rowsInBlock(by: number): number {
+    // Tiles are padded to full size; the last strip holds only the rows that remain.
+    return this.tiled ? this.blockHeight : Math.min(this.blockHeight, this.height - by * this.blockHeight);
+  }
+
+  private block(bx: number, by: number, plane: number): Promise<ArrayBuffer> {
+    const index = plane * this.blocksAcross * this.blocksDown + by * this.blocksAcross + bx;
+    return this.cache.get(index, () => this.loadBlock(index, by));
+  }
+
+  private async loadBlock(index: number, by: number): Promise<ArrayBuffer> {
+    const rows = this.rowsInBlock(by);
+    const codec: BlockCodec = { ...this.codec, rows };
+    const offset = this.offsets[index];
+    const count = this.byteCounts[index];
+    if (count === 0) {
+      // A sparse block (GDAL writes none for all-nodata areas): it reads as nodata.
+      const empty = newSampleArray(this.dtype, this.codec.width * rows * this.codec.samples);
+      if (this.nodata) empty.fill(this.nodata);
+      return empty.buffer as ArrayBuffer;
+    }
+    if (offset + count > this.source.size) {
+      throw new UserError(`truncated file: block ${index} needs bytes ${offset}-${offset + count} but the file ends at ${this.source.size}`);
+    }
+    const [stored] = await this.source.fetch([{ offset, length: count }]);
+    if (stored.byteLength < count) throw new UserError(`truncated file: block ${index} came back short (${stored.byteLength} of ${count} bytes)`);
+    try {
+      return await this.pool.decode(codec, new Uint8Array(stored));
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      throw new UserError(`corrupt block ${index} at byte ${offset}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Copies the part of one decoded (band-sequential) block that falls in the window, row by row. */
+  private copyBlock(buf: ArrayBuffer, bx: number, by: number, planes: number[], outIndex: number[], win: PixelWindow, data: SampleArray[]): void {
+    const bw = this.blockWidth;
+    const rows = this.rowsInBlock(by);
+    const planeSize = bw * rows;
+    const block = newSampleArray(this.dtype, buf);
+    const cx0 = Math.max(win.x, bx * bw, 0);
+    const cx1 = Math.min(win.x + win.w, (bx + 1) * bw, this.width);
+    const cy0 = Math.max(win.y, by * this.blockHeight, 0);
+    const cy1 = Math.min(win.y + win.h, by * this.blockHeight + rows, this.height);
+    for (let k = 0; k < planes.length; k++) {
+      const src = block.subarray(planes[k] * planeSize, (planes[k] + 1) * planeSize);
+      const dst = data[outIndex[k]];
+      for (let r = cy0; r < cy1; r++) {
+        const s = (r - by * this.blockHeight) * bw + (cx0 - bx * bw);
+        dst.set(src.subarray(s, s + (cx1 - cx0)) as never, (r - win.y) * win.w + (cx0 - win.x));
+      }
+    }
+  }
+
+  /** CRS coordinates of pixel (col, row); fractional values address inside a pixel, (0.5, 0.5) is its centre. */
+  pixelToCrs(col: number, row: number): [number, number] {
+    return applyGeotransform(this.geotransform, col, row);
+  }
+
+  /** WGS84 [lon, lat] of pixel (col, row). Throws for an ungeoreferenced raster. */
+  pixelToLonLat(col: number, row: number): [number, number] {
+    if (!this.crs || !this.georeferenced) throw new UserError(`${this.uri} is not georeferenced; it has no longitudes and latitudes`);
+    this.lonLat ??= toWgs84(this.crs);
+    const [cx, cy] = this.pixelToCrs(col, row);
+    return this.lonLat(cx, cy);
+  }
+
+  /**
+   * The RFC 7946 footprint of a window (default the whole raster) in WGS84, or in pixel space for an
+   * ungeoreferenced raster. `edgePoints` vertices per edge follow the curvature of reprojected edges.
+   */
+  footprint(win: PixelWindow = { x: 0, y: 0, w: this.width, h: this.height }, edgePoints = 1): Polygon {
+    const toLonLat = this.georeferenced ? (c: number, r: number) => this.pixelToLonLat(c, r) : (c: number, r: number) => this.pixelToCrs(c, r);
+    return windowFootprint(win, toLonLat, edgePoints);
+  }
+
+  /** Releases the file or connection and the block cache. The decode pool is shared and stays. */
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.source.close();
+  }
+}
+
+function dtypeOf(image: { getSampleFormat(i?: number): number; getBitsPerSample(i?: number): number }, bands: number): Dtype {
+  const format = image.getSampleFormat(0);
+  const bits = image.getBitsPerSample(0);
+  for (let i = 1; i < bands; i++) {
+    if (image.getSampleFormat(i) !== format || image.getBitsPerSample(i) !== bits) {
+      throw new UserError('unsupported sample format: bands differ in sample type');
+    }
+  }
+  const kind = SAMPLE_FORMATS[format];
+  const dtype = `${kind}${bits}`;
+  if (!kind || !(dtype in ARRAYS)) {
+    const formatName = { 1: 'unsigned integer', 2: 'signed integer', 3: 'floating point', 4: 'void', 5: 'complex integer', 6: 'complex float' }[format] ?? `format ${format}`;
+    throw new UserError(`unsupported sample format: ${bits}-bit ${formatName} (supported: 8/16/32-bit integers, 32/64-bit floats)`);
+  }
+  return dtype as Dtype;
+}
+
+function toNumbers(values: ArrayLike<number | bigint>): ArrayLike<number> {
+  return typeof values[0] === 'bigint' ? Array.from(values as ArrayLike<bigint>, Number) : (values as ArrayLike<number>);
+}
+
+function describeParseError(err: unknown, source: ByteSource): string {
+  const msg = errorMessage(err);
+  if (/byte order|Invalid magic|Invalid TIFF/i.test(msg)) return 'not a TIFF file';
+  if (err instanceof RangeError || /offset is outside|out of bounds|beyond/i.test(msg)) {
+    return `truncated or corrupt TIFF: the header points past the end of the ${source.size}-byte file (${msg})`;
+  }
+  return `cannot parse the TIFF: ${msg}`;
+}

@@ -1,0 +1,194 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.ts';
+
+export interface Slice {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Random access to a raster's bytes, in the shape geotiff.js's `GeoTIFF.fromSource` expects. Reads past the end
+ * come back short (the TIFF parser reads headers speculatively); block reads check `size` themselves.
+ */
+export interface ByteSource {
+  readonly uri: string;
+  /** Total size in bytes. */
+  readonly size: number;
+  /** Bytes read so far (for HTTP, bytes transferred). */
+  readonly bytesRead: number;
+  /** A cheap identity of the content (ETag, or Last-Modified plus size), or null when there is none. */
+  readonly validator: string | null;
+  readonly fileSize: number;
+  fetch(slices: Slice[], signal?: AbortSignal): Promise<ArrayBuffer[]>;
+  close(): Promise<void>;
+}
+
+export interface SourceOptions {
+  /** Per-request timeout for HTTP sources (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Opens a local path, a file:// URL or an http(s):// URL. Any other scheme is a UserError, so that a typo such as
+ * `s3://...` or `ftp://...` fails with a message instead of being looked up as a file.
+ */
+export async function openSource(uri: string, opts: SourceOptions = {}): Promise<ByteSource> {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):\/\//.exec(uri)?.[1]?.toLowerCase();
+  if (scheme === 'http' || scheme === 'https') return HttpSource.open(uri, opts.timeoutMs ?? 30_000);
+  if (scheme === 'file') return FileSource.open(fileURLToPath(uri));
+  if (scheme) throw new UserError(`unsupported URL scheme '${scheme}:' (use a file path, file://, http:// or https://)`);
+  return FileSource.open(resolve(uri));
+}
+
+/** The canonical form stored as a raster's URI: absolute paths for files, the URL itself otherwise. */
+export function canonicalUri(input: string): string {
+  if (/^https?:\/\//i.test(input)) return input;
+  if (/^file:\/\//i.test(input)) return fileURLToPath(input);
+  return resolve(input);
+}
+
+class FileSource implements ByteSource {
+  bytesRead = 0;
+  readonly validator = null;
+
+  private constructor(readonly uri: string, private readonly handle: FileHandle, readonly size: number) {}
+
+  static async open(path: string): Promise<FileSource> {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserError(code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(err)})`);
+    }
+    if (!info.isFile()) throw new UserError('not a regular file');
+    return new FileSource(path, await open(path, 'r'), info.size);
+  }
+
+  get fileSize(): number {
+    return this.size;
+  }
+
+  fetch(slices: Slice[]): Promise<ArrayBuffer[]> {
+    return Promise.all(slices.map((s) => this.read(s)));
+  }
+
+  private async read({ offset, length }: Slice): Promise<ArrayBuffer> {
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const buf = new Uint8Array(n);
+    if (n > 0) {
+      const { bytesRead } = await this.handle.read(buf, 0, n, offset);
+      this.bytesRead += bytesRead;
+      if (bytesRead < n) return buf.buffer.slice(0, bytesRead);
+    }
+    return buf.buffer;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+/** Small reads (TIFF headers, IFDs, offset arrays) are served from cached pages of this size. */
+const PAGE = 64 * 1024;
+const MAX_PAGES = 32;
+
+class HttpSource implements ByteSource {
+  bytesRead = 0;
+  private readonly pages = new Map<number, Promise<Uint8Array>>();
+
+  private constructor(readonly uri: string, readonly size: number, readonly validator: string | null, private readonly timeoutMs: number) {}
+
+  static async open(url: string, timeoutMs: number): Promise<HttpSource> {
+    // One ranged GET both proves the server honours Range and tells the size (Content-Range: bytes 0-0/SIZE).
+    const res = await request(url, 'bytes=0-0', timeoutMs);
+    await res.arrayBuffer();
+    const total = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1]);
+    if (res.status !== 206 || !Number.isFinite(total)) {
+      throw new UserError(`the server does not honour HTTP Range requests (answered ${res.status} to a ranged GET); download the file and ingest the local copy`);
+    }
+    const etag = res.headers.get('etag');
+    const modified = res.headers.get('last-modified');
+    const validator = etag ? `etag:${etag}` : modified ? `modified:${modified};size:${total}` : null;
+    const source = new HttpSource(url, total, validator, timeoutMs);
+    source.bytesRead = 1;
+    return source;
+  }
+
+  get fileSize(): number {
+    return this.size;
+  }
+
+  fetch(slices: Slice[]): Promise<ArrayBuffer[]> {
+    return Promise.all(slices.map((s) => (s.length < PAGE ? this.fromPages(s) : this.range(s.offset, s.length).then(copyBuffer))));
+  }
+
+  private async range(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.size) - 1;
+    if (end < offset) return new Uint8Array(0);
+    const res = await request(this.uri, `bytes=${offset}-${end}`, this.timeoutMs);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 206) throw new UserError(`HTTP ${res.status} for a range of ${this.uri}`);
+    this.bytesRead += body.length;
+    return body;
+  }
+
+  private async fromPages({ offset, length }: Slice): Promise<ArrayBuffer> {
+    const out = new Uint8Array(Math.max(0, Math.min(length, this.size - offset)));
+    for (let done = 0; done < out.length; ) {
+      const pageNo = Math.floor((offset + done) / PAGE);
+      const page = await this.page(pageNo);
+      const from = offset + done - pageNo * PAGE;
+      const n = Math.min(out.length - done, page.length - from);
+      if (n <= 0) break;
+      out.set(page.subarray(from, from + n), done);
+      done += n;
+    }
+    return out.buffer;
+  }
+
+  private page(n: number): Promise<Uint8Array> {
+    let p = this.pages.get(n);
+    if (!p) {
+      p = this.range(n * PAGE, PAGE);
+      p.catch(() => this.pages.delete(n));
+      this.pages.set(n, p);
+      if (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value!);
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    this.pages.clear();
+  }
+}
+
+function copyBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+}
+
+async function request(url: string, range: string, timeoutMs: number): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { range }, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new UserError(networkMessage(err, timeoutMs), { cause: err });
+  }
+  if (res.status >= 400) {
+    await res.body?.cancel();
+    throw new UserError(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+  }
+  return res;
+}
+
+function networkMessage(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs / 1000} s`;
+  const code = e.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ECONNRESET') return 'connection reset';
+  return `network error: ${e.cause?.message ?? (err instanceof Error ? err.message : String(err))}`;
+}
