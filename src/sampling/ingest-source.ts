@@ -1,4 +1,4 @@
-import { openRaster, type Raster } from '../ingest/raster.ts';
+import { openRaster, type Raster } from '../ingest/index.ts';
 import type { RasterRecord } from '../store/records.ts';
 import type { PixelWindow, RasterSource } from './source.ts';
 

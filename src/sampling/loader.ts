@@ -27,7 +27,7 @@ export interface LoaderOptions {
  * do not depend on read timing. To resume from a checkpoint, `sampler.setState(batch.rngState)` before making
  * a new loader.
  */
-export class TripletLoader implements AsyncIterableIterator<TripletBatch> {
+export class TripletLoader implements AsyncIterableIterator<TripletBatch, undefined> {
   private readonly queue: Promise<TripletBatch>[] = [];
   private drawn = 0;
   private delivered = 0;
@@ -45,7 +45,7 @@ export class TripletLoader implements AsyncIterableIterator<TripletBatch> {
     return this.lastState;
   }
 
-  async next(): Promise<IteratorResult<TripletBatch>> {
+  async next(): Promise<IteratorResult<TripletBatch, undefined>> {
     if (this.options.batches !== undefined && this.delivered >= this.options.batches) return { done: true, value: undefined };
     this.fill();
     const batch = await this.queue.shift()!;
