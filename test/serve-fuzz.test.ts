@@ -1,0 +1,141 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import fc from 'fast-check';
+import { Store } from '../src/store/index.ts';
+import { startServer, type RunningServer } from '../src/serve/index.ts';
+import { seedSynthetic, testConfig } from './serve-fixtures.ts';
+
+/** Bad input of every kind must get a 4xx problem, never a 5xx. */
+
+const NASTY = [
+  '', ' ', '0', '-0', '1e308', '1e309', '-1e999', 'NaN', 'Infinity', '0x10', '1_000', '９', '99999999999999999999999999', '9007199254740993',
+  "' or 1=1 --", '1; drop table tiles', '1)); select pg_sleep(10); --', '$1', '%00', '\u0000', '<script>alert(1)</script>', '../../etc/passwd',
+  '{"a":1}', '[1,2,3,4]', 'null', 'true', '🗺️', 'a'.repeat(5000), '1,2,3,4,5', ',,,', '-180,-90,180,90', '1,1,0,0',
+];
+
+const ROUTES = ['/v1/tiles', '/v1/tiles/at', '/v1/tiles/1', '/v1/tiles/1/similar', '/v1/tiles/1/thumbnail.png', '/v1/models', '/readyz'];
+const QUERY_KEYS = ['k', 'bbox', 'model', 'limit', 'cursor', 'lon', 'lat', 'exclude_same_raster'];
+
+interface Raw {
+  status: number;
+  type: string;
+  body: string;
+}
+
+/** A raw HTTP request, so the body and headers can be anything a client might send (fetch would tidy them). */
+function send(base: string, method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<Raw> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function assertClientError(r: Raw, what: string): void {
+  assert.ok(r.status < 500, `${what} -> ${r.status} ${r.body.slice(0, 300)}`);
+  if (r.status >= 400) assert.match(r.type, /^application\/problem\+json/, `${what} -> ${r.status} with ${r.type}`);
+}
+
+describe('serve: malformed requests never get a 5xx', () => {
+  let store: Store;
+  let server: RunningServer;
+  let base: string;
+
+  before(async () => {
+    store = await Store.open('memory://');
+    await seedSynthetic(store, { rasters: 2, side: 4 });
+    server = await startServer({ store, config: testConfig({ maxK: 100 }), embedChip: async () => new Float32Array(8), renderThumbnail: async () => Buffer.from('png'), limits: { chipBytes: 32 * 1024 } });
+    base = server.url;
+  });
+  after(async () => {
+    await server?.close();
+    await store?.close();
+  });
+
+  test('hand-picked nasty values in every path and query slot', async () => {
+    for (const value of NASTY) {
+      const enc = encodeURIComponent(value);
+      assertClientError(await send(base, 'GET', `/v1/tiles/${enc}`, {}), `tile id ${value}`);
+      assertClientError(await send(base, 'GET', `/v1/tiles/${enc}/similar`, {}), `similar id ${value}`);
+      for (const key of QUERY_KEYS) {
+        assertClientError(await send(base, 'GET', `/v1/tiles/1/similar?${key}=${enc}`, {}), `similar ${key}=${value}`);
+        assertClientError(await send(base, 'GET', `/v1/tiles?${key}=${enc}`, {}), `tiles ${key}=${value}`);
+        assertClientError(await send(base, 'GET', `/v1/tiles/at?lon=0&lat=0&${key}=${enc}`, {}), `at ${key}=${value}`);
+      }
+    }
+  });
+
+  test('malformed, mistyped, huge and oversize JSON bodies', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const bodies = [
+      '', '{', '{"tileId": 1,}', "{'tileId': 1}", 'null', '1', '"x"', '[]', '{"tileId": 1e400}', '{"tileId": 1e308}', '{"tileId": -0}',
+      '{"tileId": 1.0000000000000002}', '{"tileId": "1; drop table tiles"}', '{"tileId": {"$gt": 0}}', '{"tileId": [1]}', '{"tileId": true}',
+      '{"vector": "1,2,3"}', '{"vector": [null, 1]}', '{"vector": [1e39, 1, 1, 1, 1, 1, 1, 1]}', `{"vector": [${Array(8).fill('3.4e38').join(',')}]}`,
+      `{"vector": [${Array(2001).fill('0').join(',')}]}`, '{"lon": 1e308, "lat": 0}', '{"lon": "0", "lat": "0"}', '{"tileId": 1, "k": 1e9}',
+      '{"tileId": 1, "bbox": "1,2,3,4"}', '{"tileId": 1, "model": "\\u0000"}', '{"__proto__": {"k": 5}, "tileId": 1}', '{"constructor": {"prototype": {}}}',
+      '[' .repeat(100_000) + ']'.repeat(100_000), `{"tileId": 1, "pad": "${'x'.repeat(300 * 1024)}"}`, '\u0000\u0001\u0002', '\xff\xfe{}',
+    ];
+    for (const body of bodies) {
+      for (const path of ['/v1/search', '/v1/analogy']) assertClientError(await send(base, 'POST', path, json, body), `${path} ${body.slice(0, 60)}`);
+    }
+    const big = await send(base, 'POST', '/v1/search', json, `{"vector": [${Array(100_000).fill('0.123456789').join(',')}]}`);
+    assert.equal(big.status, 413);
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin-99', 'application/json; charset=utf-16', 'multipart/form-data; boundary=']) {
+      assertClientError(await send(base, 'POST', '/v1/search', { 'Content-Type': type }, '{"tileId": 1}'), `content type ${type}`);
+    }
+    assertClientError(await send(base, 'POST', '/v1/search', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, 'not gzip'), 'bad gzip');
+    assertClientError(await send(base, 'POST', '/v1/search', { 'Content-Type': 'application/json', 'Content-Encoding': 'br-x' }, '{}'), 'unknown encoding');
+    assertClientError(await send(base, 'GET', '/v1/tiles/%E0%A4%A', {}), 'bad percent-encoding');
+    assertClientError(await send(base, 'GET', '/v1/tiles?bbox=%ZZ', {}), 'bad percent-encoding in query');
+  });
+
+  test('random JSON bodies (fast-check, seeded)', async () => {
+    const field = fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constantFrom(...NASTY), fc.array(fc.double(), { maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }));
+    const body = fc.record({ tileId: field, lon: field, lat: field, vector: field, k: field, bbox: field, model: field, a: field, b: field, c: field, excludeSameRaster: field }, { requiredKeys: [] });
+    await fc.assert(fc.asyncProperty(body, fc.constantFrom('/v1/search', '/v1/analogy'), async (b, path) => {
+      const r = await send(base, 'POST', path, { 'Content-Type': 'application/json' }, JSON.stringify(b));
+      assertClientError(r, `${path} ${JSON.stringify(b).slice(0, 200)}`);
+    }), { numRuns: 300, seed: 42 });
+  });
+
+  test('random query strings and paths (fast-check, seeded)', async () => {
+    const value = fc.oneof(fc.string(), fc.constantFrom(...NASTY), fc.integer().map(String), fc.double().map(String));
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...ROUTES), fc.dictionary(fc.constantFrom(...QUERY_KEYS), value), async (route, query) => {
+      const qs = new URLSearchParams(query).toString();
+      assertClientError(await send(base, 'GET', `${route}?${qs}`, {}), `${route}?${qs}`);
+    }), { numRuns: 300, seed: 7 });
+    await fc.assert(fc.asyncProperty(fc.string({ maxLength: 40 }), async (segment) => {
+      assertClientError(await send(base, 'GET', `/v1/tiles/${encodeURIComponent(segment)}/similar`, {}), `segment ${segment}`);
+    }), { numRuns: 200, seed: 11 });
+  });
+
+  test('malformed multipart uploads', async () => {
+    const boundary = 'B';
+    const type = { 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+    const tiff = '\x49\x49\x2a\x00\x08\x00\x00\x00';
+    const bodies = [
+      '', '--B--', '--B\r\n\r\nno headers\r\n--B--', '--B\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B--',
+      '--B\r\nContent-Disposition: attachment; name="chip"\r\n\r\nx\r\n--B--', `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}`,
+      `--B\r\nbroken header line\r\n\r\n${tiff}\r\n--B--`, `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}\r\n--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}\r\n--B--`,
+      `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}\r\n--B\r\nContent-Disposition: form-data; name="k"\r\n\r\n1e999\r\n--B--`,
+      `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}\r\n--B\r\nContent-Disposition: form-data; name="bbox"\r\n\r\n' or 1=1\r\n--B--`,
+      `--B\r\n${'X-Pad: y\r\n'.repeat(1000)}Content-Disposition: form-data; name="chip"\r\n\r\n${tiff}\r\n--B--`,
+      `${`--B\r\nContent-Disposition: form-data; name="f"\r\n\r\n1\r\n`.repeat(40)}--B--`,
+      `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}${'z'.repeat(40 * 1024)}\r\n--B--`,
+    ];
+    for (const body of bodies) assertClientError(await send(base, 'POST', '/v1/search', type, Buffer.from(body, 'latin1')), `multipart ${JSON.stringify(body.slice(0, 80))}`);
+  });
+
+  test('the server still answers after all of that', async () => {
+    const r = await send(base, 'GET', '/v1/tiles/1/similar?k=3', {});
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).features.length, 3);
+  });
+});
