@@ -82,6 +82,15 @@ export const trainingOpSuite: TrainingOpCase[] = [
     },
   },
   {
+    // The backbone's half-pixel bilinear upsampling gathers rows and columns; repeats sum in the gradient.
+    name: 'gather along H and W with repeated indices',
+    inputShapes: [[2, 3, 4, 5]],
+    loss: (x) => tf.add(
+      weighted(tf.gather(tf.gather(x, tf.tensor1d([0, 0, 1, 2, 2, 2], 'int32'), 1), tf.tensor1d([3, 1, 1, 0], 'int32'), 2)),
+      weighted(tf.gather(tf.slice(x, [0, 0, 0, 0], [2, 1, 4, 5]), tf.tensor1d([0, 0, 0], 'int32'), 1)),
+    ),
+  },
+  {
     name: 'triplet distances (sqrt, norm, relu) and pooling',
     inputShapes: [[4, 8], [4, 8], [4, 8], [2, 6, 6, 3]],
     loss: (za, zn, zd, x) => {

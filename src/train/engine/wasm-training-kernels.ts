@@ -54,7 +54,25 @@ export const wasmTrainingKernels: tf.KernelConfig[] = [
     kernelFunc: ({ inputs, attrs = {} }) =>
       depthwiseInputGradient(attrs.inputShape as number[], asTensor4D(inputs.dy, 'dy'), asTensor4D(inputs.filter, 'filter'), gradientParams(attrs)),
   },
+  {
+    // tf.gather's gradient; the backbone's bilinear upsampling is built from gathers.
+    kernelName: tf.UnsortedSegmentSum,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs = {} }) => unsortedSegmentSumByMatMul(inputs.x as tf.Tensor, inputs.segmentIds as tf.Tensor, attrs.numSegments as number),
+  },
 ];
+
+/** out[s] = Σ_{i: ids[i] = s} x[i], as one-hot(ids)ᵀ · x: one fast matmul instead of a scatter wasm lacks. */
+function unsortedSegmentSumByMatMul(x: tf.Tensor, segmentIds: tf.Tensor, numSegments: number): tf.Tensor {
+  return tf.tidy(() => {
+    const ids = tf.reshape(segmentIds, [-1]) as tf.Tensor1D;
+    const rows = ids.shape[0];
+    // equal() against a range rather than tf.oneHot, which refuses a single segment.
+    const oneHot = tf.cast(tf.equal(tf.expandDims(tf.cast(ids, 'int32'), 1), tf.range(0, numSegments, 1, 'int32')), x.dtype) as tf.Tensor2D;
+    const flat = tf.reshape(x, [rows, -1]) as tf.Tensor2D;
+    return tf.reshape(tf.matMul(oneHot, flat, true, false), [numSegments, ...x.shape.slice(segmentIds.rank)]);
+  });
+}
 
 /** depthToSpace's gradient is its inverse, spaceToDepth, which tfjs has no op for. */
 const depthToSpaceGradient: tf.GradConfig = {
