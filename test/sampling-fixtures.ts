@@ -66,7 +66,7 @@ export function exactStats(r: MemoryRaster): BandStats[] {
 }
 
 /** A catalog record for a memory raster: 30 m UTM pixels unless told otherwise. */
-export function recordOf(r: MemoryRaster, opts: { pixel?: number; geographic?: boolean; georeferenced?: boolean } = {}): CatalogRecord {
+export function recordOf(r: MemoryRaster, opts: { pixel?: number; geographic?: boolean; georeferenced?: boolean; dtype?: string } = {}): CatalogRecord {
   const pixel = opts.pixel ?? 30;
   return {
     id: r.id,
@@ -74,6 +74,7 @@ export function recordOf(r: MemoryRaster, opts: { pixel?: number; geographic?: b
     width: r.width,
     height: r.height,
     bandCount: r.bandCount,
+    dtype: opts.dtype ?? 'uint8',
     geotransform: opts.geographic ? [-76.7, pixel, 0, 34.7, 0, -pixel] : [300000, pixel, 0, 4200000, 0, -pixel],
     georeferenced: opts.georeferenced ?? true,
     crsDef: opts.geographic ? '+proj=longlat +datum=WGS84 +no_defs' : '+proj=utm +zone=12 +datum=WGS84 +units=m +no_defs',

@@ -202,6 +202,8 @@ describe('bad parameters give clear errors', () => {
     const mixed = await make([four, ten], { tileSize: 16, neighborhood: 4, bands: [3, 2, 1] });
     assert.deepEqual(mixed.normalization.bands, [3, 2, 1]);
     await assert.rejects(make([four, ten], { tileSize: 16, neighborhood: 4, bands: [5] }), /band 5 does not exist in every raster: raster 1/);
+    const sixteenBit = { record: { ...recordOf(ten), dtype: 'uint16' }, source: ten };
+    await assert.rejects(createTripletSampling([{ record: recordOf(four), source: four }, sixteenBit], { tileSize: 16, neighborhood: 4, bands: [1] }), /cannot share one normalization.*raster 1 is uint8, raster 2 is uint16/);
   });
 
   test('probabilities and fractions out of range, cross-raster with one raster', async () => {

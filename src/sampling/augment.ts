@@ -18,25 +18,45 @@ export function isIdentity(a: Augmentation): boolean {
 }
 
 /**
- * Applies `a` to a square pixel-interleaved tile [size, size, bands]. Each output pixel looks up its source
- * pixel, so one pass does flips and rotation together.
+ * Applies `a` to a square pixel-interleaved tile [size, size, bands] through a cached map from each output pixel
+ * to its source pixel, so flips and rotation cost one gather.
  */
 export function augmentTile(tile: Float32Array, size: number, bands: number, a: Augmentation): Float32Array {
   if (isIdentity(a)) return tile;
+  const from = sourcePixels(size, a);
   const out = new Float32Array(tile.length);
+  for (let p = 0; p < from.length; p++) {
+    const src = from[p] * bands;
+    const dst = p * bands;
+    for (let b = 0; b < bands; b++) out[dst + b] = tile[src + b];
+  }
+  return out;
+}
+
+const maps = new Map<string, Int32Array>();
+
+/** For each output pixel, the index of the input pixel it shows. */
+function sourcePixels(size: number, a: Augmentation): Int32Array {
+  const key = `${size}:${Number(a.flipH)}${Number(a.flipV)}${a.rot90}`;
+  let map = maps.get(key);
+  if (map) return map;
+  map = new Int32Array(size * size);
   const last = size - 1;
   for (let r = 0; r < size; r++) {
     for (let c = 0; c < size; c++) {
       // Undo the rotation: a counter-clockwise quarter turn sends source (r, c) to (last - c, r).
       let sr = r;
       let sc = c;
-      for (let k = 0; k < a.rot90; k++) [sr, sc] = [sc, last - sr];
+      for (let k = 0; k < a.rot90; k++) {
+        const t = sr;
+        sr = sc;
+        sc = last - t;
+      }
       if (a.flipV) sr = last - sr;
       if (a.flipH) sc = last - sc;
-      const src = (sr * size + sc) * bands;
-      const dst = (r * size + c) * bands;
-      for (let b = 0; b < bands; b++) out[dst + b] = tile[src + b];
+      map[r * size + c] = sr * size + sc;
     }
   }
-  return out;
+  maps.set(key, map);
+  return map;
 }

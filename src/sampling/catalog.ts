@@ -53,7 +53,7 @@ export interface ResolvedSamplingParams {
 }
 
 /** The catalog facts sampling needs about one raster. */
-export type CatalogRecord = Pick<RasterRecord, 'id' | 'uri' | 'width' | 'height' | 'bandCount' | 'geotransform' | 'georeferenced' | 'crsDef' | 'bandStats'>;
+export type CatalogRecord = Pick<RasterRecord, 'id' | 'uri' | 'width' | 'height' | 'bandCount' | 'dtype' | 'geotransform' | 'georeferenced' | 'crsDef' | 'bandStats'>;
 
 export interface TripletSampling {
   sampler: TripletSampler;
@@ -87,6 +87,7 @@ export async function openTripletSampling(
   }) : all;
   if (records.length === 0) throw new UserError('the catalog has no rasters to sample from; ingest some first (tilevec ingest)');
   checkBands(records, params.bands);
+  checkSampleTypes(records);
   const sources: (RasterSource & { close(): Promise<void> })[] = [];
   const closeAll = () => Promise.all(sources.map((s) => s.close())).then(() => undefined);
   try {
@@ -104,6 +105,7 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
   const records = inputs.map((i) => i.record);
   if (records.length === 0) throw new UserError('there are no rasters to sample from; ingest some first (tilevec ingest)');
   const bands = checkBands(records, params.bands);
+  checkSampleTypes(records);
   const tileSize = params.tileSize ?? DEFAULT_TILE_SIZE;
   const radius = parseRadius(params.neighborhood ?? tileSize);
   const crossRasterProbability = params.crossRasterProbability ?? (records.length > 1 ? DEFAULT_CROSS_RASTER : 0);
@@ -146,6 +148,18 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     loader: (options) => new TripletLoader(sampler, dataset, options),
     close: async () => {},
   };
+}
+
+/**
+ * One normalization serves every raster of a set (and inference after it), so rasters of different sample types,
+ * such as 8-bit NAIP and 16-bit Landsat, would share numbers that fit neither: a clear error instead.
+ */
+function checkSampleTypes(records: CatalogRecord[]): void {
+  const types = [...new Set(records.map((r) => r.dtype))];
+  if (types.length > 1) {
+    const example = types.map((t) => `raster ${records.find((r) => r.dtype === t)!.id} is ${t}`).join(', ');
+    throw new UserError(`these rasters cannot share one normalization: their sample types differ (${example}); sample rasters of one sensor (--rasters)`);
+  }
 }
 
 function pixelSizeOf(r: CatalogRecord) {

@@ -98,14 +98,18 @@ export function normalizeTile(raw: Float32Array, normalization: Normalization, n
   const { offset, scale, clip, fill } = normalization;
   const nb = offset.length;
   if (raw.length % nb !== 0) throw new RangeError(`tile of ${raw.length} values is not a whole number of ${nb}-band pixels`);
-  const inverse = scale.map((s) => 1 / s);
+  const shift = Float64Array.from(offset);
+  const inverse = Float64Array.from(scale, (s) => 1 / s);
   const lo = clip ? clip[0] : -Infinity;
   const hi = clip ? clip[1] : Infinity;
   for (let p = 0; p < raw.length; p += nb) {
-    const missing = pixelIsNodata(raw, p, nb, nodata);
+    if (pixelIsNodata(raw, p, nb, nodata)) {
+      for (let b = 0; b < nb; b++) out[p + b] = fill;
+      continue;
+    }
     for (let b = 0; b < nb; b++) {
-      const v = (raw[p + b] - offset[b]) * inverse[b];
-      out[p + b] = missing || v !== v ? fill : v < lo ? lo : v > hi ? hi : v;
+      const v = (raw[p + b] - shift[b]) * inverse[b];
+      out[p + b] = v !== v ? fill : v < lo ? lo : v > hi ? hi : v;
     }
   }
   return out;
