@@ -5,6 +5,7 @@ import { logger } from './log.ts';
 import { configFrom, emit } from './cli/context.ts';
 import { registerDbCommands } from './cli/db.ts';
 import { registerDemoCommand } from './cli/demo.ts';
+import { registerClassifyCommands } from './cli/classify.ts';
 import { registerSampleCommand } from './cli/sample.ts';
 import { registerIngestCommands } from './cli/ingest.ts';
 import { registerServeCommand } from './cli/serve.ts';
@@ -28,6 +29,7 @@ function buildProgram(): Command {
 
   registerDbCommands(program);
   registerDemoCommand(program);
+  registerClassifyCommands(program);
   registerSampleCommand(program);
   registerIngestCommands(program);
   registerServeCommand(program);

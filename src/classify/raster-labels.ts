@@ -15,7 +15,7 @@ export interface RasterTiles {
 export interface RasterLabelOptions extends LabelThresholds {
   /** Class ids to keep; other values count as invalid like nodata. All values but nodata when absent. */
   classIds?: ReadonlySet<number>;
-  /** Samples per tile side at most (default 64); larger tiles are sampled on a regular sub-grid. */
+  /** Samples per tile side at most (default 128); beyond that tiles are sampled on a regular sub-grid. */
   maxSamplesPerSide?: number;
 }
 
@@ -44,7 +44,11 @@ export async function labelTilesFromRaster(labels: ReadableRaster, sets: RasterT
     if (!imageProj) throw new UserError(`raster ${raster.uri} has no CRS, so labels cannot be placed on it`);
     const toLabel = transformer(imageProj, labelProj);
     const labelPixel = (col: number, row: number) => crsToPixel(labels.geotransform, ...toLabel(...pixelToCrs(raster.geotransform, col, row)));
-    const perTile = tiles.map((t) => samplePositions(t, labelPixel, opts.maxSamplesPerSide ?? 64));
+    // Sample as densely as the finer of the two grids, so a finer label raster has every pixel counted.
+    const [c0, r0] = labelPixel(0, 0);
+    const [c1, r1] = labelPixel(1, 0);
+    const density = Math.max(1, Math.round(Math.hypot(c1 - c0, r1 - r0)));
+    const perTile = tiles.map((t) => samplePositions(t, labelPixel, Math.min(opts.maxSamplesPerSide ?? 128, t.size * density)));
     const win = clampedWindow(perTile, labels.width, labels.height);
     if (!win) continue;
     const [band] = await labels.readWindow(win, [1]);
@@ -63,15 +67,14 @@ export async function labelTilesFromRaster(labels: ReadableRaster, sets: RasterT
   return out;
 }
 
-/** Label-raster pixel (col,row) of each sampled image pixel centre in the tile, flattened. */
-function samplePositions(t: RasterTiles['tiles'][number], labelPixel: (c: number, r: number) => [number, number], maxPerSide: number): Int32Array {
-  const step = Math.max(1, Math.ceil(t.size / maxPerSide));
-  const side = Math.ceil(t.size / step);
+/** Label-raster pixel (col,row) under each point of a side×side grid of cell centres over the tile, flattened. */
+function samplePositions(t: RasterTiles['tiles'][number], labelPixel: (c: number, r: number) => [number, number], side: number): Int32Array {
+  const step = t.size / side;
   const out = new Int32Array(side * side * 2);
   let k = 0;
   for (let j = 0; j < side; j++) {
     for (let i = 0; i < side; i++) {
-      const [c, r] = labelPixel(t.x + i * step + 0.5, t.y + j * step + 0.5);
+      const [c, r] = labelPixel(t.x + (i + 0.5) * step, t.y + (j + 0.5) * step);
       out[k++] = Math.floor(c);
       out[k++] = Math.floor(r);
     }

@@ -84,3 +84,21 @@ export interface StoreStatus {
   pendingMigrations: string[];
   counts: { rasters: number; tiles: number; models: number; embeddings: number; labelSets: number; labels: number; jobs: number };
 }
+
+/** A named set of tile labels; `classes` maps the stored class ids to names. */
+export interface LabelSetRecord {
+  id: number;
+  name: string;
+  /** Where the labels came from: the imported file's path. */
+  source: string;
+  classes: { id: number; name: string }[];
+  createdAt: string;
+}
+export type NewLabelSet = Omit<LabelSetRecord, 'id' | 'createdAt'>;
+
+export interface LabelRecord {
+  tileId: number;
+  classId: number;
+  /** Share of the tile's labelled area that carries classId. */
+  purity: number;
+}

@@ -3,7 +3,7 @@ import { isServerUrl, type Engine, type Sql } from './engine.ts';
 import { PgliteEngine } from './pglite-engine.ts';
 import { PostgresEngine } from './postgres-engine.ts';
 import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
-import type { BBox, ModelRecord, NewModel, NewRaster, NewTile, Neighbor, RasterRecord, StoreStatus, TileRecord } from './records.ts';
+import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, Neighbor, RasterRecord, StoreStatus, TileRecord } from './records.ts';
 
 const INSERT_CHUNK = 2000;
 
@@ -13,6 +13,8 @@ const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "si
 
 const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_lon as "centerLon", center_lat as "centerLat",
   array[min_lon, min_lat, max_lon, max_lat] as bbox, valid_fraction as "validFraction"`;
+
+const labelSetColumns = `id, name, source, classes, created_at::text as "createdAt"`;
 
 const modelColumns = `id, name, backbone, dim, bands, tile_size as "tileSize", normalization, metrics,
   artifact_path as "artifactPath", created_at::text as "createdAt"`;
@@ -251,6 +253,14 @@ export class Store {
     return parseVector(rows[0].v);
   }
 
+  /** A model's vectors by tile id: all of them, or those of `tileIds` (tiles without one are absent). */
+  async embeddingsOf(modelId: number, tileIds?: number[]): Promise<Map<number, Float32Array>> {
+    const rows = tileIds
+      ? await this.engine.query<{ t: number; v: string }>('select tile_id as t, embedding::text as v from embeddings where model_id = $1 and tile_id = any($2::bigint[])', [modelId, tileIds])
+      : await this.engine.query<{ t: number; v: string }>('select tile_id as t, embedding::text as v from embeddings where model_id = $1', [modelId]);
+    return new Map(rows.map((r) => [Number(r.t), parseVector(r.v)]));
+  }
+
   async embeddedTileIds(modelId: number): Promise<Set<number>> {
     const rows = await this.engine.query<{ t: number }>('select tile_id as t from embeddings where model_id = $1', [modelId]);
     return new Set(rows.map((r) => r.t));
@@ -283,6 +293,47 @@ export class Store {
         params,
       );
     });
+  }
+
+  // ---- label sets ----
+
+  /** Writes a label set and its labels in one transaction, replacing any set of the same name. */
+  async replaceLabelSet(set: NewLabelSet, labels: LabelRecord[]): Promise<LabelSetRecord> {
+    return this.engine.transaction(async (tx) => {
+      await tx.query('delete from label_sets where name = $1', [set.name]);
+      const [row] = await tx.query<LabelSetRecord>(
+        `insert into label_sets (name, source, classes) values ($1, $2, $3) returning ${labelSetColumns}`,
+        [set.name, set.source, JSON.stringify(set.classes)],
+      );
+      for (let i = 0; i < labels.length; i += INSERT_CHUNK) {
+        const chunk = labels.slice(i, i + INSERT_CHUNK);
+        await tx.query(
+          `insert into labels (label_set_id, tile_id, class_id, purity)
+           select $1, * from unnest($2::bigint[], $3::int[], $4::real[])`,
+          [row.id, chunk.map((l) => l.tileId), chunk.map((l) => l.classId), chunk.map((l) => l.purity)],
+        );
+      }
+      return row;
+    });
+  }
+
+  async labelSet(name: string): Promise<LabelSetRecord> {
+    const row = (await this.engine.query<LabelSetRecord>(`select ${labelSetColumns} from label_sets where name = $1`, [name]))[0];
+    if (!row) throw new NotFoundError(`label set '${name}' does not exist (import one with tilevec labels import)`);
+    return row;
+  }
+
+  listLabelSets(): Promise<LabelSetRecord[]> {
+    return this.engine.query<LabelSetRecord>(`select ${labelSetColumns} from label_sets order by id`);
+  }
+
+  /** The labels of a set, in tile id order. */
+  async labelsOf(labelSetId: number): Promise<LabelRecord[]> {
+    const rows = await this.engine.query<LabelRecord>(
+      `select tile_id as "tileId", class_id as "classId", purity from labels where label_set_id = $1 order by tile_id`,
+      [labelSetId],
+    );
+    return rows.map((r) => ({ tileId: Number(r.tileId), classId: r.classId, purity: r.purity }));
   }
 }
 

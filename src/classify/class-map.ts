@@ -1,0 +1,58 @@
+import type { Feature, FeatureCollection, Polygon } from 'geojson';
+import { UserError } from '../errors.ts';
+import type { RasterRecord, TileRecord } from '../store/index.ts';
+import type { ClassRaster } from './class-geotiff.ts';
+import { proj4ForRaster } from './crs.ts';
+import type { LabelClass } from './labels-types.ts';
+import { classColor } from './palette.ts';
+import type { TilePrediction } from './classify-tiles.ts';
+
+export const CLASS_MAP_NODATA = 255;
+
+/**
+ * Predictions of one raster's tiles as a raster at tile resolution: one pixel per stride step, centred on its
+ * tile (so with stride = tile size a pixel is exactly a tile). Class ids 0..254 are written as they are; larger
+ * ids (CCAP-style codes) are written as their 1-based position in `classes`.
+ */
+export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predictions: TilePrediction[], classes: LabelClass[]): ClassRaster {
+  if (!raster.georeferenced || !raster.epsg) {
+    throw new UserError(`raster ${raster.uri} has no EPSG code, so a georeferenced GeoTIFF cannot name its CRS; write GeoJSON instead (--out map.geojson)`);
+  }
+  if (raster.geotransform[2] !== 0 || raster.geotransform[4] !== 0) throw new UserError(`raster ${raster.uri} is rotated; write GeoJSON instead (--out map.geojson)`);
+  const direct = classes.every((c) => c.id >= 0 && c.id < CLASS_MAP_NODATA);
+  const valueOf = new Map(classes.map((c, i) => [c.id, direct ? c.id : i + 1]));
+  const stride = raster.stride;
+  const x0 = Math.min(...tiles.map((t) => t.x));
+  const y0 = Math.min(...tiles.map((t) => t.y));
+  const width = Math.max(...tiles.map((t) => (t.x - x0) / stride)) + 1;
+  const height = Math.max(...tiles.map((t) => (t.y - y0) / stride)) + 1;
+  const values = new Uint8Array(width * height).fill(CLASS_MAP_NODATA);
+  const tileById = new Map(tiles.map((t) => [t.id, t]));
+  for (const p of predictions) {
+    const t = tileById.get(p.tileId);
+    if (!t) continue;
+    values[((t.y - y0) / stride) * width + (t.x - x0) / stride] = valueOf.get(p.classId) ?? CLASS_MAP_NODATA;
+  }
+  const [gx, pw, , gy, , ph] = raster.geotransform;
+  const inset = (raster.tileSize - stride) / 2;
+  return {
+    width,
+    height,
+    values,
+    geotransform: [gx + (x0 + inset) * pw, stride * pw, 0, gy + (y0 + inset) * ph, 0, stride * ph],
+    epsg: raster.epsg,
+    geographic: /\+proj=longlat/.test(proj4ForRaster(raster) ?? ''),
+    nodata: CLASS_MAP_NODATA,
+    colors: new Map(classes.map((c, i) => [valueOf.get(c.id)!, classColor(i)])),
+  };
+}
+
+/** Predictions as tile footprints with class id, name and probability. */
+export function classMapGeoJson(tiles: TileRecord[], predictions: TilePrediction[]): FeatureCollection<Polygon> {
+  const tileById = new Map(tiles.map((t) => [t.id, t]));
+  const features: Feature<Polygon>[] = predictions.flatMap((p) => {
+    const t = tileById.get(p.tileId);
+    return t ? [{ type: 'Feature' as const, geometry: t.footprint, properties: { tileId: p.tileId, classId: p.classId, className: p.className, probability: p.probability } }] : [];
+  });
+  return { type: 'FeatureCollection', features };
+}
