@@ -39,11 +39,15 @@ export class GraphBuilder {
   private readonly inputs: ReturnType<typeof valueInfo>[] = [];
   private readonly outputs: ReturnType<typeof valueInfo>[] = [];
   private readonly used = new Set<string>();
+  /** Last suffix handed out per hint: names are never released, so the search can resume there (large graphs). */
+  private readonly lastSuffix = new Map<string, number>();
 
   /** A fresh value name based on `hint`. */
   name(hint: string): string {
     let name = hint;
-    for (let i = 1; this.used.has(name); i++) name = `${hint}_${i}`;
+    let i = this.lastSuffix.get(hint) ?? 0;
+    while (this.used.has(name)) name = `${hint}_${++i}`;
+    this.lastSuffix.set(hint, i);
     this.used.add(name);
     return name;
   }

@@ -1,0 +1,151 @@
+import { ReversibleBlock, RevSilo, type EmbeddingHead, type ReversibleLayer } from '../model/index.ts';
+import { must, type LayerGradients, type Traced } from './layer-gradients.ts';
+import type { Ops, Value } from './ops.ts';
+
+/** A unit's reconstructed inputs and, when asked for, their gradients. */
+export interface UnitBackward {
+  inputs: Value[];
+  dInputs?: Value[];
+}
+
+/**
+ * Forward and reversible backward of the RevBiFPN body and its head. The backward of a unit starts from the unit's
+ * outputs only: it rebuilds the inputs with the exact inverse (as training.ts does) and differentiates the F/G, D/U
+ * maps at the very points the inverse evaluated them, so no forward intermediate of the body is ever read again and
+ * ORT frees each one after the forward pass.
+ */
+export class BackboneGradients {
+  constructor(private readonly ops: Ops, private readonly layers: LayerGradients) {}
+
+  /** Train-mode forward of a body unit, recording its batch statistics; nothing is kept for backward. */
+  forward(unit: ReversibleLayer, streams: Value[]): Value[] {
+    if (unit instanceof ReversibleBlock) return this.blockForward(unit, streams);
+    if (unit instanceof RevSilo) return this.siloForward(unit, streams);
+    throw new Error(`the ORT step does not know unit ${unit.className} (${unit.name})`);
+  }
+
+  /** Backward of a body unit from its outputs `ys` and their gradients `dys`. */
+  backward(unit: ReversibleLayer, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
+    if (unit instanceof ReversibleBlock) return this.blockBackward(unit, ys, dys, wantDx);
+    if (unit instanceof RevSilo) return this.siloBackward(unit, ys, dys, wantDx);
+    throw new Error(`the ORT step does not know unit ${unit.className} (${unit.name})`);
+  }
+
+  private halves(block: ReversibleBlock, x: Value, hint: string): Value[] {
+    return this.ops.split(x, [block.channels / 2, block.channels / 2], 1, `${block.name}.${hint}`);
+  }
+
+  private blockForward(block: ReversibleBlock, streams: Value[]): Value[] {
+    const { ops, layers } = this;
+    const [a, b] = this.halves(block, streams[block.stream], 'split');
+    const bOut = ops.add(b, layers.mbconv(block.F, a, true).y, `${block.name}.b`);
+    const aOut = ops.add(a, layers.mbconv(block.G, bOut, true).y, `${block.name}.a`);
+    return replaceStream(streams, block.stream, ops.concat([aOut, bOut], 1, `${block.name}.out`));
+  }
+
+  /** b' = b + F(a), a' = a + G(b'): a = a' − G(b'), b = b' − F(a); then da = da' + Fᵀ(db), db = db' + Gᵀ(da'). */
+  private blockBackward(block: ReversibleBlock, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
+    const { ops, layers } = this;
+    const [aOut, bOut] = this.halves(block, ys[block.stream], 'inv');
+    const g = layers.mbconv(block.G, bOut, false);
+    const a = ops.sub(aOut, g.y, `${block.name}.a_rec`);
+    const f = layers.mbconv(block.F, a, false);
+    const b = ops.sub(bOut, f.y, `${block.name}.b_rec`);
+    const inputs = replaceStream(ys, block.stream, ops.concat([a, b], 1, `${block.name}.in_rec`));
+
+    const [daOut, dbOut] = this.halves(block, dys[block.stream], 'dsplit');
+    const db = ops.add(dbOut, must(g.back(daOut, true)), `${block.name}.db`);
+    const daFromF = f.back(db, wantDx);
+    if (!wantDx) return { inputs };
+    const da = ops.add(daOut, must(daFromF), `${block.name}.da`);
+    return { inputs, dInputs: replaceStream(dys, block.stream, ops.concat([da, db], 1, `${block.name}.dx`)) };
+  }
+
+  private siloForward(silo: RevSilo, xs: Value[]): Value[] {
+    const { ops, layers } = this;
+    const zs: Value[] = [];
+    for (let j = 0; j < silo.outStreams; j++) {
+      const terms = silo.down[j].map((d, i) => layers.mbconv(d, xs[i], true).y);
+      zs.push(ops.sum(j < silo.inStreams ? [xs[j], ...terms] : terms, `${silo.name}.z${j}`));
+    }
+    const ys: Value[] = new Array(silo.outStreams);
+    for (let i = silo.outStreams - 1; i >= 0; i--) {
+      const terms = silo.up[i].map((u, k) => layers.tensorLayer(u, zs[i + 1 + k], true).y);
+      ys[i] = ops.sum([zs[i], ...terms], `${silo.name}.y${i}`);
+    }
+    return ys;
+  }
+
+  /**
+   * Inverse: z_i = y_i − Σ_{j>i} U_{j→i}(z_j) coarsest first, x_j = z_j − Σ_{i<j} D_{i→j}(x_i) finest first.
+   * Gradients: dz_j = dy_j + Σ_{i<j} U_{j→i}ᵀ(dy_i), dx_i = dz_i + Σ_{j>i} D_{i→j}ᵀ(dz_j).
+   */
+  private siloBackward(silo: RevSilo, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
+    const { ops, layers } = this;
+    const zs: Value[] = new Array(silo.outStreams);
+    const up: Traced[][] = new Array(silo.outStreams);
+    for (let i = silo.outStreams - 1; i >= 0; i--) {
+      up[i] = silo.up[i].map((u, k) => layers.tensorLayer(u, zs[i + 1 + k], false));
+      zs[i] = up[i].length === 0 ? ys[i] : ops.sub(ys[i], ops.sum(up[i].map((t) => t.y)), `${silo.name}.z${i}_rec`);
+    }
+    const xs: Value[] = [];
+    const down: Traced[][] = [];
+    for (let j = 0; j < silo.outStreams; j++) {
+      // The added stream's D maps are traced too: they have gradients even though the inverse drops that stream.
+      down.push(silo.down[j].map((d, i) => layers.mbconv(d, xs[i], false)));
+      if (j < silo.inStreams) xs.push(down[j].length === 0 ? zs[j] : ops.sub(zs[j], ops.sum(down[j].map((t) => t.y)), `${silo.name}.x${j}_rec`));
+    }
+
+    const dzs = zs.map((_, j) => {
+      const terms = Array.from({ length: j }, (_, i) => must(up[i][j - i - 1].back(dys[i], true)));
+      return ops.sum([dys[j], ...terms], `${silo.name}.dz${j}`);
+    });
+    const dxs: Value[] = [];
+    for (let i = 0; i < silo.inStreams; i++) {
+      const terms: Value[] = [];
+      for (let j = i + 1; j < silo.outStreams; j++) {
+        const d = down[j][i].back(dzs[j], wantDx);
+        if (d) terms.push(d);
+      }
+      if (wantDx) dxs.push(ops.sum([dzs[i], ...terms], `${silo.name}.dx${i}`));
+    }
+    return wantDx ? { inputs: xs, dInputs: dxs } : { inputs: xs };
+  }
+
+  /**
+   * The head in train mode, traced: necks, the top-down merge out = neck_{h+1} + merge_h(out), the 1x1 projection
+   * and the global average pool. Returns the embeddings [batch, dim] and the gradient of each input stream.
+   */
+  head(head: EmbeddingHead, streams: Value[]): { embeddings: Value; back: (dEmbeddings: Value) => Value[] } {
+    const { ops, layers } = this;
+    const necks = streams.map((s, h) => layers.mbconv(head.neck[h], s, true));
+    let out = necks[0].y;
+    const merges: Traced[] = [];
+    for (let h = 0; h < head.merge.length; h++) {
+      merges.push(layers.mbconv(head.merge[h], out, true));
+      out = ops.add(necks[h + 1].y, merges[h].y, `${head.name}.merge${h}.sum`);
+    }
+    const projected = layers.conv(head.project, out);
+    const [n, dim, ph, pw] = projected.y.shape;
+    const embeddings = ops.reduceMean(projected.y, [2, 3], false, 'embeddings');
+    return {
+      embeddings,
+      back: (dEmbeddings) => {
+        const spread = ops.reshape(ops.mul(dEmbeddings, 1 / (ph * pw)), [n, dim, 1, 1]);
+        const dProjected = ops.op('Expand', [spread.name, ops.ints([n, dim, ph, pw])], [n, dim, ph, pw], {}, 'head.dpool');
+        let dOut = must(projected.back(dProjected, true));
+        const dFeatures: Value[] = new Array(necks.length);
+        for (let h = head.merge.length - 1; h >= 0; h--) {
+          dFeatures[h + 1] = dOut;
+          dOut = must(merges[h].back(dOut, true));
+        }
+        dFeatures[0] = dOut;
+        return necks.map((t, h) => must(t.back(dFeatures[h], true)));
+      },
+    };
+  }
+}
+
+function replaceStream(streams: Value[], stream: number, replacement: Value): Value[] {
+  return streams.map((s, h) => (h === stream ? replacement : s));
+}

@@ -1,0 +1,143 @@
+import type { AttributeValue, GraphBuilder } from '../../embed/onnx/graph-builder.ts';
+
+/** A graph value with its static shape (the step graph is built for one batch size, so every shape is known). */
+export interface Value {
+  name: string;
+  shape: number[];
+}
+
+function broadcastShape(a: number[], b: number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`cannot broadcast [${a}] with [${b}]`);
+    return Math.max(da, db);
+  });
+}
+
+export const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
+
+/**
+ * Typed, shape-tracking helpers over a GraphBuilder: every emitter of the training step speaks in `Value`s, so
+ * backward code can size its constants (interpolation matrices, transposed-conv padding) from the forward shapes.
+ */
+export class Ops {
+  private readonly scalars = new Map<number, Value>();
+  private readonly intConstants = new Map<string, string>();
+
+  constructor(readonly g: GraphBuilder) {}
+
+  op(type: string, inputs: Array<Value | string>, shape: number[], attrs: Record<string, AttributeValue> = {}, hint?: string): Value {
+    return { name: this.g.op(type, inputs.map((v) => (typeof v === 'string' ? v : v.name)), attrs, hint), shape };
+  }
+
+  /** A float32 scalar constant, shared by every use of the same value. */
+  scalar(value: number): Value {
+    let constant = this.scalars.get(value);
+    if (!constant) {
+      constant = { name: this.g.weight('const', Float32Array.of(value), []), shape: [] };
+      this.scalars.set(value, constant);
+    }
+    return constant;
+  }
+
+  constant(hint: string, data: Float32Array, shape: number[]): Value {
+    return { name: this.g.weight(hint, data, shape), shape };
+  }
+
+  /** An int64 vector constant (axes, shapes, split sizes), shared by equal uses. */
+  ints(values: number[]): string {
+    const key = values.join(',');
+    let name = this.intConstants.get(key);
+    if (!name) {
+      name = this.g.ints('ints', values);
+      this.intConstants.set(key, name);
+    }
+    return name;
+  }
+
+  private binary(type: string, a: Value, b: Value | number, hint?: string): Value {
+    const right = typeof b === 'number' ? this.scalar(b) : b;
+    return this.op(type, [a, right], broadcastShape(a.shape, right.shape), {}, hint);
+  }
+
+  add(a: Value, b: Value | number, hint?: string): Value {
+    return this.binary('Add', a, b, hint);
+  }
+
+  sub(a: Value, b: Value | number, hint?: string): Value {
+    return this.binary('Sub', a, b, hint);
+  }
+
+  mul(a: Value, b: Value | number, hint?: string): Value {
+    return this.binary('Mul', a, b, hint);
+  }
+
+  div(a: Value, b: Value | number, hint?: string): Value {
+    return this.binary('Div', a, b, hint);
+  }
+
+  unary(type: string, x: Value, attrs: Record<string, AttributeValue> = {}, hint?: string): Value {
+    return this.op(type, [x], x.shape, attrs, hint);
+  }
+
+  /** Sum of terms, one node however many (a single term is returned as is). */
+  sum(terms: Value[], hint?: string): Value {
+    if (terms.length === 1) return terms[0];
+    return this.op('Sum', terms, terms.map((t) => t.shape).reduce(broadcastShape), {}, hint);
+  }
+
+  reduceSum(x: Value, axes: number[], keepDims: boolean, hint?: string): Value {
+    return this.op('ReduceSum', [x, this.ints(axes)], this.reducedShape(x.shape, axes, keepDims), { keepdims: keepDims ? 1 : 0 }, hint);
+  }
+
+  /** Opset 17 ReduceMean takes its axes as an attribute. */
+  reduceMean(x: Value, axes: number[], keepDims: boolean, hint?: string): Value {
+    return this.op('ReduceMean', [x], this.reducedShape(x.shape, axes, keepDims), { axes, keepdims: keepDims ? 1 : 0 }, hint);
+  }
+
+  private reducedShape(shape: number[], axes: number[], keepDims: boolean): number[] {
+    const reduced = new Set(axes.map((a) => (a < 0 ? a + shape.length : a)));
+    return shape.flatMap((d, i) => (reduced.has(i) ? (keepDims ? [1] : []) : [d]));
+  }
+
+  reshape(x: Value, shape: number[], hint?: string): Value {
+    if (sizeOf(shape) !== sizeOf(x.shape)) throw new Error(`cannot reshape [${x.shape}] to [${shape}]`);
+    if (shape.length === x.shape.length && shape.every((d, i) => d === x.shape[i])) return x;
+    return this.op('Reshape', [x, this.ints(shape)], shape, {}, hint);
+  }
+
+  transpose(x: Value, perm: number[], hint?: string): Value {
+    return this.op('Transpose', [x], perm.map((p) => x.shape[p]), { perm }, hint);
+  }
+
+  concat(parts: Value[], axis: number, hint?: string): Value {
+    const shape = [...parts[0].shape];
+    shape[axis] = parts.reduce((s, p) => s + p.shape[axis], 0);
+    return this.op('Concat', parts, shape, { axis }, hint);
+  }
+
+  split(x: Value, sizes: number[], axis: number, hint = 'split'): Value[] {
+    const names = this.g.node('Split', [x.name, this.ints(sizes)], { axis }, hint, sizes.length);
+    return names.map((name, i) => ({ name, shape: x.shape.map((d, a) => (a === axis ? sizes[i] : d)) }));
+  }
+
+  matmul(a: Value, b: Value, hint?: string): Value {
+    const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    return this.op('MatMul', [a, b], [...batch, a.shape[a.shape.length - 2], b.shape[b.shape.length - 1]], {}, hint);
+  }
+
+  /** Float mask of `cond` (a boolean value). */
+  where(cond: string, a: Value, b: Value, hint?: string): Value {
+    return this.op('Where', [cond, a, b], broadcastShape(a.shape, b.shape), {}, hint);
+  }
+
+  less(a: Value, b: Value | number): string {
+    return this.binary('Less', a, b).name;
+  }
+
+  greater(a: Value, b: Value | number): string {
+    return this.binary('Greater', a, b).name;
+  }
+}
