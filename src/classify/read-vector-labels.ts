@@ -23,7 +23,7 @@ async function readShapefile(path: string): Promise<FeatureCollection> {
   const dbf = existsSync(`${base}.dbf`) ? `${base}.dbf` : undefined;
   let fc: FeatureCollection;
   try {
-    const encoding = existsSync(`${base}.cpg`) ? readFileSync(`${base}.cpg`, 'utf8').trim() : undefined;
+    const encoding = existsSync(`${base}.cpg`) ? dbfEncoding(readFileSync(`${base}.cpg`, 'utf8')) : undefined;
     fc = (await shapefile.read(path, dbf, encoding ? { encoding } : undefined)) as FeatureCollection;
   } catch (err) {
     throw new UserError(`cannot read shapefile ${path}: ${errorMessage(err)}`);
@@ -32,6 +32,14 @@ async function readShapefile(path: string): Promise<FeatureCollection> {
     throw new UserError(`shapefile ${path} has no .prj file, so its coordinate system is unknown; add one (or convert it to GeoJSON in lon/lat)`);
   }
   return reprojected(fc, readFileSync(`${base}.prj`, 'utf8'), `${base}.prj`);
+}
+
+/** A .cpg code page as TextDecoder names it: ESRI writes things like "ISO 88591" or "UTF-8". */
+function dbfEncoding(cpg: string): string | undefined {
+  const code = cpg.trim().toLowerCase().replace(/[\s_-]/g, '');
+  if (code === 'utf8') return 'utf-8';
+  if (/^(iso)?88591$|^latin1$/.test(code)) return 'iso-8859-1';
+  return /^\d+$/.test(code) ? `windows-${code}` : undefined;
 }
 
 function readGeoJson(path: string): FeatureCollection {

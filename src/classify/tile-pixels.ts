@@ -12,8 +12,9 @@ export interface TilePixels {
 export type TilePixelReader = (tile: TileRecord) => Promise<TilePixels>;
 
 /**
- * Reads tiles' pixels from their rasters, opening each raster once. Bands are standardised with the raster's
- * stored band statistics so features from UInt16 and Byte imagery are on one scale.
+ * Reads tiles' pixels from their rasters, opening each raster once. Tiles usually come row by row, so it reads a
+ * full-width strip of rows and keeps the last one: one read per tile row, not one per tile. Bands are
+ * standardised with the raster's stored band statistics so features from UInt16 and Byte imagery share a scale.
  */
 export function tilePixelReader(rasterOf: (id: number) => Promise<RasterRecord>): TilePixelReader {
   const open = new Map<number, Promise<{ record: RasterRecord; file: ReadableRaster }>>();
@@ -25,21 +26,24 @@ export function tilePixelReader(rasterOf: (id: number) => Promise<RasterRecord>)
     }
     return entry;
   };
+  let strip: { key: string; rows: ArrayLike<number>[]; width: number } | undefined;
   return async (tile) => {
     const { record, file } = await source(tile.rasterId);
     const w = Math.min(tile.size, file.width - tile.x);
     const h = Math.min(tile.size, file.height - tile.y);
-    const raw = await file.readWindow({ x: tile.x, y: tile.y, w, h });
+    const key = `${tile.rasterId}:${tile.y}:${h}`;
+    if (strip?.key !== key) strip = { key, rows: await file.readWindow({ x: 0, y: tile.y, w: file.width, h }), width: file.width };
+    const { rows: stripRows, width: stripWidth } = strip;
     const n = tile.size * tile.size;
     const valid = new Uint8Array(n);
-    const bands = raw.map(() => new Float32Array(n));
+    const bands = stripRows.map(() => new Float32Array(n));
     for (let r = 0; r < h; r++) {
       for (let c = 0; c < w; c++) {
         const p = r * tile.size + c;
-        const q = r * w + c;
-        valid[p] = raw.every((band) => band[q] !== record.nodata && !Number.isNaN(band[q])) ? 1 : 0;
+        const q = r * stripWidth + tile.x + c;
+        valid[p] = stripRows.every((band) => band[q] !== record.nodata && !Number.isNaN(band[q])) ? 1 : 0;
         if (!valid[p]) continue;
-        raw.forEach((band, b) => {
+        stripRows.forEach((band, b) => {
           const stats = record.bandStats[b];
           bands[b][p] = stats ? (band[q] - stats.mean) / (stats.std || 1) : band[q];
         });
