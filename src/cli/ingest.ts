@@ -93,7 +93,8 @@ export function registerIngestCommands(program: Command): void {
         }, progress.onProgress).finally(() => progress.stop()),
       );
       emit(cmd, summary, formatSummary);
-      if (summary.failed > 0) process.exitCode = 1;
+      // The failures were printed one line each as they happened; this line makes the exit code non-zero.
+      if (summary.failed > 0) throw new UserError(`${summary.failed} of ${summary.rasters.length} inputs failed`);
     });
 
   program

@@ -44,8 +44,8 @@ export async function openSource(uri: string, opts: SourceOptions = {}): Promise
 
 /** The canonical form stored as a raster's URI: absolute paths for files, the URL itself otherwise. */
 export function canonicalUri(input: string): string {
-  if (/^https?:\/\//i.test(input)) return input;
   if (/^file:\/\//i.test(input)) return fileURLToPath(input);
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]+:\/\//.test(input)) return input;
   return resolve(input);
 }
 
