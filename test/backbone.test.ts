@@ -189,7 +189,15 @@ describe('reversible training', () => {
         const g = reversible.grads.get(`layer3.stream${h}.block0.F.project.conv.kernel`)!;
         assert.ok(tf.tidy(() => tf.norm(g).dataSync()[0]) > 0, `stream ${h} has gradient`);
       }
-      tf.dispose([conventional.value, reversible.value, ...conventional.grads.values(), ...reversible.grads.values()]);
+
+      // Streaming hands out the same gradients unit by unit and returns none.
+      const streamed = new Map<string, tf.Tensor>();
+      const viaStream = createGradientFunction(model, loss, { ...options, onGradients: (g) => g.forEach((t, n) => streamed.set(n, t)) })(x);
+      assert.equal(viaStream.grads.size, 0);
+      assert.deepEqual([...streamed.keys()].sort(), [...reversible.grads.keys()].sort());
+      assert.equal(compareGradients(reversible.grads, streamed).total, 0);
+
+      tf.dispose([conventional.value, reversible.value, viaStream.value, ...conventional.grads.values(), ...reversible.grads.values(), ...streamed.values()]);
     } finally {
       dispose();
       x.dispose();

@@ -18,6 +18,13 @@ export interface GradientFunctionOptions {
   reversible?: boolean;
   /** Apply the BatchNorm running-statistics update (exactly once) at the end of each call. Default true. */
   updateRunningStats?: boolean;
+  /**
+   * Streams gradients out as soon as they are final (reversible: head first, then each unit from
+   * last to first; conventional: all at once) instead of returning them. The callback owns the
+   * tensors; an optimizer can apply them in place so gradient memory does not grow with depth.
+   * The returned `grads` map is then empty.
+   */
+  onGradients?: (grads: Map<string, tf.Tensor>) => void;
 }
 
 export type GradientFunction = (x: tf.Tensor4D) => TrainStepGradients;
@@ -33,17 +40,23 @@ export function createGradientFunction(model: RevBiFPN, loss: EmbeddingLoss, opt
   const updateRunningStats = options.updateRunningStats ?? true;
   return (x) => {
     const recorder = new BatchStatsRecorder();
+    const collected = new Map<string, tf.Tensor>();
+    const emit = options.onGradients ?? ((grads: Map<string, tf.Tensor>) => grads.forEach((g, n) => collected.set(n, g)));
     try {
-      const result = reversible ? reversibleGradients(model, loss, x, recorder) : conventionalGradients(model, loss, x, recorder);
+      const value = reversible ? reversibleGradients(model, loss, x, recorder, emit) : conventionalGradients(model, loss, x, recorder, emit);
+      // Same order as ParamStore.trainableNames(), whatever order the engine produced them in.
+      const grads = new Map(model.params.trainableNames().flatMap((n) => (collected.has(n) ? [[n, collected.get(n)!] as const] : [])));
       if (updateRunningStats) model.applyBatchStats(recorder);
-      return result;
+      return { value, grads };
     } finally {
       recorder.dispose();
     }
   };
 }
 
-function conventionalGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4D, recorder: BatchStatsRecorder): TrainStepGradients {
+type GradientSink = (grads: Map<string, tf.Tensor>) => void;
+
+function conventionalGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4D, recorder: BatchStatsRecorder, emit: GradientSink): tf.Scalar {
   const names = model.params.trainableNames();
   const ctx: ForwardContext = { training: true, recorder };
   const { value, grads } = tf.engine().gradients(
@@ -52,7 +65,8 @@ function conventionalGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tenso
     undefined,
     true,
   );
-  return { value, grads: new Map(names.map((n, i) => [n, grads[i] ?? tf.zerosLike(model.params.get(n))])) };
+  emit(new Map(names.map((n, i) => [n, grads[i] ?? tf.zerosLike(model.params.get(n))])));
+  return value;
 }
 
 /**
@@ -84,11 +98,10 @@ function vjp(f: () => tf.Tensor4D[], inputs: tf.Tensor4D[], weights: tf.Tensor[]
   return { dxs, dws };
 }
 
-function reversibleGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4D, recorder: BatchStatsRecorder): TrainStepGradients {
+function reversibleGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4D, recorder: BatchStatsRecorder, emit: GradientSink): tf.Scalar {
   const record: ForwardContext = { training: true, recorder };
   // Recompute passes normalise with (recomputed) batch statistics but never record them again.
   const replay: ForwardContext = { training: true };
-  const weightGrads = new Map<string, tf.Tensor>();
 
   // Forward: only the current streams stay alive.
   let streams = model.forwardStreams(x, record);
@@ -105,7 +118,7 @@ function reversibleGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4
     const dys = streams.map((s, k) => (grads[k] as tf.Tensor4D | null) ?? tf.zerosLike(s));
     return { value, dys, dws: grads.slice(streams.length).map((g, i) => g ?? tf.zerosLike(model.params.get(headNames[i]))) };
   });
-  headNames.forEach((n, i) => weightGrads.set(n, head.dws[i]));
+  emit(new Map(headNames.map((n, i) => [n, head.dws[i]])));
   let dys = head.dys;
 
   // Backward through the body, coarsest unit last in, first out. The stem has no weights, so stop above it.
@@ -120,16 +133,14 @@ function reversibleGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4
       const inputs = unit.inverse(outputs, replay);
       return { inputs, ...vjp(() => unit.forward(inputs, replay), inputs, weights, cotangents) };
     });
-    names.forEach((n, i) => weightGrads.set(n, step.dws[i]));
+    emit(new Map(names.map((n, i) => [n, step.dws[i]])));
     disposeUnlessKept(outputs, new Set(step.inputs));
     disposeUnlessKept(cotangents, new Set(step.dxs));
     streams = step.inputs;
     dys = step.dxs;
   }
   tf.dispose([...streams, ...dys]);
-
-  const order = model.params.trainableNames();
-  return { value: head.value, grads: new Map(order.map((n) => [n, weightGrads.get(n) ?? tf.zeros(model.params.get(n).shape)])) };
+  return head.value;
 }
 
 function trainableNames(model: RevBiFPN, names: string[]): string[] {
