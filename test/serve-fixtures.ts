@@ -13,13 +13,13 @@ const square = (x0: number, y0: number, d: number) => ({
 
 export const TILE_DEG = 0.01;
 
-/** Raster r covers [-110 + r, -110 + r + side * TILE_DEG] x [37, 37 + side * TILE_DEG], cut into side x side tiles. */
-export function rasterOrigin(r: number): [number, number] {
-  return [-110 + r, 37];
+/** Raster r is a side x side block of tiles; the rasters sit in a row from (-110, 37) eastwards, a quarter-raster apart. */
+export function rasterOrigin(r: number, side: number): [number, number] {
+  return [-110 + r * side * TILE_DEG * 1.25, 37];
 }
 
 function syntheticRaster(r: number, side: number): { raster: NewRaster; tiles: NewTile[] } {
-  const [lon0, lat0] = rasterOrigin(r);
+  const [lon0, lat0] = rasterOrigin(r, side);
   const tiles: NewTile[] = [];
   for (let row = 0; row < side; row++) {
     for (let col = 0; col < side; col++) {

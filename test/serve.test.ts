@@ -9,6 +9,7 @@ import { freshServerDb, runCli, serverSkip, tempDir } from './helpers.ts';
 
 const TOKEN = 'a-test-token-that-is-long-enough';
 const MAX_K = 50;
+const SIDE = 6;
 const PNG = Buffer.from('89504e470d0a1a0a', 'hex');
 
 interface Answer {
@@ -81,7 +82,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       let db: string;
       ({ db, cleanup } = await openDb());
       store = await Store.open(db);
-      world = await seedSynthetic(store, { rasters: 3, side: 6, dim: 8, withoutEmbedding: 1 });
+      world = await seedSynthetic(store, { rasters: 3, side: SIDE, dim: 8, withoutEmbedding: 1 });
       ids = [...world.rasterOf.keys()].sort((a, b) => a - b);
       unembedded = ids.find((id) => !world.vectors.has(id))!;
       server = await startServer({
@@ -145,7 +146,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       } while (cursor && pages < 20);
       assert.deepEqual(seen, ids);
 
-      const [lon0, lat0] = rasterOrigin(1);
+      const [lon0, lat0] = rasterOrigin(1, SIDE);
       const bbox = [lon0 + 0.015, lat0 + 0.005, lon0 + 0.035, lat0 + 0.025];
       const a = await get(`/v1/tiles?bbox=${bbox.join(',')}&limit=1000`);
       const expected = [];
@@ -162,7 +163,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
     });
 
     test('GET /v1/tiles/at: the footprints that cover a point', async () => {
-      const [lon0, lat0] = rasterOrigin(0);
+      const [lon0, lat0] = rasterOrigin(0, SIDE);
       const inside = await get(`/v1/tiles/at?lon=${lon0 + 0.5 * TILE_DEG}&lat=${lat0 + 0.5 * TILE_DEG}`);
       assert.equal(inside.status, 200);
       assert.deepEqual(inside.body.features.map((f: { id: number }) => f.id), [ids[0]]);
@@ -188,7 +189,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
 
     test('similar: bbox filter and exclude_same_raster', async () => {
       const id = ids[2];
-      const [lon0, lat0] = rasterOrigin(2);
+      const [lon0, lat0] = rasterOrigin(2, SIDE);
       const bbox = [lon0, lat0, lon0 + 0.025, lat0 + 0.025];
       const tileBbox = async (t: number) => (await get(`/v1/tiles/${t}`)).body.bbox as number[];
       const inBbox = new Set<number>();
@@ -219,7 +220,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       const byTile = await call(base, '/v1/search', { json: { tileId: id, k: 6 } });
       assertRanking(byTile, bruteForce(world, world.vectors.get(id)!, 6, (t) => t !== id));
 
-      const [lon0, lat0] = rasterOrigin(0);
+      const [lon0, lat0] = rasterOrigin(0, SIDE);
       const byPoint = await call(base, '/v1/search', { json: { lon: lon0 + 0.5 * TILE_DEG, lat: lat0 + 0.5 * TILE_DEG, k: 4 } });
       assertRanking(byPoint, bruteForce(world, world.vectors.get(ids[0])!, 4, (t) => t !== ids[0]));
       assert.equal(byPoint.body.query.tileId, ids[0]);
@@ -400,8 +401,8 @@ describe('serve: deployment variants (PGlite)', () => {
     await seedSynthetic(store, { rasters: 1, side: 3 });
     // A store whose nearest() stalls, standing in for a slow database.
     const slow = new Proxy(store, {
-      get: (target, prop, receiver) => (prop === 'nearest'
-        ? async (...args: Parameters<Store['nearest']>) => { await new Promise((r) => setTimeout(r, 400)); return target.nearest(...args); }
+      get: (target, prop, receiver) => (prop === 'nearestTiles'
+        ? async (...args: Parameters<Store['nearestTiles']>) => { await new Promise((r) => setTimeout(r, 400)); return target.nearestTiles(...args); }
         : Reflect.get(target, prop, receiver)),
     });
     const server = await startServer({ store: slow, config: testConfig({ queryTimeoutMs: 100 }) });

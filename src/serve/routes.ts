@@ -63,7 +63,8 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       handle: async () => {
         let model: ModelRecord;
         try {
-          model = await queries.model();
+          // Straight to the store, not the model cache: this is the check that the store answers.
+          model = await store.model(deps.model);
         } catch (err) {
           throw new HttpProblem(503, `not ready: ${(err as Error).message}`);
         }

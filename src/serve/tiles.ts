@@ -1,5 +1,5 @@
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
-import type { BBox, ModelRecord, Neighbor, Store, TileRecord } from '../store/index.ts';
+import type { BBox, ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { booleanPointInPolygon, point } from '@turf/turf';
 import { NotFoundError } from '../errors.ts';
 
@@ -36,32 +36,50 @@ export interface NeighborOptions {
   k: number;
   bbox?: BBox;
   excludeTileIds?: number[];
-  excludeRasterId?: number;
 }
 
 /** A ranked result: the features in distance order, with what was asked as foreign members. */
 export type RankedCollection = FeatureCollection<Polygon, TileProperties> & { model: string; query: Record<string, unknown> };
 
+/** How long a looked-up model is reused: models change rarely, and the lookup would otherwise cost every request a query. */
+const MODEL_TTL_MS = 2000;
+
 /** The queries behind the similarity routes, over the store, with the service's default model. */
 export class TileQueries {
+  private readonly models = new Map<string, { model: Promise<ModelRecord>; expires: number }>();
+
   constructor(private readonly store: Store, private readonly defaultModel?: string) {}
 
+  /** The named model, or the default: cached briefly, failures not at all. */
   model(name?: string): Promise<ModelRecord> {
-    return this.store.model(name ?? this.defaultModel);
+    const key = name ?? this.defaultModel ?? '';
+    const hit = this.models.get(key);
+    if (hit && hit.expires > Date.now()) return hit.model;
+    const model = this.store.model(key || undefined);
+    this.models.set(key, { model, expires: Date.now() + MODEL_TTL_MS });
+    model.catch(() => this.models.delete(key));
+    return model;
   }
 
   async ranked(model: ModelRecord, vector: ArrayLike<number>, opts: NeighborOptions, query: Record<string, unknown>): Promise<RankedCollection> {
-    const neighbors = await this.store.nearest(model, vector, opts);
-    return { type: 'FeatureCollection', features: await this.featuresOf(neighbors), model: model.name, query };
+    return collection(model, await this.store.nearestTiles(model, { vector }, opts), query);
   }
 
   /** Tiles most similar to one tile, never the tile itself. */
   async similar(tileId: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
-    const [tile, model] = await Promise.all([this.store.tile(tileId), this.model(opts.model)]);
-    const vector = await this.store.embedding(model.id, tile.id);
-    return this.ranked(model, vector, {
-      k: opts.k, bbox: opts.bbox, excludeTileIds: [tile.id], excludeRasterId: opts.excludeSameRaster ? tile.rasterId : undefined,
-    }, { tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+    const model = await this.model(opts.model);
+    const found = await this.store.nearestTiles(model, { tileId }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
+    // Nothing found: say why when the tile or its vector is missing (these throw 404s), else it is a true empty answer.
+    if (found.length === 0) await this.store.tile(tileId).then(() => this.store.embedding(model.id, tileId));
+    return collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+  }
+
+  /** Tiles most similar to the tile under a point, never that tile. */
+  async similarToPoint(lon: number, lat: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
+    const model = await this.model(opts.model);
+    const { tile } = await this.embeddedTileAt(model, lon, lat);
+    const found = await this.store.nearestTiles(model, { tileId: tile.id }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
+    return collection(model, found, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
   }
 
   /** The tile under a point that best stands for it: of those covering it and embedded, the one centred closest. */
@@ -78,15 +96,6 @@ export class TileQueries {
     throw new NotFoundError(covering.length ? `no tile covering ${lon},${lat} has an embedding for model '${model.name}'` : `no tile covers ${lon},${lat}`);
   }
 
-  /** Tiles most similar to the tile under a point, never that tile. */
-  async similarToPoint(lon: number, lat: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
-    const model = await this.model(opts.model);
-    const { tile, vector } = await this.embeddedTileAt(model, lon, lat);
-    return this.ranked(model, vector, {
-      k: opts.k, bbox: opts.bbox, excludeTileIds: [tile.id], excludeRasterId: opts.excludeSameRaster ? tile.rasterId : undefined,
-    }, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
-  }
-
   /** Tiles whose footprint contains the point (the store's test is bbox-level). */
   async tilesAt(lon: number, lat: number): Promise<TileRecord[]> {
     const p = point([lon, lat]);
@@ -101,13 +110,8 @@ export class TileQueries {
     return this.ranked(model, target, { k: opts.k, bbox: opts.bbox, excludeTileIds: [ids.a, ids.b, ids.c] },
       { ...ids, k: opts.k, bbox: opts.bbox ?? null });
   }
+}
 
-  private async featuresOf(neighbors: Neighbor[]): Promise<TileFeature[]> {
-    const tiles = new Map((await this.store.tilesByIds(neighbors.map((n) => n.tileId))).map((t) => [t.id, t]));
-    // A tile deleted between the two queries drops out rather than failing the request.
-    return neighbors.flatMap((n) => {
-      const t = tiles.get(n.tileId);
-      return t ? [tileFeature(t, n.distance)] : [];
-    });
-  }
+function collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>): RankedCollection {
+  return { type: 'FeatureCollection', features: found.map((t) => tileFeature(t, t.distance)), model: model.name, query };
 }

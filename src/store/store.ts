@@ -161,11 +161,6 @@ export class Store {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 order by id`, [rasterId]);
   }
 
-  /** The tiles with these ids, in no particular order; ids that do not exist are simply absent. */
-  tilesByIds(ids: number[]): Promise<TileRecord[]> {
-    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id = any($1::bigint[])`, [ids]);
-  }
-
   /** Tiles overlapping `bbox` (all tiles when it is absent), in id order after `afterId`, for keyset paging. */
   tilesInBbox(bbox: BBox | undefined, opts: { limit: number; afterId?: number }): Promise<TileRecord[]> {
     const params: unknown[] = [opts.afterId ?? 0, opts.limit];
@@ -292,6 +287,43 @@ export class Store {
          order by e.embedding::vector(${dim}) <-> $2::vector(${dim}) limit $3`,
         params,
       );
+    });
+  }
+
+  /**
+   * What nearest() finds, returned as whole tiles in one statement, for a vector or for a stored tile's own vector
+   * (that tile itself left out): the service's per-request query. A tile query with no vector for the model
+   * finds nothing.
+   */
+  async nearestTiles(
+    model: Pick<ModelRecord, 'id' | 'dim'>,
+    query: { vector: ArrayLike<number> } | { tileId: number },
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean },
+  ): Promise<(TileRecord & { distance: number })[]> {
+    const dim = Math.trunc(model.dim);
+    const byTile = 'tileId' in query;
+    if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
+    // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form).
+    const target = byTile ? `(select embedding::vector(${dim}) from embeddings where model_id = $1 and tile_id = $2)` : `$2::vector(${dim})`;
+    const params: unknown[] = [model.id, byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
+    // A tile without a vector must find nothing, not every row at a null distance.
+    let where = `e.model_id = $1 and not (e.tile_id = any($4::bigint[]))${byTile ? ` and ${target} is not null` : ''}`;
+    if (byTile && opts.excludeQueryRaster) where += ' and t.raster_id <> (select raster_id from tiles where id = $2)';
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(5)}`;
+      params.push(...opts.bbox);
+    }
+    const sql = `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
+      from embeddings e join tiles t on t.id = e.tile_id
+      where ${where}
+      order by e.embedding::vector(${dim}) <-> ${target} limit $3`;
+    // With only a few ids left out, pgvector's default ef_search (40) already yields k rows, so the common query
+    // skips the settings transaction and its three extra round trips.
+    const excluded = (params[3] as number[]).length;
+    if (!opts.bbox && !opts.excludeQueryRaster && opts.k + excluded <= 40) return this.engine.query<TileRecord & { distance: number }>(sql, params);
+    return this.engine.transaction(async (tx) => {
+      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k + excluded))]);
+      return tx.query<TileRecord & { distance: number }>(sql, params);
     });
   }
 
