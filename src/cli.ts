@@ -9,6 +9,8 @@ import { registerClassifyCommands } from './cli/classify.ts';
 import { registerSampleCommand } from './cli/sample.ts';
 import { registerIngestCommands } from './cli/ingest.ts';
 import { registerServeCommand } from './cli/serve.ts';
+import { registerTrainCommand } from './cli/train.ts';
+import { registerEmbedCommands } from './cli/embed.ts';
 
 function buildProgram(): Command {
   const program = new Command('tilevec')
@@ -33,6 +35,8 @@ function buildProgram(): Command {
   registerSampleCommand(program);
   registerIngestCommands(program);
   registerServeCommand(program);
+  registerTrainCommand(program);
+  registerEmbedCommands(program);
   return program;
 }
 

@@ -12,6 +12,8 @@ export const configSchema = z.object({
   /** A directory for the embedded PGlite engine, or a postgres:// URL for a server. */
   db: z.string().min(1),
   logLevel: z.enum(logLevels),
+  /** Where trained model directories go by default. */
+  modelsDir: z.string().min(1),
   serve: z.object({
     host: z.string().min(1),
     port: z.coerce.number().int().min(0).max(65535),
@@ -39,6 +41,7 @@ export const DEFAULT_DB = '.tilevec/db';
 const defaults: Config = {
   db: DEFAULT_DB,
   logLevel: 'warn',
+  modelsDir: '.tilevec/models',
   serve: { host: '127.0.0.1', port: 8080, token: undefined, corsOrigins: [], maxK: 1000, queryTimeoutMs: 10_000 },
   ingest: { roots: [], allowHosts: [] },
 };
@@ -47,6 +50,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Input {
   return {
     db: env.TILEVEC_DB ?? env.DATABASE_URL,
     logLevel: env.TILEVEC_LOG_LEVEL,
+    modelsDir: env.TILEVEC_MODELS_DIR,
     serve: {
       host: env.TILEVEC_HOST,
       port: env.TILEVEC_PORT,

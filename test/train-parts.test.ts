@@ -117,3 +117,61 @@ test('tensor files round-trip, and a corrupt one is a clear error', () => {
     dir.cleanup();
   }
 });
+
+test('a process killed while writing a checkpoint leaves the previous one loadable', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'checkpoint.bin');
+    for (let round = 0; round < 8; round++) {
+      await new Promise<void>((resolvePromise) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/checkpoint-writer.ts'), path]);
+        let written = 0;
+        child.stdout.on('data', (d: Buffer) => {
+          written += d.toString().split('\n').filter(Boolean).length;
+          // Kill somewhere inside a later write, at a different moment each round.
+          if (written === 1) setTimeout(() => child.kill('SIGKILL'), 5 + round * 11);
+        });
+        child.on('exit', () => resolvePromise());
+      });
+      const { header, tensors } = readTensorFile<{ step: number }>(path);
+      const data = tensors.get('w')!.data;
+      assert.equal(data.length, 4_000_000);
+      assert.ok(data.every((v) => v === header.step), `round ${round}: the file holds one whole write (step ${header.step})`);
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('BatchNorm recalibration sets running statistics to the averaged batch statistics', async () => {
+  const { createBackbone, BatchStatsRecorder } = await import('../src/train/model/index.ts');
+  const { recalibrateBatchNorm } = await import('../src/train/recalibrate.ts');
+  const model = createBackbone({ name: 'tiny', tileSize: 32, bands: 3, extraLayers: 0, dim: 16 }, { seed: 5 });
+  const batches = [1, 2].map((seed) => tf.tidy(() => tf.add(tf.mul(tf.randomNormal([12, 32, 32, 3], 0, 1, 'float32', seed), 2), 0.5) as tf.Tensor4D));
+  // The statistics each batch produces in train mode, recorded by the model itself.
+  const perBatch = batches.map((x) => {
+    const recorder = new BatchStatsRecorder();
+    tf.tidy(() => { model.head.call(model.forwardStreams(x, { training: true, recorder }), { training: true, recorder }); });
+    const stats = new Map(recorder.entries().map(([name, s]) => [name, { mean: Array.from(s.mean.dataSync()), variance: Array.from(s.variance.dataSync()), count: s.count }]));
+    recorder.dispose();
+    return stats;
+  });
+  recalibrateBatchNorm(model, batches);
+  const names = model.batchNormNames();
+  assert.equal(perBatch[0].size, names.length, 'every BatchNorm saw the batches');
+  let worst = 0;
+  for (const name of names) {
+    const mean = model.params.get(`${name}.movingMean`).dataSync();
+    const variance = model.params.get(`${name}.movingVariance`).dataSync();
+    for (let c = 0; c < mean.length; c++) {
+      const wantMean = (perBatch[0].get(name)!.mean[c] + perBatch[1].get(name)!.mean[c]) / 2;
+      const unbiased = (b: number) => { const s = perBatch[b].get(name)!; return (s.variance[c] * s.count) / (s.count - 1); };
+      const wantVar = (unbiased(0) + unbiased(1)) / 2;
+      worst = Math.max(worst, Math.abs(mean[c] - wantMean) / (1 + Math.abs(wantMean)), Math.abs(variance[c] - wantVar) / (1 + wantVar));
+    }
+  }
+  assert.ok(worst < 1e-5, `running statistics match the averaged batch statistics (worst relative error ${worst})`);
+  tf.dispose(batches);
+  model.dispose();
+});

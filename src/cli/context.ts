@@ -47,3 +47,28 @@ export function intOption(name: string, min = Number.MIN_SAFE_INTEGER) {
     return n;
   };
 }
+
+/** A `--flag <x>` parser for a finite number within [min, max]. */
+export function numberOption(name: string, min = -Infinity, max = Infinity) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      const range = Number.isFinite(min) && Number.isFinite(max) ? ` from ${min} to ${max}` : Number.isFinite(min) ? ` >= ${min}` : '';
+      throw new InvalidArgumentError(`${name} must be a number${range}, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+export function fractionOption(name: string) {
+  return numberOption(name, 0, 1);
+}
+
+/** A `--flag 1,2,3` parser for whole numbers >= 1 (bands, raster ids). */
+export function intListOption(name: string) {
+  return (value: string): number[] => {
+    const list = value.split(',').map((s) => Number(s.trim()));
+    if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError(`${name} must be comma-separated whole numbers >= 1, got '${value}'`);
+    return list;
+  };
+}

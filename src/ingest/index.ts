@@ -16,3 +16,4 @@ export { renderWindowPng, encodePng, defaultRenderBands, type RenderOptions } fr
 export { DecodePool, sharedDecodePool } from './decode-pool.ts';
 export { openSource, canonicalUri, type ByteSource, type SourceOptions } from './source.ts';
 export { expandInputs } from './inputs.ts';
+export { encodeGeoTiff, type GeoTiffImage } from './write-geotiff.ts';

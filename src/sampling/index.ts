@@ -4,7 +4,7 @@ export { TripletSampler, type SamplerOptions, type SamplerRaster, type TileDraw,
 export { TripletDataset, type TripletTensors } from './dataset.ts';
 export { TripletLoader, type LoaderOptions, type TripletBatch } from './loader.ts';
 export { normalizeTile, normalizationFromStats, parseNormalization, type Normalization, type NormalizationMethod } from './normalize.ts';
-export { augmentTile, drawAugmentation, type Augmentation } from './augment.ts';
+export { augmentTile, drawAugmentation, IDENTITY, type Augmentation } from './augment.ts';
 export { Rng, type RngState } from './rng.ts';
 export { MemoryRaster, pixelIsNodata, type PixelWindow, type RasterSource } from './source.ts';
 export { ValidityMask } from './validity.ts';

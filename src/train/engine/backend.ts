@@ -43,6 +43,8 @@ export class BackendNotInstalledError extends Error {
  * tensorflow-gpu, then tensorflow, then wasm (with the training kernels registered).
  */
 export async function initBackend(name: BackendName = 'auto', opts: InitBackendOptions = {}): Promise<ActiveBackend> {
+  // Production mode: skips per-op debug checks and the cpu backend's "install tfjs-node" banner on stdout.
+  tf.env().set('PROD', true);
   switch (name) {
     case 'auto':
       for (const native of ['tensorflow-gpu', 'tensorflow'] as const) {

@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
+import { train, TRAIN_DEFAULTS, backboneConfigs, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary } from '../train/index.ts';
+
+const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
+
+function choice<T extends string>(name: string, allowed: readonly string[]) {
+  return (value: string): T => {
+    if (!allowed.includes(value)) throw new InvalidArgumentError(`${name} must be one of ${allowed.join(', ')}, got '${value}'`);
+    return value as T;
+  };
+}
+
+function defaultName(backbone: string): string {
+  return `${backbone}-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+}
+
+/** A cli-progress bar with loss, triplets/s and ETA; only on a TTY. */
+function progressBar(): { update: (p: TrainProgress) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { format: 'train [{bar}] {value}/{total} steps | loss {loss} | {rate} triplets/s | ETA {eta}s', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      if (!started) bar.start(p.steps, 0, { loss: '-', rate: '-', eta: '-' });
+      started = true;
+      bar.update(p.step, { loss: p.loss.toFixed(4), rate: p.tripletsPerSecond.toFixed(1), eta: Math.round(p.etaSeconds) });
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+export function formatTrainSummary(s: TrainSummary): string {
+  return [
+    `trained ${s.name} (model ${s.modelId}) in ${s.dir}`,
+    `${s.steps} steps${s.resumedFrom ? ` (resumed at ${s.resumedFrom})` : ''}, ${s.triplets} triplets on ${s.backend}, ${s.tripletsPerSecond.toFixed(1)} triplets/s, ${s.seconds.toFixed(1)} s`,
+    `loss ${s.meanLossStart.toFixed(4)} (first tenth) -> ${s.meanLossEnd.toFixed(4)} (last tenth)`,
+  ].join('\n');
+}
+
+export function registerTrainCommand(program: Command): void {
+  program.command('train')
+    .description('train a RevBiFPN backbone on Tile2Vec triplets from the catalog; writes a model directory and registers the model')
+    .option('--backbone <name>', `backbone preset: ${Object.keys(backboneConfigs).join('|')}`, choice<BackbonePresetName>('--backbone', Object.keys(backboneConfigs)), TRAIN_DEFAULTS.backbone)
+    .option('--tile-size <px>', 'tile side in pixels (a multiple of 32)', intOption('--tile-size', 32), TRAIN_DEFAULTS.tileSize)
+    .option('--bands <list>', '1-based bands, e.g. 4,3,2 (default: all)', intListOption('--bands'))
+    .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
+    .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
+    .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
+    .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
+    .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
+    .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
+    .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
+    .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
+    .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
+    .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)
+    .option('--lr <rate>', 'Adam learning rate (betas 0.5, 0.999 as Tile2Vec)', numberOption('--lr', 0), TRAIN_DEFAULTS.lr)
+    .option('--seed <n>', 'seed for weights and sampling', intOption('--seed', 0), TRAIN_DEFAULTS.seed)
+    .option('--backend <name>', BACKENDS.join('|'), choice<BackendName>('--backend', BACKENDS), TRAIN_DEFAULTS.backend)
+    .option('--no-reversible', 'store activations (plain autodiff) instead of recomputing them')
+    .option('--name <name>', 'model name (default <backbone>-<time>)')
+    .option('--out <dir>', 'model directory (default .tilevec/models/<name>)')
+    .option('--checkpoint-every <steps>', 'steps between checkpoints', intOption('--checkpoint-every', 1), TRAIN_DEFAULTS.checkpointEvery)
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .action(async (o, cmd: Command) => {
+      const config = configFrom(cmd);
+      const name: string = o.name ?? (o.out ? resolve(o.out).split('/').pop()! : defaultName(o.backbone));
+      const bar = progressBar();
+      const summary = await withStore(config, (store) =>
+        train(store, {
+          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, triplets: o.triplets, epochs: o.epochs,
+          batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, rasterIds: o.rasters,
+          loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, seed: o.seed, backend: o.backend, reversible: o.reversible, name,
+          out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
+        }, bar.update),
+      ).finally(bar.stop);
+      emit(cmd, summary, formatTrainSummary);
+    });
+}

@@ -1,0 +1,106 @@
+import { UserError } from '../errors.ts';
+import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
+import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
+import { EmbeddingSession } from './session.ts';
+
+export interface EmbedOptions {
+  /** Model name or directory; the latest model when absent. */
+  model?: string;
+  /** Catalog rasters to embed (default all). */
+  rasterIds?: number[];
+  /** Tiles per ONNX Runtime call (default 64). */
+  batch?: number;
+  /** Intra-op threads (default: one per core). */
+  threads?: number;
+}
+
+export interface EmbedProgress {
+  rasterId: number;
+  done: number;
+  total: number;
+  tilesPerSecond: number;
+}
+
+export interface EmbedSummary {
+  model: string;
+  modelId: number;
+  rasters: number;
+  tilesEmbedded: number;
+  /** Tiles that already had a vector for this model (an interrupted run resumed). */
+  tilesAlreadyDone: number;
+  seconds: number;
+  tilesPerSecond: number;
+}
+
+/** Raster bands the model reads must exist, and the catalog's tiles must be the model's size. */
+export function checkRasterFitsModel(raster: RasterRecord, model: { name: string; bands: number[]; tileSize: number }): void {
+  const missing = model.bands.filter((b) => b > raster.bandCount);
+  if (missing.length > 0) {
+    throw new UserError(`model '${model.name}' reads bands ${model.bands.join(',')} but raster ${raster.id} (${raster.uri}) has ${raster.bandCount}; embed rasters of the sensor the model was trained on`);
+  }
+  if (raster.tileSize !== model.tileSize) {
+    throw new UserError(`raster ${raster.id} (${raster.uri}) was tiled at ${raster.tileSize} px but model '${model.name}' takes ${model.tileSize} px tiles; re-ingest it with --tile-size ${model.tileSize} --force`);
+  }
+}
+
+/**
+ * Embeds every catalog tile that has no vector for the model yet: windows are read and normalised as the model
+ * card says, run through ONNX Runtime, and upserted batch by batch, so an interrupted run resumes where it stopped.
+ * Finishes by building the model's HNSW index if it is missing.
+ */
+export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: (p: EmbedProgress) => void): Promise<EmbedSummary> {
+  const batchSize = opts.batch ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch must be an integer >= 1, got ${batchSize}`);
+  const { record, dir, card } = await resolveModel(store, opts.model);
+  const onnxPath = ensureModelOnnx(dir);
+  const session = await EmbeddingSession.create(readOnnx(onnxPath), { threads: opts.threads, source: onnxPath });
+  const started = performance.now();
+  let embedded = 0;
+  let alreadyDone = 0;
+  try {
+    const rasters = opts.rasterIds ? await Promise.all(opts.rasterIds.map((id) => store.raster(id))) : await store.listRasters();
+    for (const raster of rasters) checkRasterFitsModel(raster, card);
+    const done = await store.embeddedTileIds(record.id);
+    for (const raster of rasters) {
+      const all = await store.tilesOfRaster(raster.id);
+      const todo = all.filter((t) => !done.has(t.id));
+      alreadyDone += all.length - todo.length;
+      if (todo.length === 0) continue;
+      const source = await IngestRasterSource.open(raster);
+      const dataset = new TripletDataset([source], card.normalization);
+      try {
+        const rasterStart = performance.now();
+        let pending = readBatch(dataset, raster.id, todo.slice(0, batchSize));
+        for (let i = 0; i < todo.length; i += batchSize) {
+          const tiles = todo.slice(i, i + batchSize);
+          const input = await pending;
+          // Read the next batch while this one runs through the model.
+          if (i + batchSize < todo.length) pending = readBatch(dataset, raster.id, todo.slice(i + batchSize, i + 2 * batchSize));
+          const vectors = await session.embed(input, tiles.length);
+          await store.upsertEmbeddings(record, tiles.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * card.dim, (k + 1) * card.dim) })));
+          embedded += tiles.length;
+          const doneHere = i + tiles.length;
+          onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
+        }
+      } finally {
+        await source.close();
+      }
+    }
+    await store.ensureEmbeddingIndex(record);
+    const seconds = (performance.now() - started) / 1000;
+    return { model: record.name, modelId: record.id, rasters: rasters.length, tilesEmbedded: embedded, tilesAlreadyDone: alreadyDone, seconds, tilesPerSecond: embedded / seconds };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Reads a batch of tiles exactly as training reads them (same dataset code, no augmentation) into [n, tile, tile, bands]. */
+export async function readBatch(dataset: TripletDataset, rasterId: number, tiles: Pick<TileRecord, 'x' | 'y' | 'size'>[]): Promise<Float32Array> {
+  const per = tiles.length ? tiles[0].size * tiles[0].size * dataset.bandCount : 0;
+  const out = new Float32Array(tiles.length * per);
+  await Promise.all(
+    tiles.map(async (t, k) => out.set(await dataset.readTile({ rasterId, window: { x: t.x, y: t.y, w: t.size, h: t.size }, augment: IDENTITY }), k * per)),
+  );
+  return out;
+}

@@ -1,0 +1,7 @@
+/** The training stage: the RevBiFPN backbone, the Tile2Vec loss and trainer, and the model directory format. */
+export { train, TRAIN_DEFAULTS, type TrainOptions, type TrainProgress, type TrainSummary } from './trainer.ts';
+export { tripletLoss, DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
+export { Adam, DEFAULT_ADAM, type AdamOptions } from './adam.ts';
+export { loadModel, readCard, saveWeights, MODEL_FILES, type LoadedModel, type ModelCard } from './model-dir.ts';
+export { initBackend, type BackendName } from './engine/index.ts';
+export { createBackbone, resolveBackboneConfig, backboneConfigs, type BackboneConfig, type BackbonePresetName, type RevBiFPN } from './model/index.ts';

@@ -1,0 +1,311 @@
+import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors.ts';
+import { logger } from '../log.ts';
+import type { Store, ModelRecord } from '../store/index.ts';
+import { openTripletSampling, Rng, type NormalizationMethod, type TripletSampling } from '../sampling/index.ts';
+import { initBackend, type BackendName } from './engine/index.ts';
+import { createBackbone, createGradientFunction, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName } from './model/index.ts';
+import { tripletLoss, DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
+import { Adam, DEFAULT_ADAM } from './adam.ts';
+import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
+import { ensureDir, MODEL_FILES, saveWeights, writeCard, type ModelCard } from './model-dir.ts';
+import { lossCurveSvg } from './loss-curve.ts';
+import { writeFileAtomic } from './tensor-file.ts';
+import { recalibrateBatchNorm } from './recalibrate.ts';
+
+/** Batches of train-mode statistics that replace the running averages at the end of a run. */
+const RECALIBRATION_BATCHES = 8;
+
+export interface TrainOptions {
+  /** Backbone preset (tiny, s0). */
+  backbone: BackbonePresetName;
+  tileSize: number;
+  /** 1-based bands (default: all bands of the rasters). */
+  bands?: number[];
+  dim: number;
+  /** Layers after the three stream-adding ones (the preset's when absent). */
+  depth?: number;
+  /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
+  triplets: number;
+  epochs: number;
+  batch: number;
+  neighborhood?: string;
+  normalization: NormalizationMethod;
+  crossRasterProbability?: number;
+  maxNodataFraction?: number;
+  rasterIds?: number[];
+  loss: TripletLossOptions;
+  lr: number;
+  seed: number;
+  backend: BackendName;
+  reversible: boolean;
+  name: string;
+  /** Model directory. */
+  out: string;
+  resume: boolean;
+  checkpointEvery: number;
+}
+
+export const TRAIN_DEFAULTS = {
+  backbone: 'tiny' as BackbonePresetName,
+  tileSize: 32,
+  dim: 128,
+  triplets: 2000,
+  epochs: 1,
+  batch: 16,
+  normalization: 'percentile' as NormalizationMethod,
+  loss: DEFAULT_TRIPLET_LOSS,
+  lr: DEFAULT_ADAM.lr,
+  seed: 0,
+  backend: 'auto' as BackendName,
+  reversible: true,
+  checkpointEvery: 50,
+};
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  tripletsPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface TrainSummary {
+  name: string;
+  dir: string;
+  modelId: number;
+  backend: string;
+  steps: number;
+  resumedFrom: number;
+  triplets: number;
+  firstLoss: number;
+  lastLoss: number;
+  /** Mean loss over the first and the last tenth of the steps: the honest measure of progress. */
+  meanLossStart: number;
+  meanLossEnd: number;
+  tripletsPerSecond: number;
+  seconds: number;
+}
+
+function packageVersion(name: string): string {
+  try {
+    const path = resolve(import.meta.dirname, '../../node_modules', name, 'package.json');
+    return JSON.parse(readFileSync(path, 'utf8')).version as string;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function mean(values: number[]): number {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+}
+
+/** What must be equal for a checkpoint to continue the same run. */
+function runFingerprint(options: TrainOptions, config: BackboneConfig, sampling: TripletSampling): Record<string, unknown> {
+  return {
+    backbone: config,
+    sampling: { ...sampling.params, rasterIds: sampling.params.rasterIds },
+    normalization: sampling.normalization,
+    loss: options.loss,
+    lr: options.lr,
+    batch: options.batch,
+    seed: options.seed,
+    steps: Math.ceil((options.triplets * options.epochs) / options.batch),
+  };
+}
+
+function checkOptions(o: TrainOptions): void {
+  const positiveInt = (v: number, flag: string) => {
+    if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be an integer >= 1, got ${v}`);
+  };
+  positiveInt(o.triplets, '--triplets');
+  positiveInt(o.epochs, '--epochs');
+  positiveInt(o.batch, '--batch');
+  positiveInt(o.checkpointEvery, '--checkpoint-every');
+  if (!(o.lr > 0)) throw new UserError(`--lr must be > 0, got ${o.lr}`);
+  if (!(o.loss.margin >= 0)) throw new UserError(`--margin must be >= 0, got ${o.loss.margin}`);
+  if (!(o.loss.l2 >= 0)) throw new UserError(`--l2 must be >= 0, got ${o.loss.l2}`);
+}
+
+/**
+ * Trains a RevBiFPN on Tile2Vec triplets from the catalog, checkpointing every `checkpointEvery` steps so a killed
+ * run resumes exactly, then writes the model directory (weights, card, loss curve) and registers the model.
+ */
+export async function train(store: Store, options: TrainOptions, onProgress?: (p: TrainProgress) => void): Promise<TrainSummary> {
+  checkOptions(options);
+  const backend = await initBackend(options.backend);
+  const dir = ensureDir(resolve(options.out));
+  const log = logger();
+
+  // Sampling first: the band count decides the architecture.
+  let sampling = await openTripletSampling(store, {
+    tileSize: options.tileSize,
+    bands: options.bands,
+    neighborhood: options.neighborhood,
+    normalization: options.normalization,
+    crossRasterProbability: options.crossRasterProbability,
+    maxNodataFraction: options.maxNodataFraction,
+    rasterIds: options.rasterIds,
+    seed: options.seed,
+  });
+  let config: BackboneConfig;
+  try {
+    config = resolveBackboneConfig(options.backbone, {
+      tileSize: options.tileSize,
+      bands: sampling.params.bands.length,
+      dim: options.dim,
+      reversible: options.reversible,
+      ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
+    });
+  } catch (err) {
+    await sampling.close();
+    throw new UserError((err as Error).message.replace(/\n\s*/g, ' '));
+  }
+
+  const model = createBackbone(config, { seed: options.seed });
+  const adam = new Adam({ ...DEFAULT_ADAM, lr: options.lr });
+  const totalSteps = Math.ceil((options.triplets * options.epochs) / options.batch);
+  const fingerprint = runFingerprint(options, config, sampling);
+  let state: TrainingState = { step: 0, rngState: sampling.sampler.getState(), losses: [], seconds: 0 };
+  try {
+    if (options.resume) {
+      state = loadCheckpoint(dir, model, adam, fingerprint);
+      sampling.sampler.setState(state.rngState);
+      log.info({ step: state.step, dir }, 'resuming');
+    }
+    const resumedFrom = state.step;
+    const gradients = createGradientFunction(model, (z) => tripletLoss(z, options.loss));
+    const params = new Map(model.params.entries());
+    const segmentStart = performance.now();
+    const loader = sampling.loader({ batchSize: options.batch, batches: totalSteps - state.step });
+    const checkpoint = () => saveCheckpoint(dir, model, adam, { ...state, seconds: state.seconds + (performance.now() - segmentStart) / 1000 }, fingerprint);
+
+    for await (const batch of loader) {
+      const loss = tf.tidy(() => {
+        const [b, h, w, c] = batch.shape;
+        const x = tf.tensor4d(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c]);
+        const { value, grads } = gradients(x);
+        adam.apply(params, grads);
+        return value.dataSync()[0];
+      });
+      if (!Number.isFinite(loss)) throw new UserError(`the loss became ${loss} at step ${state.step + 1}; lower --lr or check the input statistics`);
+      state = { ...state, step: state.step + 1, rngState: batch.rngState, losses: [...state.losses, loss] };
+      if (state.step % options.checkpointEvery === 0 && state.step < totalSteps) checkpoint();
+      const elapsed = (performance.now() - segmentStart) / 1000;
+      const rate = ((state.step - resumedFrom) * options.batch) / Math.max(elapsed, 1e-9);
+      onProgress?.({ step: state.step, steps: totalSteps, loss, tripletsPerSecond: rate, etaSeconds: ((totalSteps - state.step) * options.batch) / Math.max(rate, 1e-9) });
+    }
+    checkpoint();
+    // Running statistics from the final weights (the checkpoint keeps the momentum ones, so a resume stays exact).
+    await recalibrateFromSampler(model, sampling, options.batch);
+    const seconds = state.seconds + (performance.now() - segmentStart) / 1000;
+
+    // The artifacts: weights with their normalization, the card, the loss curve; then the store's record.
+    saveWeights(resolve(dir, MODEL_FILES.weights), model, sampling.normalization);
+    writeFileAtomic(resolve(dir, MODEL_FILES.lossCurve), [Buffer.from(lossCurveSvg(state.losses, `${options.name}: Tile2Vec triplet loss`))]);
+    const tenth = Math.max(1, Math.floor(state.losses.length / 10));
+    const metrics = {
+      steps: state.step,
+      triplets: state.step * options.batch,
+      firstLoss: state.losses[0],
+      lastLoss: state.losses.at(-1),
+      meanLossStart: mean(state.losses.slice(0, tenth)),
+      meanLossEnd: mean(state.losses.slice(-tenth)),
+      tripletsPerSecond: (state.step * options.batch) / seconds,
+    };
+    const rasters = await Promise.all(sampling.params.rasterIds.map((id) => store.raster(id)));
+    const card: ModelCard = {
+      format: 'tilevec-model-card/1',
+      name: options.name,
+      backbone: config,
+      bands: sampling.params.bands,
+      normalization: sampling.normalization,
+      tileSize: config.tileSize,
+      dim: config.dim,
+      training: {
+        sampling: sampling.params,
+        loss: options.loss,
+        optimizer: { kind: 'adam', ...adam.options },
+        batch: options.batch,
+        triplets: options.triplets,
+        epochs: options.epochs,
+        steps: totalSteps,
+        backend: backend.name,
+        threads: backend.threads,
+        reversible: config.reversible,
+      },
+      rasters: rasters.map((r) => ({ id: r.id, uri: r.uri, contentHash: r.contentHash })),
+      metrics,
+      seed: options.seed,
+      versions: {
+        tilevec: packageVersion('..'),
+        node: process.versions.node,
+        '@tensorflow/tfjs': packageVersion('@tensorflow/tfjs'),
+        '@tensorflow/tfjs-backend-wasm': packageVersion('@tensorflow/tfjs-backend-wasm'),
+        'onnxruntime-node': packageVersion('onnxruntime-node'),
+      },
+      wallSeconds: seconds,
+      createdAt: new Date().toISOString(),
+    };
+    writeCard(dir, card);
+    const record: ModelRecord = await store.registerModel({
+      name: options.name,
+      backbone: config as unknown as Record<string, unknown>,
+      dim: config.dim,
+      bands: card.bands,
+      tileSize: config.tileSize,
+      normalization: card.normalization as unknown as Record<string, unknown>,
+      metrics,
+      artifactPath: dir,
+    });
+    return {
+      name: options.name,
+      dir,
+      modelId: record.id,
+      backend: backend.name,
+      steps: state.step,
+      resumedFrom,
+      triplets: metrics.triplets,
+      firstLoss: metrics.firstLoss,
+      lastLoss: metrics.lastLoss as number,
+      meanLossStart: metrics.meanLossStart,
+      meanLossEnd: metrics.meanLossEnd,
+      tripletsPerSecond: metrics.tripletsPerSecond,
+      seconds,
+    };
+  } finally {
+    adam.dispose();
+    model.dispose();
+    await sampling.close();
+  }
+}
+
+/** Draws recalibration batches from a generator of its own, so the training sequence is untouched. */
+async function recalibrateFromSampler(model: ReturnType<typeof createBackbone>, sampling: TripletSampling, batch: number): Promise<void> {
+  const saved = sampling.sampler.getState();
+  sampling.sampler.setState(new Rng('batchnorm-recalibration').getState());
+  const loader = sampling.loader({ batchSize: Math.max(batch, 8), batches: RECALIBRATION_BATCHES });
+  const inputs: tf.Tensor4D[] = [];
+  try {
+    for await (const b of loader) {
+      const [n, h, w, c] = b.shape;
+      inputs.push(tf.tensor4d(concatBatches(b.anchor, b.neighbor, b.distant), [3 * n, h, w, c]));
+    }
+    recalibrateBatchNorm(model, inputs);
+  } finally {
+    tf.dispose(inputs);
+    sampling.sampler.setState(saved);
+  }
+}
+
+function concatBatches(a: Float32Array, b: Float32Array, c: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length + c.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  out.set(c, a.length + b.length);
+  return out;
+}
+
+export { checkpointPath };

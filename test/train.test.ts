@@ -1,0 +1,141 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs';
+import { Store } from '../src/store/index.ts';
+import { ingest } from '../src/ingest/index.ts';
+import { openTripletSampling } from '../src/sampling/index.ts';
+import { initBackend, loadModel, createBackbone, tripletLoss, MODEL_FILES } from '../src/train/index.ts';
+import { readTensorFile } from '../src/train/tensor-file.ts';
+import { DATA_DIR, dataMissing, lastJson, runCli, tempDir, CLI, ROOT } from './helpers.ts';
+
+const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
+// Small enough for CI on 2 cores: tiny backbone at 32 px, no extra layers.
+const SMALL = ['--backbone', 'tiny', '--tile-size', '32', '--depth', '0', '--dim', '32', '--batch', '4'];
+
+describe('training on the Zion Landsat 8 raster', { skip: dataMissing }, () => {
+  const dir = tempDir();
+  const db = join(dir.path, 'db');
+  before(async () => {
+    const store = await Store.open(db);
+    try {
+      const summary = await ingest(store, [ZION], { tileSize: 32 });
+      assert.equal(summary.ingested, 1);
+    } finally {
+      await store.close();
+    }
+  });
+  after(() => dir.cleanup());
+
+  test('a short run lowers the loss on a fixed held-out batch, and registers the model', async () => {
+    const out = join(dir.path, 'short');
+    const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '96', '--lr', '0.003', '--seed', '1', '--json'], { timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const summary = lastJson<{ steps: number; modelId: number; name: string }>(r.stdout);
+    assert.equal(summary.steps, 24);
+    for (const file of Object.values(MODEL_FILES).filter((f) => f !== MODEL_FILES.onnx)) assert.ok(existsSync(join(out, file)), `${file} written`);
+    assert.match(readFileSync(join(out, MODEL_FILES.lossCurve), 'utf8'), /^<svg[^>]*>[\s\S]*<path d="M/);
+
+    await initBackend('wasm');
+    const trained = loadModel(out);
+    const store = await Store.open(db);
+    const sampling = await openTripletSampling(store, { tileSize: 32, seed: 'held-out', augment: false });
+    try {
+      const model = await store.model(summary.name);
+      assert.equal(model.id, summary.modelId);
+      assert.deepEqual(model.bands, [1, 2, 3, 4]);
+      assert.deepEqual(model.normalization, trained.normalization);
+      const card = trained.card;
+      assert.equal(card.rasters.length, 1);
+      assert.match(card.rasters[0].contentHash, /^[0-9a-f]{16,}$/);
+      assert.equal(card.seed, 1);
+
+      // The same 32 unseen triplets through the untrained (same seed) and the trained backbone, in eval mode.
+      const loader = sampling.loader({ batchSize: 32, batches: 1 });
+      const batch = (await loader.next()).value!;
+      const [b, h, w, c] = batch.shape;
+      const x = tf.tensor4d([...batch.anchor, ...batch.neighbor, ...batch.distant], [3 * b, h, w, c]);
+      const untrained = createBackbone(trained.card.backbone, { seed: 1 });
+      const lossOf = (m: typeof untrained) => tf.tidy(() => tripletLoss(m.apply(x), { margin: 10, l2: 0 }).dataSync()[0]);
+      const before = lossOf(untrained);
+      const after = lossOf(trained.backbone);
+      assert.ok(after < before * 0.9, `held-out hinge loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+      untrained.dispose();
+      trained.backbone.dispose();
+      x.dispose();
+    } finally {
+      await sampling.close();
+      await store.close();
+    }
+  });
+
+  test('a run killed mid-way and resumed ends with the same weights as an uninterrupted run', async () => {
+    const args = (out: string) => ['train', '--db', db, '--out', out, ...SMALL, '--triplets', '32', '--seed', '7', '--checkpoint-every', '1', '--name', 'resume-check', '--json'];
+    const straight = join(dir.path, 'straight');
+    const r1 = await runCli(args(straight), { timeoutMs: 600_000 });
+    assert.equal(r1.code, 0, r1.stderr);
+
+    const killed = join(dir.path, 'killed');
+    // Kill -9 once the checkpoint of step 3 is on disk, then resume.
+    await new Promise<void>((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args(killed)], { cwd: ROOT, stdio: 'ignore' });
+      const timer = setInterval(() => {
+        const path = join(killed, MODEL_FILES.checkpoint);
+        if (!existsSync(path)) return;
+        try {
+          if ((readTensorFile<{ step: number }>(path).header.step ?? 0) >= 3) child.kill('SIGKILL');
+        } catch { /* mid-rename: look again */ }
+      }, 50);
+      child.on('exit', (code, signal) => {
+        clearInterval(timer);
+        if (signal === 'SIGKILL') resolvePromise();
+        else reject(new Error(`the run finished (code ${code}) before it could be killed`));
+      });
+    });
+    const stopped = readTensorFile<{ step: number }>(join(killed, MODEL_FILES.checkpoint)).header.step;
+    assert.ok(stopped >= 3 && stopped < 8, `killed at step ${stopped}`);
+    const r2 = await runCli([...args(killed), '--resume'], { timeoutMs: 600_000 });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(lastJson<{ resumedFrom: number }>(r2.stdout).resumedFrom, stopped);
+
+    const a = readTensorFile(join(straight, MODEL_FILES.weights)).tensors;
+    const b = readTensorFile(join(killed, MODEL_FILES.weights)).tensors;
+    assert.deepEqual([...a.keys()], [...b.keys()]);
+    let maxDiff = 0;
+    for (const [name, t] of a) {
+      const u = b.get(name)!.data;
+      for (let i = 0; i < t.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(t.data[i] - u[i]));
+    }
+    assert.equal(maxDiff, 0, 'bit-identical weights on the same backend');
+  });
+
+  test('an incompatible resume, foreign bands and a missing backend are clear errors', async () => {
+    const out = join(dir.path, 'straight');
+    const wrongDim = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--dim', '16', '--triplets', '32', '--seed', '7', '--resume']);
+    assert.equal(wrongDim.code, 1);
+    assert.match(wrongDim.stderr, /^tilevec: cannot resume from .*checkpoint\.bin: it comes from an incompatible configuration \(backbone: /);
+
+    const wrongBands = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--bands', '1,2,3', '--triplets', '32', '--seed', '7', '--resume']);
+    assert.equal(wrongBands.code, 1);
+    assert.match(wrongBands.stderr, /incompatible configuration/);
+
+    const noSuchBand = await runCli(['train', '--db', db, '--out', join(dir.path, 'x'), ...SMALL, '--bands', '1,9']);
+    assert.equal(noSuchBand.code, 1);
+    assert.match(noSuchBand.stderr, /band 9 does not exist in every raster/);
+
+    const backend = await runCli(['train', '--db', db, '--out', join(dir.path, 'y'), ...SMALL, '--backend', 'tensorflow']);
+    assert.equal(backend.code, 1);
+    assert.match(backend.stderr, /@tensorflow\/tfjs-node/);
+    assert.equal(backend.stderr.trim().split('\n').length, 1);
+
+    // A model directory whose weights belong to another architecture.
+    const broken = join(dir.path, 'broken');
+    cpSync(out, broken, { recursive: true });
+    const card = JSON.parse(readFileSync(join(broken, MODEL_FILES.card), 'utf8'));
+    card.backbone.dim = 64;
+    writeFileSync(join(broken, MODEL_FILES.card), JSON.stringify(card));
+    assert.throws(() => loadModel(broken), /the card's .*differs|incompatible/);
+  });
+});
