@@ -43,9 +43,10 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array): ArrayBuffer 
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
-  // Own a fresh, aligned buffer: zlib may hand back a view into a shared pool.
-  const bytes = new Uint8Array(expected);
-  bytes.set(raw.subarray(0, expected));
+  // Own an aligned buffer of exactly the block: zlib may hand back a view into a shared pool or extra bytes.
+  const owned = raw.byteOffset === 0 && raw.byteLength === expected && raw.buffer.byteLength === expected && raw !== stored;
+  const bytes: Uint8Array<ArrayBuffer> = owned ? (raw as Uint8Array<ArrayBuffer>) : new Uint8Array(expected);
+  if (!owned) bytes.set(raw.subarray(0, expected));
   if (codec.predictor === 3) {
     undoFloatPredictor(bytes, width * samples * bytesPerSample, rows, samples, bytesPerSample);
   } else {
@@ -80,14 +81,20 @@ function swapBytes(bytes: Uint8Array, size: number): void {
   }
 }
 
+/** Cumulative sums along each row. One loop per sample width, so each loop stays monomorphic (and fast) in V8. */
 function undoHorizontalPredictor(buffer: ArrayBuffer, width: number, rows: number, samples: number, bytesPerSample: number): void {
   const rowLen = width * samples;
-  const view =
-    bytesPerSample === 1 ? new Uint8Array(buffer) : bytesPerSample === 2 ? new Uint16Array(buffer) : bytesPerSample === 4 ? new Uint32Array(buffer) : null;
-  if (!view) throw new Error(`predictor 2 with ${bytesPerSample * 8}-bit samples is not supported`);
-  for (let r = 0; r < rows; r++) {
-    const end = (r + 1) * rowLen;
-    for (let i = r * rowLen + samples; i < end; i++) view[i] += view[i - samples];
+  if (bytesPerSample === 1) {
+    const v = new Uint8Array(buffer);
+    for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
+  } else if (bytesPerSample === 2) {
+    const v = new Uint16Array(buffer);
+    for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
+  } else if (bytesPerSample === 4) {
+    const v = new Uint32Array(buffer);
+    for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
+  } else {
+    throw new Error(`predictor 2 with ${bytesPerSample * 8}-bit samples is not supported`);
   }
 }
 
@@ -107,12 +114,23 @@ function undoFloatPredictor(bytes: Uint8Array, rowBytes: number, rows: number, s
 
 function deinterleave(bytes: Uint8Array, pixels: number, samples: number, bytesPerSample: number): ArrayBuffer {
   const out = new ArrayBuffer(bytes.length);
-  const Ctor = bytesPerSample === 1 ? Uint8Array : bytesPerSample === 2 ? Uint16Array : bytesPerSample === 4 ? Uint32Array : Float64Array;
-  const src = new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, pixels * samples);
-  const dst = new Ctor(out);
-  for (let s = 0; s < samples; s++) {
-    const base = s * pixels;
-    for (let p = 0, i = s; p < pixels; p++, i += samples) dst[base + p] = src[i];
+  const buf = bytes.buffer as ArrayBuffer;
+  if (bytesPerSample === 1) {
+    const src = new Uint8Array(buf, bytes.byteOffset, pixels * samples);
+    const dst = new Uint8Array(out);
+    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
+  } else if (bytesPerSample === 2) {
+    const src = new Uint16Array(buf, bytes.byteOffset, pixels * samples);
+    const dst = new Uint16Array(out);
+    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
+  } else if (bytesPerSample === 4) {
+    const src = new Uint32Array(buf, bytes.byteOffset, pixels * samples);
+    const dst = new Uint32Array(out);
+    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
+  } else {
+    const src = new Float64Array(buf, bytes.byteOffset, pixels * samples);
+    const dst = new Float64Array(out);
+    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
   }
   return out;
 }
