@@ -8,7 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { Store } from '../src/store/index.ts';
 import { seedSynthetic } from '../test/serve-fixtures.ts';
 import { CLI, ROOT, SERVER_URL, freshServerDb, tempDir } from '../test/helpers.ts';
@@ -78,6 +80,29 @@ function serve(db: string): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
+/** CPU seconds a process has used (user + system), from /proc: load-independent cost, on a shared machine. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ ticks
+  } catch {
+    return 0; // a backend that exited between listing and reading
+  }
+}
+
+/** The PostgreSQL backends serving the bench database (the server engine); PGlite runs inside the server process. */
+async function backendPids(db: string): Promise<number[]> {
+  if (!db.startsWith('postgres')) return [];
+  const client = new pg.Client({ connectionString: db });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
 async function load(url: string, [lo, hi]: [number, number], duration: number) {
   const result = await autocannon({
     url, connections, duration,
@@ -102,9 +127,16 @@ async function benchEngine(name: string, db: string) {
     log(`${name}: warming up ${url}`);
     await load(url, seeded.ids, 3);
     log(`${name}: ${seconds} s at ${connections} connections`);
+    const backends = await backendPids(db);
+    const nodeCpu = () => cpuSeconds(child.pid!);
+    const dbCpu = () => backends.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    const [node0, db0] = [nodeCpu(), dbCpu()];
     const figures = await load(url, seeded.ids, seconds);
-    log(`${name}: ${JSON.stringify(figures)}`);
-    return { ...figures, seedS: seeded.seedS, indexBuildS: seeded.indexS };
+    // Server-side CPU per request: what bounds the rate on dedicated cores, whatever else shares this machine.
+    const perRequest = (s: number) => Math.round((s * 1000 / Math.max(1, figures.requests)) * 100) / 100;
+    const cpu = { nodeCpuMsPerRequest: perRequest(nodeCpu() - node0), dbCpuMsPerRequest: perRequest(dbCpu() - db0) };
+    log(`${name}: ${JSON.stringify({ ...figures, ...cpu })}`);
+    return { ...figures, ...cpu, seedS: seeded.seedS, indexBuildS: seeded.indexS };
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -127,4 +159,5 @@ for (const engine of values.engines!.split(',')) {
 const server = results.server as { reqPerSec: number; p99Ms: number; errors: number; non2xx: number } | undefined;
 const goal = { reqPerSec: 1000, p99Ms: 50 };
 const met = server ? server.reqPerSec >= goal.reqPerSec && server.p99Ms <= goal.p99Ms && server.errors === 0 && server.non2xx === 0 : null;
-process.stdout.write(`${JSON.stringify({ bench: 'serve', route: '/v1/tiles/{id}/similar', tiles, dim, k, connections, seconds, serverUrl: SERVER_URL.replace(/\/\/[^@]*@/, '//'), goal, met, ...results })}\n`);
+const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+process.stdout.write(`${JSON.stringify({ bench: 'serve', cpus: (await import('node:os')).cpus().length, loadAverage, route: '/v1/tiles/{id}/similar', tiles, dim, k, connections, seconds, serverUrl: SERVER_URL.replace(/\/\/[^@]*@/, '//'), goal, met, ...results })}\n`);

@@ -84,4 +84,15 @@ describe('web map in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 
     await page.screenshot({ path: join(shots.path, 'analogy.png') });
     await page.close();
   });
+
+  test('the docs page renders every operation of /openapi.json', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/docs`);
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json() as { paths: Record<string, object> };
+    const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+    await page.waitForSelector('.op');
+    assert.equal(await page.locator('.op').count(), operations);
+    assert.match(await page.textContent('body') ?? '', /\/v1\/tiles\/\{id\}\/similar/);
+    await page.close();
+  });
 });

@@ -379,12 +379,19 @@ describe('serve on the PostgreSQL server', async () => {
 });
 
 describe('serve: deployment variants (PGlite)', () => {
+  let store: Store;
+  before(async () => {
+    store = await Store.open('memory://');
+  });
+  after(async () => {
+    await store?.close();
+  });
+
   test('without a renderer, an embedder or a token the optional routes say so; with no model /readyz is 503', async () => {
-    const store = await Store.open('memory://');
     const server = await startServer({ store, config: testConfig() });
     try {
       assertProblem(await call(server.url, '/readyz'), 503, /no model/);
-      await seedSynthetic(store, { rasters: 1, side: 2 });
+      await seedSynthetic(store, { rasters: 1, side: 3 });
       assert.equal((await call(server.url, '/readyz')).status, 200);
       assertProblem(await call(server.url, '/v1/tiles/1/thumbnail.png'), 501, /thumbnails/);
       const form = multipart([{ name: 'chip', data: fakeChip(1) }]);
@@ -392,14 +399,11 @@ describe('serve: deployment variants (PGlite)', () => {
       assertProblem(await call(server.url, '/v1/admin/status', { headers: { Authorization: `Bearer ${TOKEN}` } }), 403, /serve\.token/);
     } finally {
       await server.close();
-      await store.close();
     }
   });
 
   test('a query that outlives serve.queryTimeoutMs is a 503, and the server keeps answering', async () => {
-    const store = await Store.open('memory://');
-    await seedSynthetic(store, { rasters: 1, side: 3 });
-    // A store whose nearest() stalls, standing in for a slow database.
+    // The store seeded above, with a nearestTiles() that stalls, standing in for a slow database.
     const slow = new Proxy(store, {
       get: (target, prop, receiver) => (prop === 'nearestTiles'
         ? async (...args: Parameters<Store['nearestTiles']>) => { await new Promise((r) => setTimeout(r, 400)); return target.nearestTiles(...args); }
@@ -414,7 +418,6 @@ describe('serve: deployment variants (PGlite)', () => {
       await new Promise((r) => setTimeout(r, 500)); // the abandoned query finishes without writing anything
     } finally {
       await server.close();
-      await store.close();
     }
   });
 

@@ -9,7 +9,7 @@ import type { ServeDeps } from './index.ts';
 
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
-  | { json: unknown; type?: string; status?: number }
+  | { json: unknown; type?: string }
   | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
@@ -30,7 +30,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   auth?: boolean;
   /** Documented answers by status; OpenAPI is generated from these. */
   responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
-  handle(input: { params: P; query: Q; body: B; req: Request }): Promise<Reply>;
+  /** `body` is the parsed JSON body, or undefined when the request sent none (or sent multipart). */
+  handle(input: { params: P; query: Q; body: B | undefined; req: Request }): Promise<Reply>;
 }
 
 /** Keeps each spec's handler typed by its own schemas while the table holds them all. */

@@ -11,6 +11,7 @@ const highlights = L.layerGroup().addTo(map);
 let bboxFilter = null;
 let bboxRect = null;
 let picking = null;
+let fitted = false;
 
 function setStatus(text, isError = false) {
   $('status').textContent = text;
@@ -150,14 +151,14 @@ $('analogy-run').addEventListener('click', runAnalogy);
 
 map.on('moveend', drawGraticule);
 // After the first fit, reload footprints for whatever the user pans to.
-map.on('moveend', () => { if (map.fitted) loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true)); });
+map.on('moveend', () => { if (fitted) loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true)); });
 
 (async () => {
   try {
     const page = await loadFootprints(null);
     if (page.features.length) map.fitBounds(footprints.getBounds(), { padding: [20, 20] });
     drawGraticule();
-    map.fitted = true;
+    fitted = true;
     setStatus(page.features.length ? 'ready: click a tile' : 'no tiles in the store yet');
     document.body.dataset.ready = 'true';
   } catch (err) {
