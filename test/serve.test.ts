@@ -1,16 +1,21 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { Store } from '../src/store/index.ts';
 import { UserError } from '../src/errors.ts';
 import { startServer, type RunningServer, type ServeApp } from '../src/serve/index.ts';
 import { openApiPath } from '../src/serve/openapi.ts';
+import { RasterThumbnails } from '../src/serve/thumbnails.ts';
+import { encodeGeoTiff } from '../src/ingest/index.ts';
 import { bruteForce, rasterOrigin, seedSynthetic, testConfig, TILE_DEG, type SyntheticWorld } from './serve-fixtures.ts';
 import { freshServerDb, runCli, serverSkip, tempDir } from './helpers.ts';
 
 const TOKEN = 'a-test-token-that-is-long-enough';
 const MAX_K = 50;
 const SIDE = 6;
-const PNG = Buffer.from('89504e470d0a1a0a', 'hex');
+const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
 
 interface Answer {
   status: number;
@@ -88,7 +93,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       server = await startServer({
         store,
         config: testConfig({ maxK: MAX_K, token: TOKEN, corsOrigins: 'https://maps.example' }),
-        renderThumbnail: async (tile) => Buffer.concat([PNG, Buffer.from(String(tile.id))]),
+        renderThumbnail: async (tile) => Buffer.concat([PNG_SIGNATURE, Buffer.from(String(tile.id))]),
         embedChip: async (tiff, model) => {
           const id = Number(/tile:(\d+)/.exec(Buffer.from(tiff).toString('latin1'))?.[1]);
           const v = world.vectors.get(id);
@@ -290,7 +295,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       const a = await get(`/v1/tiles/${ids[5]}/thumbnail.png`);
       assert.equal(a.status, 200);
       assert.equal(a.type, 'image/png');
-      assert.deepEqual(a.body, Buffer.concat([PNG, Buffer.from(String(ids[5]))]));
+      assert.deepEqual(a.body, Buffer.concat([PNG_SIGNATURE, Buffer.from(String(ids[5]))]));
       assertProblem(await get('/v1/tiles/987654321/thumbnail.png'), 404);
       assertProblem(await get('/v1/tiles/x/thumbnail.png'), 400);
     });
@@ -418,6 +423,47 @@ describe('serve: deployment variants (PGlite)', () => {
       await new Promise((r) => setTimeout(r, 500)); // the abandoned query finishes without writing anything
     } finally {
       await server.close();
+    }
+  });
+
+  test('thumbnails render from the source GeoTIFF through the ingest renderer', async () => {
+    const dir = tempDir();
+    const thumbnails = new RasterThumbnails(store, 1);
+    const server = await startServer({ store, config: testConfig(), renderThumbnail: (tile) => thumbnails.render(tile) });
+    try {
+      // A 64x64 three-band raster: red rises left to right, so the left tile renders darker than the right one.
+      const size = 64;
+      const band = (f: (x: number, y: number) => number) => Uint8Array.from({ length: size * size }, (_, p) => f(p % size, Math.floor(p / size)));
+      const path = join(dir.path, 'ramp.tif');
+      writeFileSync(path, encodeGeoTiff({ width: size, height: size, bands: [band((x) => x * 4), band(() => 100), band(() => 50)], geotransform: [-100, 0.001, 0, 40, 0, -0.001], epsg: 4326, geographic: true }));
+      const square = (x0: number, y0: number, d: number) => ({ type: 'Polygon' as const, coordinates: [[[x0, y0], [x0 + d, y0], [x0 + d, y0 + d], [x0, y0 + d], [x0, y0]]] });
+      const tiles = [0, 32].map((x) => ({ x, y: 0, size: 32, footprint: square(-100 + x * 0.001, 39.968, 0.032), centerLon: -100 + (x + 16) * 0.001, centerLat: 39.984, bbox: [-100 + x * 0.001, 39.968, -100 + (x + 32) * 0.001, 40] as [number, number, number, number], validFraction: 1 }));
+      const rasterId = await store.replaceRaster({
+        uri: path, contentHash: 'ramp', sizeBytes: 1, width: size, height: size, bandCount: 3, dtype: 'uint8', nodata: null, epsg: 4326, crsDef: null,
+        geotransform: [-100, 0.001, 0, 40, 0, -0.001], georeferenced: true, footprint: square(-100, 39.936, 0.064),
+        bandStats: [1, 2, 3].map((b) => ({ band: b, count: size * size, min: 0, max: 255, mean: 100, std: 50, p2: 0, p98: 255 })), tileSize: 32, stride: 32,
+      }, tiles);
+      const [left, right] = await store.tilesOfRaster(rasterId);
+      const red = async (id: number) => {
+        const a = await call(server.url, `/v1/tiles/${id}/thumbnail.png`);
+        assert.equal(a.status, 200);
+        assert.equal(a.type, 'image/png');
+        const png = PNG.sync.read(a.body);
+        assert.deepEqual([png.width, png.height], [32, 32]);
+        return png.data[0];
+      };
+      const [l, r] = [await red(left.id), await red(right.id)];
+      assert.ok(l < r, `left ${l} should be darker than right ${r}`);
+      // A raster whose file has gone is a server fault, reported as a problem, and the service keeps going.
+      const { id: _id, ingestedAt: _at, ...record } = await store.raster(rasterId);
+      const goneId = await store.replaceRaster({ ...record, uri: join(dir.path, 'gone.tif') }, tiles.slice(0, 1));
+      const [gone] = await store.tilesOfRaster(goneId);
+      assertProblem(await call(server.url, `/v1/tiles/${gone.id}/thumbnail.png`), 500);
+      assert.equal((await call(server.url, `/v1/tiles/${left.id}/thumbnail.png`)).status, 200);
+    } finally {
+      await server.close();
+      await thumbnails.close();
+      dir.cleanup();
     }
   });
 

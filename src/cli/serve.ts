@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Store } from '../store/index.ts';
 import { logger } from '../log.ts';
 import { startServer } from '../serve/index.ts';
+import { RasterThumbnails } from '../serve/thumbnails.ts';
 import { configFrom, intOption } from './context.ts';
 
 interface ServeOptions {
@@ -22,7 +23,9 @@ export function registerServeCommand(program: Command): void {
       // Fail at start, not on the first request, when the named model does not exist.
       if (opts.model) await store.model(opts.model).catch(async (err) => { await store.close(); throw err; });
       const log = logger();
-      const server = await startServer({ store, config, logger: log, model: opts.model });
+      const thumbnails = new RasterThumbnails(store);
+      // Chip search stays off until an embedChip over src/embed is wired here; the route answers 501 meanwhile.
+      const server = await startServer({ store, config, logger: log, model: opts.model, renderThumbnail: (tile) => thumbnails.render(tile) });
       process.stderr.write(`tilevec: serving on ${server.url} (map at ${server.url}/, API docs at ${server.url}/docs)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -32,6 +35,7 @@ export function registerServeCommand(program: Command): void {
         process.on('SIGINT', stop).on('SIGTERM', stop);
       });
       await server.close();
+      await thumbnails.close();
       await store.close();
     });
 }
