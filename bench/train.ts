@@ -5,7 +5,8 @@
  *   - tfjs-wasm: createGradientFunction (reversible) + Adam on the WASM backend with tilevec's training kernels
  *   - pytorch:   bench/torch_revbifpn.py (plain autograd), run with Debian's /usr/bin/python3 (python3-torch)
  * Engines are interleaved round by round and each figure is the median over rounds, because other work may share
- * the machine; the load average before and after is printed with the results. `pytorch-1t` (one thread) is printed
+ * the machine; the load average before and after is printed with the results. tfjs-wasm runs in a child process:
+ * its idle pthread workers, in the same process, slowed the ORT step about 3× on a 2-core machine. `pytorch-1t` (one thread) is printed
  * for reference only: it shows whether the multi-threaded figure suffers from an oversubscribed machine.
  *
  *   node --import tsx bench/train.ts [--tiles 32,64] [--batch 16] [--threads 2] [--rounds 3] [--steps 2] [--no-wasm]
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '2' },
     bands: { type: 'string', default: '4' },
     'no-wasm': { type: 'boolean', default: false },
+    /** Internal: measure tfjs-wasm at this tile size and print seconds per step. */
+    'wasm-child': { type: 'string' },
   },
 });
 const tileSizes = values.tiles.split(',').map(Number);
@@ -41,7 +44,7 @@ const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const bands = Number(values.bands);
 const TORCH_PYTHON = '/usr/bin/python3';
-const TORCH_TIMEOUT_MS = 15 * 60_000;
+const CHILD_TIMEOUT_MS = 15 * 60_000;
 
 type Engine = 'ort' | 'tfjs-wasm' | 'pytorch' | 'pytorch-1t';
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
@@ -84,7 +87,11 @@ class OrtEngine {
   }
 }
 
-function measureTfjs(model: RevBiFPN, adam: Adam, tile: number): Promise<number> {
+/** Runs in the child process: tfjs-wasm reversible gradients + Adam. */
+async function measureTfjs(tile: number): Promise<number> {
+  await initBackend('wasm', { threads });
+  const model = createBackbone({ name: 'tiny', tileSize: tile, bands }, { seed: 1 });
+  const adam = new Adam(DEFAULT_ADAM);
   const { data, shape } = tripletTiles(tile, 3);
   const x = tf.tensor4d(data, shape);
   const gradients = createGradientFunction(model, (e) => tripletLoss(e, DEFAULT_TRIPLET_LOSS));
@@ -94,27 +101,37 @@ function measureTfjs(model: RevBiFPN, adam: Adam, tile: number): Promise<number>
     adam.apply(params, grads);
     value.dataSync();
     tf.dispose([value, ...grads.values()]);
-  }).finally(() => x.dispose());
+  });
 }
 
-async function measureTorch(model: RevBiFPN, torchThreads: number): Promise<number | null> {
-  const args = JSON.stringify({ config: model.config, batch, steps, warmup: 1, threads: torchThreads });
+/** Seconds per step, or null when the engine failed (reported on stderr). */
+async function measureInChild(label: string, file: string, args: string[]): Promise<number | null> {
   try {
-    const { stdout } = await promisify(execFile)(TORCH_PYTHON, ['bench/torch_revbifpn.py', 'train', args], { timeout: TORCH_TIMEOUT_MS });
+    const { stdout } = await promisify(execFile)(file, args, { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 24 });
     return JSON.parse(stdout.trim().split('\n').at(-1)!).secondsPerStep;
   } catch (error) {
-    console.error(`pytorch (${torchThreads} thread(s)) failed: ${String(error).split('\n')[0]}`);
+    console.error(`${label} failed: ${String(error).split('\n')[0]}`);
     return null;
   }
 }
 
+function measureTfjsInChild(tile: number): Promise<number | null> {
+  const self = ['--import', 'tsx', 'bench/train.ts', '--wasm-child', String(tile), '--batch', String(batch), '--threads', String(threads), '--steps', String(steps), '--bands', String(bands)];
+  return measureInChild('tfjs-wasm', process.execPath, self);
+}
+
+function measureTorch(model: RevBiFPN, torchThreads: number): Promise<number | null> {
+  const args = JSON.stringify({ config: model.config, batch, steps, warmup: 1, threads: torchThreads });
+  return measureInChild(`pytorch (${torchThreads} thread(s))`, TORCH_PYTHON, ['bench/torch_revbifpn.py', 'train', args]);
+}
+
 async function main(): Promise<void> {
   const loadBefore = loadAverage();
-  const wasm = values['no-wasm'] ? null : await initBackend('wasm', { threads });
-  if (!wasm) await tf.setBackend('cpu');
-  const engines: Engine[] = ['ort', ...(wasm ? ['tfjs-wasm' as const] : []), 'pytorch', 'pytorch-1t'];
+  // The cpu backend only initialises the weights here; tfjs-wasm trains in its own process.
+  await tf.setBackend('cpu');
+  const engines: Engine[] = ['ort', ...(values['no-wasm'] ? [] : ['tfjs-wasm' as const]), 'pytorch', 'pytorch-1t'];
   console.log(`RevBiFPN tiny training step: batch ${batch} triplets (${3 * batch} tiles), ${bands} bands, ${threads} threads, ${rounds} rounds × ${steps} steps`);
-  console.log(`tfjs backend ${tf.getBackend()}${wasm ? ` (${wasm.threads} threads)` : ''}; load average before: ${loadBefore.join(' ')}`);
+  console.log(`load average before: ${loadBefore.join(' ')}`);
 
   const seconds = new Map<string, number[]>();
   const record = (tile: number, engine: Engine, value: number | null) => {
@@ -128,19 +145,17 @@ async function main(): Promise<void> {
     const model = createBackbone({ name: 'tiny', tileSize: tile, bands }, { seed: 1 });
     const ort = await OrtEngine.create(model, tile);
     setup[`ortSessionSeconds${tile}`] = ort.setupSeconds;
-    const adam = new Adam(DEFAULT_ADAM);
     for (let round = 0; round < rounds; round++) {
       console.log(`tile ${tile}, round ${round + 1}/${rounds} (load ${loadAverage().join(' ')})`);
       // Rotate the order so no engine always runs right after the same neighbour.
       const order = engines.map((_, i) => engines[(i + round) % engines.length]);
       for (const engine of order) {
         if (engine === 'ort') record(tile, engine, await ort.measure(tile));
-        else if (engine === 'tfjs-wasm') record(tile, engine, await measureTfjs(model, adam, tile));
+        else if (engine === 'tfjs-wasm') record(tile, engine, await measureTfjsInChild(tile));
         else record(tile, engine, await measureTorch(model, engine === 'pytorch' ? threads : 1));
       }
     }
     await ort.dispose();
-    adam.dispose();
     model.dispose();
   }
   const loadAfter = loadAverage();
@@ -177,4 +192,8 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'train', config: 'tiny', batch, bands, threads, rounds, steps, loadAverage: { before: loadBefore, after: loadAfter }, ...setup, tripletsPerSecond: throughput, ratios }));
 }
 
-await main();
+if (values['wasm-child']) {
+  console.log(JSON.stringify({ secondsPerStep: await measureTfjs(Number(values['wasm-child'])) }));
+} else {
+  await main();
+}

@@ -91,7 +91,7 @@ const dataOf = (tensors: Map<string, { data: Float32Array }>) => new Map([...ten
 
 for (const { bands, stemWidth } of CASES) {
   describe(`ORT training step, ${bands} band(s), tile 32, 4 silos`, () => {
-    test('loss and every gradient match the tfjs reversible engine', async () => {
+    test('loss and every gradient match the tfjs reversible engine', async (t) => {
       const model = createBackbone(smallConfig(bands, stemWidth), { seed: 3 });
       assert.equal(siloCount(model.config), 4);
       const { x, data, shape } = tiles(model, 5);
@@ -105,6 +105,7 @@ for (const { bands, stemWidth } of CASES) {
 
         assert.ok(Math.abs(actual.loss - expectedLoss) <= 1e-5 * Math.abs(expectedLoss), `loss ${actual.loss} vs ${expectedLoss}`);
         const errors = compare(actual.grads, expected);
+        t.diagnostic(`loss rel ${(Math.abs(actual.loss - expectedLoss) / Math.abs(expectedLoss)).toExponential(2)}, gradients norm-rel ${errors.global.toExponential(2)}, worst tensor ${errors.worstTensor.toExponential(2)} (${errors.worstName})`);
         assert.ok(errors.global <= 1e-4, `norm-relative gradient error ${errors.global}`);
         assert.ok(errors.worstTensor <= 1e-4, `gradient of ${errors.worstName}: error ${errors.worstTensor} of the largest gradient norm`);
         // Every weight takes part in the loss: a gradient left at zero would be a missing backward path.
@@ -129,7 +130,7 @@ for (const { bands, stemWidth } of CASES) {
 const CONDITIONED_ADAM = { ...DEFAULT_ADAM, epsilon: 1e-3 };
 
 describe('ORT training step vs tfjs + Adam', () => {
-  test('three Adam steps give the weights, moments and running statistics of tfjs + Adam', async () => {
+  test('three Adam steps give the weights, moments and running statistics of tfjs + Adam', async (t) => {
     const model = createBackbone(smallConfig(2, 48), { seed: 4 });
     const ort = await OrtTrainingStep.create(model, { lossOptions: LOSS, adamOptions: CONDITIONED_ADAM, threads: 2 });
     const adam = new Adam(CONDITIONED_ADAM);
@@ -156,8 +157,10 @@ describe('ORT training step vs tfjs + Adam', () => {
       // Running variances reach O(100) on coarse streams: compare them relative to their size.
       const statNames = all.filter((n) => !trainable.includes(n));
       const stats = maxRelativeDifference(new Map(statNames.map((n) => [n, trained.get(n)!])), valuesOf(model.params, statNames));
+      t.diagnostic(`after 3 steps: weights max |Δ| ${weights.value.toExponential(2)}, running stats max rel ${stats.value.toExponential(2)}`);
       assert.ok(stats.value <= 1e-5, `running statistics differ by ${stats.value} relative (${stats.name})`);
       const moments = compare(dataOf(ort.adamState()), dataOf(adam.state()));
+      t.diagnostic(`Adam moments norm-rel ${moments.global.toExponential(2)}`);
       assert.ok(moments.global <= 1e-4, `Adam moments: norm-relative error ${moments.global}`);
     } finally {
       await ort.dispose();
@@ -166,7 +169,7 @@ describe('ORT training step vs tfjs + Adam', () => {
     }
   });
 
-  test('the in-graph Adam update is PyTorch Adam (default ε) applied to the graph\'s gradients', async () => {
+  test('the in-graph Adam update is PyTorch Adam (default ε) applied to the graph\'s gradients', async (t) => {
     const model = createBackbone(smallConfig(1, 16), { seed: 10 });
     const ort = await OrtTrainingStep.create(model, { lossOptions: LOSS, threads: 2 });
     const adam = new Adam(DEFAULT_ADAM);
@@ -183,6 +186,7 @@ describe('ORT training step vs tfjs + Adam', () => {
       }
       const trained = dataOf(ort.readWeights());
       const error = maxAbsDifference(new Map(trainable.map((n) => [n, trained.get(n)!])), valuesOf(model.params, trainable));
+      t.diagnostic(`weights max |Δ| ${error.value.toExponential(2)}`);
       assert.ok(error.value <= 1e-6, `weights differ by ${error.value} (${error.name})`);
     } finally {
       await ort.dispose();
@@ -193,7 +197,7 @@ describe('ORT training step vs tfjs + Adam', () => {
 });
 
 describe('ORT training step state', () => {
-  test('BatchNorm running statistics move exactly once per step; weights and Adam state round-trip', async () => {
+  test('BatchNorm running statistics move exactly once per step; weights and Adam state round-trip', async (t) => {
     const model = createBackbone(smallConfig(1, 16), { seed: 6 });
     const ort = await OrtTrainingStep.create(model, { lossOptions: LOSS, threads: 2 });
     const { x, data, shape } = tiles(model, 7);
@@ -219,6 +223,7 @@ describe('ORT training step state', () => {
       }
       recorder.dispose();
       const stats = maxAbsDifference(new Map([...expected.keys()].map((n) => [n, after.get(n)!])), expected);
+      t.diagnostic(`running statistics max |Δ| ${stats.value.toExponential(2)}`);
       assert.ok(stats.value <= 1e-5, `running statistics differ by ${stats.value} (${stats.name})`);
 
       const state = ort.adamState();

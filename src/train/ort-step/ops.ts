@@ -128,11 +128,12 @@ export class Ops {
     return this.op('MatMul', [a, b], [...batch, a.shape[a.shape.length - 2], b.shape[b.shape.length - 1]], {}, hint);
   }
 
-  /** Float mask of `cond` (a boolean value). */
+  /** `a` where the boolean value `cond` holds, else `b`. */
   where(cond: string, a: Value, b: Value, hint?: string): Value {
     return this.op('Where', [cond, a, b], broadcastShape(a.shape, b.shape), {}, hint);
   }
 
+  /** Comparisons return the boolean value's name: it only feeds Where and Cast. */
   less(a: Value, b: Value | number): string {
     return this.binary('Less', a, b).name;
   }
