@@ -126,11 +126,11 @@ test('a process killed while writing a checkpoint leaves the previous one loadab
     for (let round = 0; round < 8; round++) {
       await new Promise<void>((resolvePromise) => {
         const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/checkpoint-writer.ts'), path]);
-        let written = 0;
-        child.stdout.on('data', (d: Buffer) => {
-          written += d.toString().split('\n').filter(Boolean).length;
-          // Kill somewhere inside a later write, at a different moment each round.
-          if (written === 1) setTimeout(() => child.kill('SIGKILL'), 5 + round * 11);
+        let scheduled = false;
+        child.stdout.on('data', () => {
+          // After the first whole write, kill somewhere inside a later one, at a different moment each round.
+          if (!scheduled) setTimeout(() => child.kill('SIGKILL'), 5 + round * 11);
+          scheduled = true;
         });
         child.on('exit', () => resolvePromise());
       });

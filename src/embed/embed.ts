@@ -1,4 +1,5 @@
 import { UserError } from '../errors.ts';
+import { logger } from '../log.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
@@ -80,6 +81,7 @@ export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: 
           const vectors = await session.embed(input, tiles.length);
           await store.upsertEmbeddings(record, tiles.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * card.dim, (k + 1) * card.dim) })));
           embedded += tiles.length;
+          logger().debug({ rasterId: raster.id, tiles: embedded }, 'embedded batch');
           const doneHere = i + tiles.length;
           onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
         }

@@ -22,8 +22,20 @@ export class Adam {
 
   constructor(readonly options: AdamOptions) {}
 
+  /** One whole step: count it, then update every parameter that has a gradient. */
   apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): void {
+    this.beginStep();
+    this.update(params, grads);
+  }
+
+  /** Counts a step; `update` may then be called several times, e.g. per unit as gradients stream out. */
+  beginStep(): void {
     this.step += 1;
+  }
+
+  /** Updates the parameters that `grads` names, with the bias corrections of the current step. */
+  update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): void {
+    if (this.step === 0) throw new Error('Adam.update before beginStep');
     const { lr, beta1, beta2, epsilon } = this.options;
     const correction1 = 1 - beta1 ** this.step;
     const correction2 = 1 - beta2 ** this.step;

@@ -6,10 +6,11 @@ import { logger } from '../log.ts';
 import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, createGradientFunction, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName } from './model/index.ts';
-import { tripletLoss, DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
-import { Adam, DEFAULT_ADAM } from './adam.ts';
+import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName } from './model/index.ts';
+import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
+import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
+import { createStepEngine, type StepEngine, type TrainingEngineName } from './step-engine.ts';
 import { ensureDir, MODEL_FILES, saveWeights, writeCard, type ModelCard } from './model-dir.ts';
 import { lossCurveSvg } from './loss-curve.ts';
 import { writeFileAtomic } from './tensor-file.ts';
@@ -40,6 +41,8 @@ export interface TrainOptions {
   lr: number;
   seed: number;
   backend: BackendName;
+  /** `ort` runs each step as one ONNX Runtime graph; `tfjs` uses tfjs autodiff on `backend`. */
+  engine: TrainingEngineName;
   reversible: boolean;
   name: string;
   /** Model directory. */
@@ -60,6 +63,7 @@ export const TRAIN_DEFAULTS = {
   lr: DEFAULT_ADAM.lr,
   seed: 0,
   backend: 'auto' as BackendName,
+  engine: 'ort' as TrainingEngineName,
   reversible: true,
   checkpointEvery: 50,
 };
@@ -113,6 +117,7 @@ function runFingerprint(options: TrainOptions, config: BackboneConfig, sampling:
     batch: options.batch,
     seed: options.seed,
     steps: Math.ceil((options.triplets * options.epochs) / options.batch),
+    engine: options.engine,
   };
 }
 
@@ -165,31 +170,29 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
   }
 
   const model = createBackbone(config, { seed: options.seed });
-  const adam = new Adam({ ...DEFAULT_ADAM, lr: options.lr });
   const totalSteps = Math.ceil((options.triplets * options.epochs) / options.batch);
   const fingerprint = runFingerprint(options, config, sampling);
   let state: TrainingState = { step: 0, rngState: sampling.sampler.getState(), losses: [], seconds: 0 };
+  let engine: StepEngine | undefined;
   try {
+    engine = await createStepEngine(options.engine, model, { loss: options.loss, adam: { ...DEFAULT_ADAM, lr: options.lr } });
     if (options.resume) {
-      state = loadCheckpoint(dir, model, adam, fingerprint);
+      const checkpoint = loadCheckpoint(dir, fingerprint);
+      engine.restore(checkpoint.weights, checkpoint.adam, checkpointPath(dir));
+      state = checkpoint.state;
       sampling.sampler.setState(state.rngState);
       log.info({ step: state.step, dir }, 'resuming');
     }
     const resumedFrom = state.step;
-    const gradients = createGradientFunction(model, (z) => tripletLoss(z, options.loss));
-    const params = new Map(model.params.entries());
     const segmentStart = performance.now();
     const loader = sampling.loader({ batchSize: options.batch, batches: totalSteps - state.step });
-    const checkpoint = () => saveCheckpoint(dir, model, adam, { ...state, seconds: state.seconds + (performance.now() - segmentStart) / 1000 }, fingerprint);
+    const stepEngine = engine;
+    const checkpoint = () =>
+      saveCheckpoint(dir, { state: { ...state, seconds: state.seconds + (performance.now() - segmentStart) / 1000 }, weights: stepEngine.weights(), adam: stepEngine.adamState() }, fingerprint);
 
     for await (const batch of loader) {
-      const loss = tf.tidy(() => {
-        const [b, h, w, c] = batch.shape;
-        const x = tf.tensor4d(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c]);
-        const { value, grads } = gradients(x);
-        adam.apply(params, grads);
-        return value.dataSync()[0];
-      });
+      const [b, h, w, c] = batch.shape;
+      const loss = await engine.step(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c]);
       if (!Number.isFinite(loss)) throw new UserError(`the loss became ${loss} at step ${state.step + 1}; lower --lr or check the input statistics`);
       state = { ...state, step: state.step + 1, rngState: batch.rngState, losses: [...state.losses, loss] };
       if (state.step % options.checkpointEvery === 0 && state.step < totalSteps) checkpoint();
@@ -198,6 +201,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       onProgress?.({ step: state.step, steps: totalSteps, loss, tripletsPerSecond: rate, etaSeconds: ((totalSteps - state.step) * options.batch) / Math.max(rate, 1e-9) });
     }
     checkpoint();
+    engine.syncModel();
     // Running statistics from the final weights (the checkpoint keeps the momentum ones, so a resume stays exact).
     await recalibrateFromSampler(model, sampling, options.batch);
     const seconds = state.seconds + (performance.now() - segmentStart) / 1000;
@@ -227,12 +231,13 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       training: {
         sampling: sampling.params,
         loss: options.loss,
-        optimizer: { kind: 'adam', ...adam.options },
+        optimizer: { kind: 'adam', ...DEFAULT_ADAM, lr: options.lr },
         batch: options.batch,
         triplets: options.triplets,
         epochs: options.epochs,
         steps: totalSteps,
-        backend: backend.name,
+        engine: engine.name,
+        backend: engine.name === 'ort' ? 'onnxruntime-node' : backend.name,
         threads: backend.threads,
         reversible: config.reversible,
       },
@@ -264,7 +269,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       name: options.name,
       dir,
       modelId: record.id,
-      backend: backend.name,
+      backend: engine.name === 'ort' ? 'onnxruntime' : backend.name,
       steps: state.step,
       resumedFrom,
       triplets: metrics.triplets,
@@ -276,7 +281,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       seconds,
     };
   } finally {
-    adam.dispose();
+    await engine?.dispose();
     model.dispose();
     await sampling.close();
   }

@@ -3,6 +3,7 @@
 // @tensorflow/tfjs-node(-gpu) download libtensorflow at install time, so they are never
 // dependencies: they are imported dynamically, only if the user installed them.
 import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../../errors.ts';
 import os from 'node:os';
 import { startWasmBackend } from './wasm-threads.ts';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.ts';
@@ -30,7 +31,8 @@ export const NATIVE_PACKAGES: Record<NativeBackend, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
 };
 
-export class BackendNotInstalledError extends Error {
+/** A user error: the CLI prints it as one line and the service answers 4xx. */
+export class BackendNotInstalledError extends UserError {
   constructor(readonly backend: NativeBackend, readonly packageName: string) {
     super(`The '${backend}' backend needs the npm package ${packageName}, which is not installed. ` +
       `Install it with \`npm install ${packageName}\`, or use --backend wasm.`);

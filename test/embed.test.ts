@@ -1,0 +1,216 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { Store } from '../src/store/index.ts';
+import { ingest } from '../src/ingest/index.ts';
+import { normalizationFromStats, openTripletSampling } from '../src/sampling/index.ts';
+import { createBackbone, initBackend, saveWeights, MODEL_FILES, type ModelCard } from '../src/train/index.ts';
+import { writeCard } from '../src/train/model-dir.ts';
+import { EmbeddingSession, exportModelOnnx, readBatch, readOnnx } from '../src/embed/index.ts';
+import { IngestRasterSource, TripletDataset } from '../src/sampling/index.ts';
+import { CLI, DATA_DIR, ROOT, dataMissing, lastJson, runCli, tempDir } from './helpers.ts';
+
+const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
+const NAIP = join(DATA_DIR, 'naip-northdakota/m_4709963_se_14_1_20090818.tif');
+
+/** A model directory as training writes it, from a seeded backbone with non-trivial BatchNorm statistics. */
+async function makeModelDir(store: Store, dir: string, name: string, rasterId: number, bands: number[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const raster = await store.raster(rasterId);
+  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile');
+  const model = createBackbone({ name: 'tiny', tileSize: 32, bands: bands.length, extraLayers: 0, dim: 24 }, { seed: 11 });
+  for (const [n, v] of model.params.entries()) {
+    if (n.endsWith('movingMean')) v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', 1));
+    if (n.endsWith('movingVariance')) v.assign(tf.randomUniform(v.shape, 0.5, 1.5, 'float32', 2));
+  }
+  saveWeights(join(dir, MODEL_FILES.weights), model, normalization);
+  const card: ModelCard = {
+    format: 'tilevec-model-card/1', name, backbone: model.config, bands, normalization, tileSize: 32, dim: 24, training: {},
+    rasters: [{ id: raster.id, uri: raster.uri, contentHash: raster.contentHash }], metrics: {}, seed: 11, versions: { tilevec: 'test' },
+    wallSeconds: 0, createdAt: new Date().toISOString(),
+  };
+  writeCard(dir, card);
+  model.dispose();
+}
+
+describe('embedding with ONNX Runtime', { skip: dataMissing }, () => {
+  const tmp = tempDir();
+  const db = join(tmp.path, 'db');
+  const modelDir = join(tmp.path, 'zion-model');
+  let totalTiles = 0;
+  before(async () => {
+    await initBackend('cpu');
+    const store = await Store.open(db);
+    try {
+      const s = await ingest(store, [ZION, NAIP], { tileSize: 32 });
+      assert.equal(s.ingested, 2);
+      totalTiles = s.tilesWritten;
+      await makeModelDir(store, modelDir, 'zion-test', 1, [1, 2, 3, 4]);
+    } finally {
+      await store.close();
+    }
+  });
+  after(() => tmp.cleanup());
+
+  test('ONNX Runtime and tfjs agree on real tiles within 1e-4 of the embedding norm', async () => {
+    const onnxPath = join(tmp.path, 'parity.onnx');
+    exportModelOnnx(modelDir, onnxPath);
+    const session = await EmbeddingSession.create(readOnnx(onnxPath));
+    assert.deepEqual(session.info.bands, [1, 2, 3, 4]);
+    assert.equal(session.info.dim, 24);
+    const store = await Store.open(db);
+    const { loadModel } = await import('../src/train/index.ts');
+    const { backbone, normalization } = loadModel(modelDir);
+    try {
+      const raster = await store.raster(1);
+      const tiles = (await store.tilesOfRaster(1)).filter((_, i) => i % 97 === 0).slice(0, 16);
+      const source = await IngestRasterSource.open(raster);
+      const input = await readBatch(new TripletDataset([source], normalization), raster.id, tiles);
+      await source.close();
+      const ort = await session.embed(input, tiles.length);
+      const reference = tf.tidy(() => backbone.apply(tf.tensor4d(input, [tiles.length, 32, 32, 4])).dataSync() as Float32Array);
+      let worst = 0;
+      for (let t = 0; t < tiles.length; t++) {
+        const a = ort.subarray(t * 24, (t + 1) * 24);
+        const b = reference.subarray(t * 24, (t + 1) * 24);
+        const norm = Math.hypot(...b);
+        const maxAbs = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+        worst = Math.max(worst, maxAbs / norm);
+      }
+      assert.ok(worst <= 1e-4, `max |ORT - tfjs| / ‖z‖ = ${worst}`);
+      assert.ok(ort.some((v) => v !== 0));
+    } finally {
+      backbone.dispose();
+      await session.release();
+      await store.close();
+    }
+  });
+
+  test('an interrupted embed resumes to the same table as an uninterrupted one', async () => {
+    // Reference: a second database with the same catalog (same tile ids), embedded in one go.
+    const refDb = join(tmp.path, 'ref-db');
+    const store = await Store.open(refDb);
+    try {
+      await ingest(store, [ZION, NAIP], { tileSize: 32 });
+    } finally {
+      await store.close();
+    }
+    const full = await runCli(['embed', '--db', refDb, '--model', modelDir, '--batch', '32', '--json'], { timeoutMs: 600_000 });
+    assert.equal(full.code, 0, full.stderr);
+    assert.equal(lastJson<{ tilesEmbedded: number }>(full.stdout).tilesEmbedded, totalTiles);
+
+    // Kill -9 after a few batches have been stored, then resume.
+    await new Promise<void>((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [CLI, 'embed', '--db', db, '--model', modelDir, '--batch', '32', '--log-level', 'debug'], { cwd: ROOT });
+      let batches = 0;
+      child.stderr.on('data', (d: Buffer) => {
+        batches += (d.toString().match(/embedded batch/g) ?? []).length;
+        if (batches >= 5) child.kill('SIGKILL');
+      });
+      child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolvePromise() : reject(new Error('embed finished before it could be killed'))));
+    });
+    const resumed = await runCli(['embed', '--db', db, '--model', modelDir, '--batch', '32', '--json'], { timeoutMs: 600_000 });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const summary = lastJson<{ tilesEmbedded: number; tilesAlreadyDone: number }>(resumed.stdout);
+    assert.ok(summary.tilesAlreadyDone >= 5 * 32, `${summary.tilesAlreadyDone} tiles survived the kill`);
+    assert.equal(summary.tilesEmbedded + summary.tilesAlreadyDone, totalTiles);
+
+    const dump = async (path: string) => {
+      const s = await Store.open(path);
+      try {
+        return await s.engine.query<{ tile_id: number; v: string }>('select tile_id, embedding::text as v from embeddings order by tile_id');
+      } finally {
+        await s.close();
+      }
+    };
+    const [a, b] = [await dump(db), await dump(refDb)];
+    assert.equal(a.length, totalTiles, 'nothing missing, nothing duplicated');
+    assert.deepEqual(a.map((r) => r.tile_id), b.map((r) => r.tile_id));
+    let worst = 0;
+    a.forEach((r, i) => {
+      const x = r.v.slice(1, -1).split(',').map(Number);
+      const y = b[i].v.slice(1, -1).split(',').map(Number);
+      x.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - y[k]))));
+    });
+    assert.ok(worst <= 1e-6, `vectors equal (max difference ${worst})`);
+  });
+
+  test('exports: GeoParquet reads back with hyparquet, and GDAL opens the embedding raster georeferenced', async () => {
+    const parquet = join(tmp.path, 'e.parquet');
+    const r = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geoparquet', '--out', parquet, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const { readFileSync } = await import('node:fs');
+    const bytes = readFileSync(parquet);
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const meta = parquetMetadata(file);
+    const geo = JSON.parse(meta.key_value_metadata!.find((kv) => kv.key === 'geo')!.value!);
+    assert.equal(geo.primary_column, 'geometry');
+    assert.equal(geo.columns.geometry.encoding, 'WKB');
+    const rows = await parquetReadObjects({ file });
+    assert.equal(rows.length, totalTiles);
+    const tif = join(tmp.path, 'zion-embedding.tif');
+    const g = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geotiff', '--rasters', '1', '--out', tif]);
+    assert.equal(g.code, 0, g.stderr);
+    const store = await Store.open(db);
+    try {
+      const row = rows.find((x) => Number(x.tile_id) === 700)!;
+      const tile = await store.tile(700);
+      assert.equal(row.x, tile.x);
+      assert.equal(row.raster_uri, (await store.raster(tile.rasterId)).uri);
+      const vector = await store.embedding(1, 700);
+      for (let d = 0; d < 24; d++) assert.equal(row[`emb_${String(d).padStart(3, '0')}`], vector[d]);
+      // hyparquet decodes the GeoParquet WKB column itself: an independent reader of our encoding.
+      assert.deepEqual(row.geometry, tile.footprint);
+
+      const info = JSON.parse(execFileSync('gdalinfo', ['-json', tif], { encoding: 'utf8' }));
+      const raster = await store.raster(1);
+      assert.equal(info.bands.length, 24);
+      assert.deepEqual(info.size, [Math.floor(raster.width / 32), Math.floor(raster.height / 32)]);
+      assert.deepEqual(info.geoTransform, [raster.geotransform[0], 960, 0, raster.geotransform[3], 0, -960]);
+      assert.match(info.coordinateSystem.wkt, /ID\["EPSG",32612\]\]$/);
+      // The value at tile (x=64, y=32) is its embedding.
+      const t = (await store.tilesOfRaster(1)).find((x) => x.x === 64 && x.y === 32)!;
+      const v = await store.embedding(1, t.id);
+      const out = execFileSync('/usr/bin/python3', ['-c', `from osgeo import gdal; d=gdal.Open('${tif}'); print(','.join(str(float(d.GetRasterBand(b+1).ReadAsArray()[1,2])) for b in range(24)))`], { encoding: 'utf8' });
+      assert.deepEqual(out.trim().split(',').map(Number), Array.from(v));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('bad input: foreign bands, a missing model, a corrupt ONNX file', async () => {
+    // A model that reads 6 bands cannot embed 4-band rasters.
+    const store = await Store.open(db);
+    const wide = join(tmp.path, 'six-band');
+    try {
+      await makeModelDir(store, wide, 'six-band', 1, [1, 2, 3, 4]);
+      const { readFileSync } = await import('node:fs');
+      const card = JSON.parse(readFileSync(join(wide, MODEL_FILES.card), 'utf8'));
+      card.bands = [1, 2, 3, 4, 5, 6];
+      writeFileSync(join(wide, MODEL_FILES.card), JSON.stringify(card));
+    } finally {
+      await store.close();
+    }
+    const bands = await runCli(['embed', '--db', db, '--model', wide]);
+    assert.equal(bands.code, 1);
+    assert.match(bands.stderr, /^tilevec: model 'six-band' reads bands 1,2,3,4,5,6 but raster 1 \(.*\) has 4/);
+
+    const missing = await runCli(['embed', '--db', db, '--model', 'no-such-model']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^tilevec: model 'no-such-model' does not exist \(see tilevec models\)/);
+
+    const onnx = join(modelDir, MODEL_FILES.onnx);
+    writeFileSync(onnx, Buffer.from('definitely not protobuf'));
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(onnx, later, later);
+    const corrupt = await runCli(['embed', '--db', db, '--model', modelDir]);
+    assert.equal(corrupt.code, 1);
+    assert.match(corrupt.stderr, /^tilevec: .*model\.onnx is not a valid ONNX model/);
+    assert.equal(corrupt.stderr.trim().split('\n').length, 1);
+    assert.ok(existsSync(onnx));
+  });
+});
