@@ -214,3 +214,53 @@ describe('embedding with ONNX Runtime', { skip: dataMissing }, () => {
     assert.ok(existsSync(onnx));
   });
 });
+
+describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissing }, () => {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+
+  test('a chip cut from a catalog tile finds that tile first; bad chips are 422', async () => {
+    const { startServer } = await import('../src/serve/index.ts');
+    const { ChipEmbedder, embed } = await import('../src/embed/index.ts');
+    const { loadConfig } = await import('../src/config.ts');
+    await initBackend('cpu');
+    const store = await Store.open(join(tmp.path, 'db'));
+    const chips = new ChipEmbedder(store);
+    const server = await startServer({ store, config: loadConfig({ db: join(tmp.path, 'db') }, {}), embedChip: (tiff, model) => chips.embed(tiff, model) }, { port: 0 });
+    try {
+      await ingest(store, [ZION], { tileSize: 32 });
+      await makeModelDir(store, join(tmp.path, 'model'), 'chip-model', 1, [1, 2, 3, 4]);
+      await embed(store, { model: join(tmp.path, 'model') });
+      const tile = (await store.tilesOfRaster(1)).find((t) => t.x === 320 && t.y === 640)!;
+      const chip = join(tmp.path, 'chip.tif');
+      execFileSync('gdal_translate', ['-q', '-srcwin', '320', '640', '32', '32', ZION, chip]);
+      const post = async (bytes: Uint8Array) => {
+        const form = new FormData();
+        form.append('chip', new Blob([bytes], { type: 'image/tiff' }), 'chip.tif');
+        form.append('k', '3');
+        return fetch(`${server.url}/v1/search`, { method: 'POST', body: form });
+      };
+      const { readFileSync } = await import('node:fs');
+      const res = await post(readFileSync(chip));
+      assert.equal(res.status, 200, await res.clone().text());
+      const body = (await res.json()) as { features: { id: number; properties: { distance: number } }[] };
+      assert.equal(body.features[0].id, tile.id);
+      assert.ok(body.features[0].properties.distance < 1e-3, `distance ${body.features[0].properties.distance}`);
+
+      const small = join(tmp.path, 'small.tif');
+      execFileSync('gdal_translate', ['-q', '-srcwin', '0', '0', '16', '16', ZION, small]);
+      const tooSmall = await post(readFileSync(small));
+      assert.equal(tooSmall.status, 422);
+      assert.match(((await tooSmall.json()) as { detail: string }).detail, /chip is 16x16 px; model 'chip-model' needs at least 32x32/);
+      const garbage = await post(new TextEncoder().encode('not a tiff at all'));
+      assert.equal(garbage.status, 415);
+      const truncated = await post(readFileSync(chip).subarray(0, 300));
+      assert.equal(truncated.status, 422, await truncated.clone().text());
+      assert.match(((await truncated.json()) as { detail: string }).detail, /not a readable GeoTIFF/);
+    } finally {
+      await server.close();
+      await chips.close();
+      await store.close();
+    }
+  });
+});

@@ -3,6 +3,8 @@ import { Store } from '../store/index.ts';
 import { logger } from '../log.ts';
 import { startServer } from '../serve/index.ts';
 import { RasterThumbnails } from '../serve/thumbnails.ts';
+import { ChipEmbedder } from '../embed/index.ts';
+import { initBackend } from '../train/index.ts';
 import { configFrom, intOption } from './context.ts';
 
 interface ServeOptions {
@@ -24,8 +26,13 @@ export function registerServeCommand(program: Command): void {
       if (opts.model) await store.model(opts.model).catch(async (err) => { await store.close(); throw err; });
       const log = logger();
       const thumbnails = new RasterThumbnails(store);
-      // Chip search stays off until an embedChip over src/embed is wired here; the route answers 501 meanwhile.
-      const server = await startServer({ store, config, logger: log, model: opts.model, renderThumbnail: (tile) => thumbnails.render(tile) });
+      const chips = new ChipEmbedder(store);
+      await initBackend('cpu'); // a model without an ONNX file yet is exported from its tfjs weights
+      const server = await startServer({
+        store, config, logger: log, model: opts.model,
+        renderThumbnail: (tile) => thumbnails.render(tile),
+        embedChip: (tiff, model) => chips.embed(tiff, model),
+      });
       process.stderr.write(`tilevec: serving on ${server.url} (map at ${server.url}/, API docs at ${server.url}/docs)\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -36,6 +43,7 @@ export function registerServeCommand(program: Command): void {
       });
       await server.close();
       await thumbnails.close();
+      await chips.close();
       await store.close();
     });
 }

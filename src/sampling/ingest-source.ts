@@ -4,7 +4,7 @@ import type { PixelWindow, RasterSource } from './source.ts';
 
 /** A catalog raster read through src/ingest, whose LRU of decoded TIFF blocks serves repeated window reads. */
 export class IngestRasterSource implements RasterSource {
-  private constructor(readonly id: number, readonly label: string, private readonly raster: Raster) {}
+  constructor(readonly id: number, readonly label: string, private readonly raster: Raster) {}
 
   static async open(record: Pick<RasterRecord, 'id' | 'uri'>, opts: { cacheBytes?: number } = {}): Promise<IngestRasterSource> {
     return new IngestRasterSource(record.id, record.uri, await openRaster(record.uri, opts));

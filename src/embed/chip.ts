@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError, errorMessage } from '../errors.ts';
+import { openRaster } from '../ingest/index.ts';
+import type { ModelRecord, Store } from '../store/index.ts';
+import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
+import { EmbeddingSession } from './session.ts';
+
+/**
+ * Embeds uploaded GeoTIFF chips with a model's ONNX session, read and normalised exactly as catalog tiles are.
+ * A chip larger than the model's tile is centre-cropped; sessions are kept per model.
+ */
+export class ChipEmbedder {
+  private readonly sessions = new Map<number, Promise<{ session: EmbeddingSession; dataset: (source: IngestRasterSource) => TripletDataset }>>();
+
+  constructor(private readonly store: Store) {}
+
+  async embed(tiff: Uint8Array, model: ModelRecord): Promise<Float32Array> {
+    const { session, dataset } = await this.sessionFor(model);
+    const { tileSize, bands } = session.info;
+    // The ingest reader takes paths and URLs; a private temp file lets chips use the same decoders and limits.
+    const dir = mkdtempSync(join(tmpdir(), 'tilevec-chip-'));
+    const path = join(dir, 'chip.tif');
+    try {
+      writeFileSync(path, tiff);
+      let raster;
+      try {
+        raster = await openRaster(path);
+      } catch (err) {
+        throw new UserError(`the chip is not a readable GeoTIFF: ${errorMessage(err).replace(path, 'chip')}`, { status: 422 });
+      }
+      const source = new IngestRasterSource(0, 'chip', raster);
+      try {
+        if (raster.width < tileSize || raster.height < tileSize) {
+          throw new UserError(`the chip is ${raster.width}x${raster.height} px; model '${model.name}' needs at least ${tileSize}x${tileSize}`, { status: 422 });
+        }
+        if (Math.max(...bands) > raster.bandCount) {
+          throw new UserError(`the chip has ${raster.bandCount} bands; model '${model.name}' reads bands ${bands.join(',')}`, { status: 422 });
+        }
+        const window = { x: Math.floor((raster.width - tileSize) / 2), y: Math.floor((raster.height - tileSize) / 2), w: tileSize, h: tileSize };
+        const input = await dataset(source).readTile({ rasterId: 0, window, augment: IDENTITY });
+        return await session.embed(input, 1);
+      } finally {
+        await source.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private sessionFor(model: ModelRecord) {
+    let entry = this.sessions.get(model.id);
+    if (!entry) {
+      entry = (async () => {
+        const { dir, card } = await resolveModel(this.store, model.name);
+        const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(dir)));
+        return { session, dataset: (source: IngestRasterSource) => new TripletDataset([source], card.normalization) };
+      })();
+      entry.catch(() => this.sessions.delete(model.id));
+      this.sessions.set(model.id, entry);
+    }
+    return entry;
+  }
+
+  async close(): Promise<void> {
+    for (const entry of this.sessions.values()) await entry.then((e) => e.session.release(), () => {});
+    this.sessions.clear();
+  }
+}
