@@ -5,7 +5,7 @@ import { embed, exportEmbeddings, exportModelOnnx, resolveModel, type EmbedProgr
 import { initBackend } from '../train/index.ts';
 import type { ModelRecord } from '../store/index.ts';
 
-function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void } {
+export function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     { format: 'embed raster {raster} [{bar}] {value}/{total} tiles | {rate} tiles/s', stream: process.stderr, hideCursor: true },
@@ -25,7 +25,7 @@ function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void
   };
 }
 
-function formatEmbed(s: EmbedSummary): string {
+export function formatEmbed(s: EmbedSummary): string {
   return `embedded ${s.tilesEmbedded} tiles of ${s.rasters} raster(s) with model ${s.model}` +
     `${s.tilesAlreadyDone ? ` (${s.tilesAlreadyDone} already done)` : ''} in ${s.seconds.toFixed(1)} s, ${s.tilesPerSecond.toFixed(0)} tiles/s; HNSW index ready`;
 }

@@ -32,7 +32,7 @@ export function formatSummary(s: IngestSummary): string {
 }
 
 /** A cli-progress bar over all tiles of the current raster, with tiles/s; only on a TTY. */
-function progressReporter(): { onProgress: (p: IngestProgress) => void; stop: () => void } {
+export function progressReporter(): { onProgress: (p: IngestProgress) => void; stop: () => void } {
   const tty = Boolean(process.stderr.isTTY);
   const bar = new cliProgress.SingleBar(
     { format: '{file} [{bar}] {value}/{total} tiles | {rate} tiles/s | {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true },

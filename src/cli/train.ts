@@ -18,7 +18,7 @@ function defaultName(backbone: string): string {
 }
 
 /** A cli-progress bar with loss, triplets/s and ETA; only on a TTY. */
-function progressBar(): { update: (p: TrainProgress) => void; stop: () => void } {
+export function progressBar(): { update: (p: TrainProgress) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     { format: 'train [{bar}] {value}/{total} steps | loss {loss} | {rate} triplets/s | ETA {eta}s', stream: process.stderr, hideCursor: true },
