@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import proj4 from 'proj4';
 import { Store, type NewTile } from '../src/store/index.ts';
-import { bandStatsFeatures, crossValidate, importLabels, majorityLabel, openReadableRaster, tilePixelReader } from '../src/classify/index.ts';
+import { bandStatsFeatures, crossValidate, importLabels, majorityLabel, tilePixelReader } from '../src/classify/index.ts';
+import { openRaster } from '../src/ingest/index.ts';
 import { WGS84 } from '../src/classify/crs.ts';
 import { UserError } from '../src/errors.ts';
 import { DATA_DIR, dataMissing, tempDir } from './helpers.ts';
@@ -17,8 +18,9 @@ const va = join(DATA_DIR, 'virginia-naip-landsat8');
  * only the catalogue rows): footprints are the tile corners carried to lon/lat.
  */
 async function registerGrid(store: Store, path: string, size: number, stride: number, area?: { x0: number; y0: number; x1: number; y1: number }): Promise<number> {
-  const r = await openReadableRaster(path);
-  const toWgs = proj4(r.proj4!, WGS84);
+  const r = await openRaster(path);
+  await r.close();
+  const toWgs = proj4(r.crs!.proj4, WGS84);
   const gt = r.geotransform;
   const lonLat = (c: number, row: number) => toWgs.forward([gt[0] + c * gt[1], gt[3] + row * gt[5]]);
   const ring = (x: number, y: number, w: number, h: number) => [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]].map(([c, row]) => lonLat(c, row));
@@ -33,7 +35,7 @@ async function registerGrid(store: Store, path: string, size: number, stride: nu
   }
   return store.replaceRaster({
     uri: path, contentHash: 'test', sizeBytes: 1, width: r.width, height: r.height, bandCount: r.bandCount, dtype: 'uint16', nodata: r.nodata,
-    epsg: r.epsg, crsDef: r.proj4, geotransform: gt, georeferenced: true, footprint: { type: 'Polygon', coordinates: [ring(0, 0, r.width, r.height)] },
+    epsg: r.epsg, crsDef: r.crs!.proj4, geotransform: [...gt], georeferenced: true, footprint: { type: 'Polygon', coordinates: [ring(0, 0, r.width, r.height)] },
     bandStats: Array.from({ length: r.bandCount }, (_, i) => ({ band: i + 1, count: 1, min: 0, max: 1, mean: 0, std: 1, p2: 0, p98: 1 })), tileSize: size, stride,
   }, tiles);
 }
@@ -58,15 +60,16 @@ describe('real label data', { skip: dataMissing }, () => {
     assert.ok(labels.length > 800, `only ${labels.length} of ${result.tiles} tiles labelled`);
     for (const l of labels) assert.ok(l.classId >= 1 && l.classId <= 8 && l.purity >= 0.5);
     // Independent check: the label raster is on the image grid, so a tile's majority is that of the same window.
-    const nlcd = await openReadableRaster(nlcdPath);
+    const nlcd = await openRaster(nlcdPath);
     const tiles = await store.tilesOfRaster(rasterId);
     for (const l of labels.filter((_, i) => i % 97 === 0)) {
       const t = tiles.find((t) => t.id === l.tileId)!;
-      const [window] = await nlcd.readWindow({ x: t.x, y: t.y, w: 32, h: 32 }, [1]);
+      const [window] = (await nlcd.readWindow({ x: t.x, y: t.y, w: 32, h: 32 }, [1])).data;
       const expected = majorityLabel(window, (v) => v !== 255)!;
       assert.equal(l.classId, expected.classId);
       assert.ok(Math.abs(l.purity - expected.purity) < 1e-6);
     }
+    await nlcd.close();
     const byId = new Map(tiles.map((t) => [t.id, t]));
     const labelled = labels.map((l) => byId.get(l.tileId)!);
     const features = await bandStatsFeatures(tilePixelReader((id) => store.raster(id)))(labelled);

@@ -166,7 +166,7 @@ describe('store-backed import, class map and classification', () => {
     for (let r = 20; r < 40; r++) for (let c = 20; c < 40; c++) values[r * w + c] = 255;
     for (let r = 40; r < 60; r++) for (let c = 40; c < 60; c++) values[r * w + c] = r < 49 ? 4 : r < 58 ? 5 : 6;
     const path = join(dir.path, 'labels.tif');
-    writeClassGeoTiff(path, { width: w, height: h, values, geotransform: [300000, 15, 0, 4150000, 0, -15], epsg: 32612, geographic: false, nodata: 255, colors: new Map() });
+    writeClassGeoTiff(path, { width: w, height: h, bands: [values], geotransform: [300000, 15, 0, 4150000, 0, -15], epsg: 32612, geographic: false, nodata: 255, colors: new Map() });
     const result = await importLabels(store, path, { name: 'hand', classNames: { 1: 'water', 2: 'forest', 3: 'shrub', 4: 'barren', 5: 'crops', 6: 'wetland', 7: 'developed' } });
     const labels = await store.labelsOf(result.labelSet.id);
     const tiles = await store.tilesOfRaster(rasterId);
@@ -201,7 +201,7 @@ describe('store-backed import, class map and classification', () => {
 
   test('labels that do not overlap the rasters: the error gives both extents', async () => {
     const far = join(dir.path, 'far.tif');
-    writeClassGeoTiff(far, { width: 4, height: 4, values: new Uint8Array(16).fill(1), geotransform: [600000, 30, 0, 4500000, 0, -30], epsg: 32612, geographic: false, nodata: 255, colors: new Map() });
+    writeClassGeoTiff(far, { width: 4, height: 4, bands: [new Uint8Array(16).fill(1)], geotransform: [600000, 30, 0, 4500000, 0, -30], epsg: 32612, geographic: false, nodata: 255, colors: new Map() });
     await assert.rejects(importLabels(store, far, { name: 'far' }), (err: Error) => {
       assert.ok(err instanceof UserError);
       assert.match(err.message, /covers \[-109\.8\d+, 40\.6\d+.*overlaps none.*image\.tif \[-113\.2\d+, 37\.4\d+/);

@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import { UserError } from '../errors.ts';
+import { encodeGeoTiff, type GeoTiffImage } from '../ingest/index.ts';
 import type { RasterRecord, TileRecord } from '../store/index.ts';
-import type { ClassRaster } from './class-geotiff.ts';
 import { proj4ForRaster } from './crs.ts';
 import type { LabelClass } from './labels-types.ts';
 import { classColor } from './palette.ts';
@@ -14,7 +15,7 @@ export const CLASS_MAP_NODATA = 255;
  * tile (so with stride = tile size a pixel is exactly a tile). Class ids 0..254 are written as they are; larger
  * ids (CCAP-style codes) are written as their 1-based position in `classes`.
  */
-export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predictions: TilePrediction[], classes: LabelClass[]): ClassRaster {
+export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predictions: TilePrediction[], classes: LabelClass[]): GeoTiffImage & { bands: [Uint8Array] } {
   if (!raster.georeferenced || !raster.epsg) {
     throw new UserError(`raster ${raster.uri} has no EPSG code, so a georeferenced GeoTIFF cannot name its CRS; write GeoJSON instead (--out map.geojson)`);
   }
@@ -38,13 +39,18 @@ export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predic
   return {
     width,
     height,
-    values,
+    bands: [values],
     geotransform: [gx + (x0 + inset) * pw, stride * pw, 0, gy + (y0 + inset) * ph, 0, stride * ph],
     epsg: raster.epsg,
     geographic: /\+proj=longlat/.test(proj4ForRaster(raster) ?? ''),
     nodata: CLASS_MAP_NODATA,
     colors: new Map(classes.map((c, i) => [valueOf.get(c.id)!, classColor(i)])),
   };
+}
+
+/** Writes a class map as a paletted one-band GeoTIFF that GDAL reads. */
+export function writeClassGeoTiff(path: string, map: GeoTiffImage): void {
+  writeFileSync(path, encodeGeoTiff(map));
 }
 
 /** Predictions as tile footprints with class id, name and probability. */

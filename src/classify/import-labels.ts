@@ -1,10 +1,10 @@
 import { extname, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
+import { openRaster } from '../ingest/index.ts';
 import type { LabelSetRecord, Store } from '../store/index.ts';
 import { featureClasses } from './feature-classes.ts';
 import type { LabelClass, TileLabel } from './labels-types.ts';
 import { labelTilesFromRaster } from './raster-labels.ts';
-import { openReadableRaster } from './readable-raster.ts';
 import { readVectorLabels } from './read-vector-labels.ts';
 import { labelTilesFromFeatures } from './vector-labels.ts';
 
@@ -37,9 +37,13 @@ export async function importLabels(store: Store, path: string, opts: ImportLabel
   let labels: TileLabel[];
   let classes: LabelClass[];
   if (['.tif', '.tiff'].includes(extname(path).toLowerCase())) {
-    const raster = await openReadableRaster(path);
+    const raster = await openRaster(path);
     const declared = Object.keys(names).map(Number).filter(Number.isInteger);
-    labels = await labelTilesFromRaster(raster, sets, { ...thresholds, classIds: declared.length ? new Set(declared) : undefined });
+    try {
+      labels = await labelTilesFromRaster(raster, sets, { ...thresholds, classIds: declared.length ? new Set(declared) : undefined });
+    } finally {
+      await raster.close();
+    }
     classes = [...new Set(labels.map((l) => l.classId))].sort((a, b) => a - b).map((id) => ({ id, name: names[String(id)] ?? `class ${id}` }));
   } else {
     const fc = await readVectorLabels(path);

@@ -9,6 +9,7 @@ export { randomFolds, spatialFolds, tilesOverlap, overlapNeighbours, SPLIT_KINDS
 export { crossValidate, crossValidateFolds, makeFolds, type CrossValidationOptions, type CrossValidationResult } from './cross-validate.ts';
 export { fitPca, pcaTransform, type Pca } from './pca.ts';
 export { embeddingFeatures, bandStatsFeatures, rawPixelPcaFeatures, type FeatureProvider, type FeatureSet } from './feature-providers.ts';
+export { randomBackboneFeatures } from './backbone-features.ts';
 export { tilePixelReader, type TilePixelReader, type TilePixels } from './tile-pixels.ts';
 export { evaluateFeatureSets, formatEvaluation, type EvaluationOptions, type EvaluationRow, type AccuracyTable } from './evaluate.ts';
 export { majorityLabel, acceptLabel, type MajorityLabel, type LabelThresholds } from './majority-label.ts';
@@ -17,9 +18,7 @@ export { labelTilesFromFeatures, type VectorLabelOptions } from './vector-labels
 export { readVectorLabels } from './read-vector-labels.ts';
 export { featureClasses } from './feature-classes.ts';
 export { importLabels, type ImportLabelsOptions, type ImportLabelsResult } from './import-labels.ts';
-export { openReadableRaster, type ReadableRaster } from './readable-raster.ts';
-export { encodeClassGeoTiff, writeClassGeoTiff, type ClassRaster } from './class-geotiff.ts';
-export { classMapRaster, classMapGeoJson, CLASS_MAP_NODATA } from './class-map.ts';
+export { classMapRaster, classMapGeoJson, writeClassGeoTiff, CLASS_MAP_NODATA } from './class-map.ts';
 export { classifyTiles, classifierModel, type ClassifyQuery, type TilePrediction } from './classify-tiles.ts';
 export { confusionMatrixPng } from './confusion-png.ts';
 export { embeddingMapPng } from './embedding-map-png.ts';

@@ -1,9 +1,9 @@
 import { UserError } from '../errors.ts';
+import type { Raster } from '../ingest/index.ts';
 import type { BBox, RasterRecord, TileRecord } from '../store/index.ts';
 import { WGS84, proj4ForRaster, transformer } from './crs.ts';
 import { bboxesOverlap, crsToPixel, formatBbox, pixelToCrs, projectedPixelBbox } from './extent.ts';
 import { acceptLabel, majorityLabel, type LabelThresholds } from './majority-label.ts';
-import type { ReadableRaster } from './readable-raster.ts';
 import type { TileLabel } from './labels-types.ts';
 
 /** An ingested image raster with the tiles to label. */
@@ -24,9 +24,9 @@ export interface RasterLabelOptions extends LabelThresholds {
  * footprint. Image pixel centres are carried into the label raster's CRS and read there (nearest pixel), so
  * label rasters on another grid or in another CRS work the same as ones on the image grid.
  */
-export async function labelTilesFromRaster(labels: ReadableRaster, sets: RasterTiles[], opts: RasterLabelOptions = {}): Promise<TileLabel[]> {
-  if (!labels.proj4) throw new UserError(`label raster ${labels.uri} names no coordinate reference system, so it cannot be matched to the imagery`);
-  const labelProj = labels.proj4;
+export async function labelTilesFromRaster(labels: Raster, sets: RasterTiles[], opts: RasterLabelOptions = {}): Promise<TileLabel[]> {
+  if (!labels.crs) throw new UserError(`label raster ${labels.uri} names no coordinate reference system, so it cannot be matched to the imagery`);
+  const labelProj = labels.crs.proj4;
   const labelToWgs = transformer(labelProj, WGS84);
   const labelExtent = projectedPixelBbox(labels.width, labels.height, (c, r) => labelToWgs(...pixelToCrs(labels.geotransform, c, r)));
   const overlapping = sets.filter((s) => bboxesOverlap(footprintBbox(s.raster.footprint.coordinates[0]), labelExtent));
@@ -51,7 +51,7 @@ export async function labelTilesFromRaster(labels: ReadableRaster, sets: RasterT
     const perTile = tiles.map((t) => samplePositions(t, labelPixel, Math.min(opts.maxSamplesPerSide ?? 128, t.size * density)));
     const win = clampedWindow(perTile, labels.width, labels.height);
     if (!win) continue;
-    const [band] = await labels.readWindow(win, [1]);
+    const [band] = (await labels.readWindow(win, [1])).data;
     tiles.forEach((t, i) => {
       const positions = perTile[i];
       const values = new Float64Array(positions.length / 2);

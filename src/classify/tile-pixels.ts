@@ -1,6 +1,5 @@
-import { fileURLToPath } from 'node:url';
+import { openRaster, type Raster, type SampleArray } from '../ingest/index.ts';
 import type { RasterRecord, TileRecord } from '../store/index.ts';
-import { openReadableRaster, type ReadableRaster } from './readable-raster.ts';
 
 /** A tile's pixels, band-major (`bands[b][row * size + col]`), standardised per band; nodata becomes 0 (the mean). */
 export interface TilePixels {
@@ -9,7 +8,11 @@ export interface TilePixels {
   valid: Uint8Array;
 }
 
-export type TilePixelReader = (tile: TileRecord) => Promise<TilePixels>;
+/** Reads one tile's pixels; `close` releases the rasters it opened. */
+export interface TilePixelReader {
+  (tile: TileRecord): Promise<TilePixels>;
+  close(): Promise<void>;
+}
 
 /**
  * Reads tiles' pixels from their rasters, opening each raster once. Tiles usually come row by row, so it reads a
@@ -17,22 +20,22 @@ export type TilePixelReader = (tile: TileRecord) => Promise<TilePixels>;
  * standardised with the raster's stored band statistics so features from UInt16 and Byte imagery share a scale.
  */
 export function tilePixelReader(rasterOf: (id: number) => Promise<RasterRecord>): TilePixelReader {
-  const open = new Map<number, Promise<{ record: RasterRecord; file: ReadableRaster }>>();
+  const open = new Map<number, Promise<{ record: RasterRecord; file: Raster }>>();
   const source = (id: number) => {
     let entry = open.get(id);
     if (!entry) {
-      entry = rasterOf(id).then(async (record) => ({ record, file: await openReadableRaster(pathOf(record.uri)) }));
+      entry = rasterOf(id).then(async (record) => ({ record, file: await openRaster(record.uri) }));
       open.set(id, entry);
     }
     return entry;
   };
-  let strip: { key: string; rows: ArrayLike<number>[]; width: number } | undefined;
-  return async (tile) => {
+  let strip: { key: string; rows: SampleArray[]; width: number } | undefined;
+  const read = async (tile: TileRecord): Promise<TilePixels> => {
     const { record, file } = await source(tile.rasterId);
     const w = Math.min(tile.size, file.width - tile.x);
     const h = Math.min(tile.size, file.height - tile.y);
     const key = `${tile.rasterId}:${tile.y}:${h}`;
-    if (strip?.key !== key) strip = { key, rows: await file.readWindow({ x: 0, y: tile.y, w: file.width, h }), width: file.width };
+    if (strip?.key !== key) strip = { key, rows: (await file.readWindow({ x: 0, y: tile.y, w: file.width, h })).data, width: file.width };
     const { rows: stripRows, width: stripWidth } = strip;
     const n = tile.size * tile.size;
     const valid = new Uint8Array(n);
@@ -51,8 +54,10 @@ export function tilePixelReader(rasterOf: (id: number) => Promise<RasterRecord>)
     }
     return { size: tile.size, bands, valid };
   };
-}
-
-export function pathOf(uri: string): string {
-  return uri.startsWith('file:') ? fileURLToPath(uri) : uri;
+  const close = async () => {
+    const entries = [...open.values()];
+    open.clear();
+    await Promise.all(entries.map(async (e) => (await e).file.close()));
+  };
+  return Object.assign(read, { close });
 }

@@ -4,10 +4,11 @@ import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
+import { initBackend } from '../train/index.ts';
 import {
   CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
   createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, formatEvaluation, importLabels, loadClassifier,
-  rawPixelPcaFeatures, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult, type FeatureSet,
+  randomBackboneFeatures, rawPixelPcaFeatures, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult, type FeatureSet,
   type LabelClass, type SplitKind,
 } from '../classify/index.ts';
 import { configFrom, emit, globalOptions, intOption, withStore } from './context.ts';
@@ -137,26 +138,31 @@ export function registerClassifyCommands(program: Command): void {
     });
 
   program.command('evaluate')
-    .description('compare features for land-cover classification: embeddings vs band statistics, raw-pixel PCA and a random backbone')
+    .description('compare features for land-cover classification: embeddings vs a random-initialised backbone, band statistics and raw-pixel PCA')
     .requiredOption('--labels <name>', 'label set')
     .option('--model <name>', 'embedding model (default: the latest, when one exists)')
     .option('--dim <n>', 'PCA dimension when no model gives one', intOption('--dim', 1), 64)
     .option('--cv <k>', 'cross-validation folds', intOption('--cv', 2), 5)
     .option('--block-tiles <n>', 'spatial block side in tiles', intOption('--block-tiles', 1), 5)
-    .option('--seed <n>', 'seed for folds and forests', intOption('--seed'), 1)
+    .option('--seed <n>', 'seed for folds, forests and the random backbone', intOption('--seed'), 1)
     .action(async (opts, cmd: Command) => {
       const result = await withStore(configFrom(cmd), async (store) => {
         const model = opts.model ? await store.model(opts.model) : (await store.listModels())[0];
         const { tiles, classIds } = await labelledTiles(store, opts.labels);
         const read = tilePixelReader((id) => store.raster(id));
         const sets: FeatureSet[] = [];
-        if (model) sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model });
+        if (model) {
+          await initBackend('cpu'); // the random backbone's weights are tfjs variables until exported to ONNX
+          sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model });
+          sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model, { seed: opts.seed }) });
+        }
         sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
         sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, model?.dim ?? opts.dim) });
-        sets.push({ name: 'random-backbone', provide: () => {
-          throw new UserError('needs the embed stage to run a randomly initialised backbone; not available yet');
-        } });
-        return evaluateFeatureSets(tiles, classIds, sets, { classifiers: [...CLASSIFIER_KINDS], splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
+        try {
+          return await evaluateFeatureSets(tiles, classIds, sets, { classifiers: [...CLASSIFIER_KINDS], splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
+        } finally {
+          await read.close();
+        }
       });
       if (!globalOptions(cmd).json) process.stdout.write(`${formatEvaluation(result)}\n`);
       process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, tiles: result.tiles, skipped: result.skipped })}\n`);
