@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from './errors.ts';
 
@@ -29,6 +30,16 @@ export const configSchema = z.object({
     /** Hosts that URL ingests may fetch from; empty means any host for the CLI, none over HTTP. */
     allowHosts: csv,
   }),
+  /** The pg-boss work queue (server engine only): retries, back-off and how long a unit may run before it is retried. */
+  queue: z.object({
+    retryLimit: z.coerce.number().int().min(0).max(100),
+    retryDelaySeconds: z.coerce.number().int().min(1).max(3600),
+    /** A unit still active after this long counts as failed (its worker died) and is retried. */
+    expireSeconds: z.coerce.number().int().min(1).max(86_400),
+    /** How often a worker checks for expired units (one worker does it per interval). */
+    superviseSeconds: z.coerce.number().int().min(1).max(3600),
+    pollSeconds: z.coerce.number().min(0.5).max(60),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -37,13 +48,15 @@ type Input = {
 };
 
 export const DEFAULT_DB = '.tilevec/db';
+const DEFAULT_MODELS_DIR = '.tilevec/models';
 
 const defaults: Config = {
   db: DEFAULT_DB,
   logLevel: 'warn',
-  modelsDir: '.tilevec/models',
+  modelsDir: DEFAULT_MODELS_DIR,
   serve: { host: '127.0.0.1', port: 8080, token: undefined, corsOrigins: [], maxK: 1000, queryTimeoutMs: 10_000 },
   ingest: { roots: [], allowHosts: [] },
+  queue: { retryLimit: 5, retryDelaySeconds: 10, expireSeconds: 900, superviseSeconds: 30, pollSeconds: 2 },
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): Input {
@@ -60,6 +73,13 @@ function fromEnv(env: NodeJS.ProcessEnv): Input {
       queryTimeoutMs: env.TILEVEC_QUERY_TIMEOUT_MS,
     },
     ingest: { roots: env.TILEVEC_DATA_ROOTS, allowHosts: env.TILEVEC_ALLOW_HOSTS },
+    queue: {
+      retryLimit: env.TILEVEC_QUEUE_RETRY_LIMIT,
+      retryDelaySeconds: env.TILEVEC_QUEUE_RETRY_DELAY,
+      expireSeconds: env.TILEVEC_QUEUE_EXPIRE,
+      superviseSeconds: env.TILEVEC_QUEUE_SUPERVISE,
+      pollSeconds: env.TILEVEC_QUEUE_POLL,
+    },
   };
 }
 
@@ -76,7 +96,12 @@ export function loadConfig(flags: Input = {}, env: NodeJS.ProcessEnv = process.e
     ...definedOnly(flags),
     serve: { ...defaults.serve, ...definedOnly(e.serve), ...definedOnly(flags.serve) },
     ingest: { ...defaults.ingest, ...definedOnly(e.ingest), ...definedOnly(flags.ingest) },
+    queue: { ...defaults.queue, ...definedOnly(e.queue), ...definedOnly(flags.queue) },
   };
+  // Models live beside an embedded database unless told otherwise, so one --db folder holds a whole project.
+  if (merged.modelsDir === DEFAULT_MODELS_DIR && typeof merged.db === 'string' && !/^postgres(ql)?:\/\//i.test(merged.db)) {
+    merged.modelsDir = join(dirname(merged.db), 'models');
+  }
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -43,3 +43,10 @@ test('the CLI answers --help, and a bad invocation fails with usage and no stack
   assert.equal(badEnv.code, 1);
   assert.match(badEnv.stderr, /^tilevec: invalid configuration: serve\.port/);
 });
+
+test('models live beside an embedded database unless set', () => {
+  assert.equal(loadConfig({}, {}).modelsDir, '.tilevec/models');
+  assert.equal(loadConfig({ db: '/data/project/db' }, {}).modelsDir, '/data/project/models');
+  assert.equal(loadConfig({ db: 'postgres://h/db' }, {}).modelsDir, '.tilevec/models');
+  assert.equal(loadConfig({ db: '/data/project/db' }, { TILEVEC_MODELS_DIR: '/models' }).modelsDir, '/models');
+});

@@ -1,16 +1,121 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { configFrom, emit, withStore } from './context.ts';
-import { formatStatus } from './db.ts';
+import { UserError } from '../errors.ts';
+import { configFrom, intOption } from './context.ts';
+import { progressReporter, formatSummary } from './ingest.ts';
+import { progressBar as trainProgress, formatTrainSummary } from './train.ts';
+import { embedProgress, formatEmbed } from './embed.ts';
+import { Store } from '../store/index.ts';
+import { ingest } from '../ingest/index.ts';
+import { train, TRAIN_DEFAULTS, MODEL_FILES, initBackend } from '../train/index.ts';
+import { embed, ChipEmbedder, ensureModelOnnx, resolveModel } from '../embed/index.ts';
+import { startServer } from '../serve/index.ts';
+import { RasterThumbnails } from '../serve/thumbnails.ts';
 
+/** The sample imagery: one NAIP quarter-quad over ten summers (one sensor, so one model fits all of it). */
+export const DEMO_DATA = resolve(import.meta.dirname, '../../../shared/data/naip-northdakota');
+const DEMO_MODEL = 'demo';
+
+interface DemoOptions {
+  rasters?: string[];
+  triplets: number;
+  port?: number;
+  retrain?: boolean;
+}
+
+function stage(n: number, text: string): void {
+  process.stderr.write(`\n[${n}/5] ${text}\n`);
+}
+
+/**
+ * The main job end to end on the embedded database: ingest, train the tiny backbone briefly, export to ONNX and
+ * embed, then serve, printing working queries. Rerunning reuses what is done (unchanged rasters, the trained
+ * model, stored vectors) unless --retrain.
+ */
 export function registerDemoCommand(program: Command): void {
   program.command('demo')
-    .description('run the main job end to end on the embedded database')
-    .action(async (_opts, cmd: Command) => {
-      const config = configFrom(cmd);
-      const status = await withStore(config, async (store) => {
-        await store.migrate();
-        return store.status();
-      });
-      emit(cmd, status, (s) => `tilevec demo: the store is ready\n${formatStatus(s)}`);
+    .description('the main job end to end: ingest sample imagery, train briefly, embed, and serve similar-tile queries')
+    .option('--rasters <paths...>', `rasters to use (paths, folders, globs or https URLs; default ${DEMO_DATA} when present)`)
+    .option('--triplets <n>', 'training triplets', intOption('--triplets', 16), 4000)
+    .option('--port <n>', 'port for the service (env TILEVEC_PORT; default 8080; 0 picks a free one)', intOption('--port', 0))
+    .option('--retrain', 'train a fresh model even if the demo model exists')
+    .action(async (o: DemoOptions, cmd: Command) => {
+      const config = configFrom(cmd, { serve: { port: o.port } });
+      const inputs = o.rasters ?? (existsSync(DEMO_DATA) ? [DEMO_DATA] : []);
+      if (inputs.length === 0) {
+        throw new UserError(`no sample imagery: ${DEMO_DATA} is absent; pass your own with --rasters <paths|urls> (4-band GeoTIFFs of one sensor work best)`);
+      }
+      const started = performance.now();
+      await initBackend('auto');
+      const store = await Store.open(config.db);
+      try {
+        stage(1, `ingesting ${inputs.join(' ')} into ${config.db}`);
+        const ingestBar = progressReporter();
+        const ingested = await ingest(store, inputs, { tileSize: TRAIN_DEFAULTS.tileSize }, ingestBar.onProgress).finally(ingestBar.stop);
+        process.stderr.write(`${formatSummary(ingested)}\n`);
+        if (ingested.ingested + ingested.unchanged === 0) throw new UserError('none of the rasters could be ingested; see the errors above');
+
+        const modelDir = resolve(config.modelsDir, DEMO_MODEL);
+        const trained = !o.retrain && existsSync(join(modelDir, MODEL_FILES.weights)) && (await store.listModels()).some((m) => m.name === DEMO_MODEL);
+        if (trained) {
+          stage(2, `reusing the trained model in ${modelDir} (--retrain trains a new one)`);
+        } else {
+          stage(2, `training the tiny RevBiFPN on ${o.triplets} Tile2Vec triplets (ONNX Runtime engine)`);
+          const bar = trainProgress();
+          const summary = await train(store, {
+            ...TRAIN_DEFAULTS, triplets: o.triplets, name: DEMO_MODEL, out: modelDir, resume: false,
+          }, bar.update).finally(bar.stop);
+          process.stderr.write(`${formatTrainSummary(summary)}\n`);
+        }
+
+        stage(3, 'exporting the encoder to ONNX');
+        const { dir } = await resolveModel(store, DEMO_MODEL);
+        process.stderr.write(`${ensureModelOnnx(dir)}\n`);
+
+        stage(4, 'embedding every tile with ONNX Runtime into pgvector');
+        const embedBar = embedProgress();
+        const embedded = await embed(store, { model: DEMO_MODEL }, embedBar.update).finally(embedBar.stop);
+        process.stderr.write(`${formatEmbed(embedded)}\n`);
+
+        stage(5, 'starting the service');
+        const thumbnails = new RasterThumbnails(store);
+        const chips = new ChipEmbedder(store);
+        const server = await startServer({
+          store, config, model: DEMO_MODEL,
+          renderThumbnail: (tile) => thumbnails.render(tile),
+          embedChip: (tiff, model) => chips.embed(tiff, model),
+        }, { host: config.serve.host, port: config.serve.port });
+        const [a, b, c] = await store.tilesInBbox(undefined, { limit: 3, afterId: 0 });
+        const url = server.url;
+        process.stdout.write(
+          [
+            '',
+            `tilevec demo is ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${url}`,
+            `  web map:  ${url}/`,
+            `  API docs: ${url}/docs`,
+            '',
+            'Try:',
+            `  curl '${url}/v1/tiles/${a.id}/similar?k=5'`,
+            `  curl -X POST ${url}/v1/analogy -H 'content-type: application/json' -d '{"a": ${a.id}, "b": ${b.id}, "c": ${c.id}, "k": 5}'`,
+            `  curl -o tile.png ${url}/v1/tiles/${a.id}/thumbnail.png`,
+            '',
+            'Press Ctrl-C to stop.',
+            '',
+          ].join('\n'),
+        );
+        await new Promise<void>((done) => {
+          const stop = () => {
+            process.off('SIGINT', stop).off('SIGTERM', stop);
+            done();
+          };
+          process.on('SIGINT', stop).on('SIGTERM', stop);
+        });
+        await server.close();
+        await thumbnails.close();
+        await chips.close();
+      } finally {
+        await store.close();
+      }
     });
 }
