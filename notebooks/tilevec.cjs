@@ -1,0 +1,66 @@
+// Notebook helpers for the tslab kernel. tslab compiles each cell to CommonJS with its own TypeScript settings, so
+// it can neither type-check nor load the project's ESM `.ts` sources (they import with `.ts` extensions and use
+// `import.meta`). A real CommonJS file like this one can: its dynamic import() goes through Node's ESM loader, with
+// tsx's loader hook registered once (the same hook bin/tilevec.js uses). Values come back untyped (`any`) in cells.
+'use strict';
+const { existsSync, mkdtempSync, rmSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join, resolve } = require('node:path');
+const { pathToFileURL } = require('node:url');
+
+/** The repository root (this file lives in notebooks/). */
+const REPO = resolve(__dirname, '..');
+let tsxReady;
+
+/**
+ * Imports a project module by a path relative to notebooks/ (e.g. '../src/store/index.ts'), as ESM through tsx;
+ * a bare name ('@tensorflow/tfjs') imports that package from the project's node_modules, the same instance the
+ * project's modules use.
+ */
+async function load(path) {
+  tsxReady ??= import('tsx/esm/api').then((m) => m.register());
+  await tsxReady;
+  return import(/^[./]/.test(path) ? pathToFileURL(resolve(__dirname, path)).href : path);
+}
+
+/**
+ * The real imagery: ../shared/data from the repository root, or TILEVEC_SHARED_DATA. Throws a message that says
+ * what is missing and how to fix it when the folder (or `sub` inside it) is absent.
+ */
+function sharedData(sub = '') {
+  const root = process.env.TILEVEC_SHARED_DATA ? resolve(process.env.TILEVEC_SHARED_DATA) : resolve(REPO, '../shared/data');
+  const dir = join(root, sub);
+  if (!existsSync(dir)) {
+    throw new Error(
+      `the sample imagery is missing: ${dir} does not exist. These notebooks read the real rasters in ../shared/data ` +
+      '(next to the repository; see its README.md). Put the data there, or set TILEVEC_SHARED_DATA to its folder, and rerun.');
+  }
+  return dir;
+}
+
+const workDirs = [];
+/** A fresh temporary directory for a notebook's database and outputs; removed by cleanup() or when the kernel exits. */
+function workDir(name) {
+  const dir = mkdtempSync(join(tmpdir(), `tilevec-nb-${name}-`));
+  workDirs.push(dir);
+  return dir;
+}
+
+function cleanup() {
+  for (const dir of workDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+
+const escapeHtml = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+
+/** An HTML table of plain objects (columns: the keys of the first row unless given), numbers right-aligned. */
+function htmlTable(rows, columns) {
+  const cols = columns ?? Object.keys(rows[0] ?? {});
+  const cell = (v) => (typeof v === 'number'
+    ? `<td style="text-align:right">${Number.isInteger(v) ? v : v.toFixed(3)}</td>`
+    : `<td style="text-align:left">${escapeHtml(v ?? '')}</td>`);
+  return `<table><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>` +
+    rows.map((r) => `<tr>${cols.map((c) => cell(r[c])).join('')}</tr>`).join('') + '</tbody></table>';
+}
+
+module.exports = { REPO, load, sharedData, workDir, cleanup, htmlTable };
