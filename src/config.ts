@@ -59,7 +59,9 @@ const defaults: Config = {
   queue: { retryLimit: 5, retryDelaySeconds: 10, expireSeconds: 900, superviseSeconds: 30, pollSeconds: 2 },
 };
 
-function fromEnv(env: NodeJS.ProcessEnv): Input {
+function fromEnv(rawEnv: NodeJS.ProcessEnv): Input {
+  // An empty variable (TILEVEC_DB=) counts as unset, as shells and container files often produce them.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== '')) as NodeJS.ProcessEnv;
   return {
     db: env.TILEVEC_DB ?? env.DATABASE_URL,
     logLevel: env.TILEVEC_LOG_LEVEL,

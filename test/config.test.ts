@@ -6,6 +6,7 @@ import { lastJson, runCli } from './helpers.ts';
 test('flags win over the environment, which wins over the defaults', () => {
   assert.equal(loadConfig({}, {}).db, DEFAULT_DB);
   assert.equal(loadConfig({}, { DATABASE_URL: 'postgres://a/b' }).db, 'postgres://a/b');
+  assert.equal(loadConfig({}, { TILEVEC_DB: '', DATABASE_URL: 'postgres://a/b' }).db, 'postgres://a/b', 'empty counts as unset');
   assert.equal(loadConfig({}, { DATABASE_URL: 'postgres://a/b', TILEVEC_DB: '/tmp/x' }).db, '/tmp/x');
   assert.equal(loadConfig({ db: '/flag' }, { TILEVEC_DB: '/tmp/x' }).db, '/flag');
   const c = loadConfig({ serve: { port: 9000 } }, { TILEVEC_PORT: '8081', TILEVEC_HOST: '0.0.0.0', TILEVEC_CORS_ORIGINS: 'http://a, http://b' });
