@@ -19,6 +19,7 @@ export { readVectorLabels } from './read-vector-labels.ts';
 export { featureClasses } from './feature-classes.ts';
 export { importLabels, type ImportLabelsOptions, type ImportLabelsResult } from './import-labels.ts';
 export { classMapRaster, classMapGeoJson, writeClassGeoTiff, CLASS_MAP_NODATA } from './class-map.ts';
+export { classifiersDir, classifierPath } from './classifier-dir.ts';
 export { classifyTiles, classifierModel, type ClassifyQuery, type TilePrediction } from './classify-tiles.ts';
 export { confusionMatrixPng } from './confusion-png.ts';
 export { embeddingMapPng } from './embedding-map-png.ts';

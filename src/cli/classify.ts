@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { initBackend } from '../train/index.ts';
 import {
-  CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
+  CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
   createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, formatEvaluation, importLabels, loadClassifier,
   randomBackboneFeatures, rawPixelPcaFeatures, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult, type FeatureSet,
   type LabelClass, type SplitKind,
@@ -84,17 +84,18 @@ export function registerClassifyCommands(program: Command): void {
     .addOption(new Option('--split <kind>', 'split whose confusion matrix is drawn; both are reported').choices(SPLIT_KINDS as string[]).default('spatial'))
     .option('--block-tiles <n>', 'spatial block side in tiles', intOption('--block-tiles', 1), 5)
     .option('--seed <n>', 'seed for folds and forests', intOption('--seed'), 1)
-    .option('--out <file.json>', 'where to save the classifier (default .tilevec/classifiers/<labels>-<model>-<kind>.json)')
+    .option('--out <file.json>', 'where to save the classifier (default <models dir>/../classifiers/<labels>-<model>-<kind>.json, where tilevec serve finds it by name)')
     .action(async (opts, cmd: Command) => {
       const kind = opts.classifier as ClassifierKind;
-      const result = await withStore(configFrom(cmd), async (store) => {
+      const config = configFrom(cmd);
+      const result = await withStore(config, async (store) => {
         const model = await store.model(opts.model);
         const { labelSet, tiles, classIds } = await labelledTiles(store, opts.labels);
         if (tiles.length < opts.cv) throw new UserError(`label set '${labelSet.name}' labels only ${tiles.length} tiles; too few for ${opts.cv} folds`);
         const features = await embeddingFeatures(store, model)(tiles);
         const cv = Object.fromEntries(SPLIT_KINDS.map((split) => [split, crossValidate(features, classIds, tiles, { classifier: kind, split, folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles })])) as Record<SplitKind, CrossValidationResult>;
         const classifier = createClassifier(kind, { seed: opts.seed }).fit(features, classIds);
-        const out = resolve(opts.out ?? `.tilevec/classifiers/${labelSet.name}-${model.name}-${kind}.json`);
+        const out = resolve(opts.out ?? join(classifiersDir(config), `${labelSet.name}-${model.name}-${kind}.json`));
         mkdirSync(dirname(out), { recursive: true });
         saveClassifier(out, classifier, { model: { id: model.id, name: model.name }, featureSet: 'embedding', dim: model.dim, classes: labelSet.classes, labelSet: labelSet.name, trainedAt: new Date().toISOString() });
         const base = out.replace(/\.json$/, '');

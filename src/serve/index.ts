@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
+import { classifyRoutes } from './classify-route.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -84,6 +85,7 @@ export function createApp(deps: ServeDeps): ServeApp {
 
   const routes: RouteSpec[] = [
     ...buildRoutes(deps, schemas, queries),
+    ...classifyRoutes(deps),
     {
       method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route',
       responses: { 200: { description: 'metrics', type: 'text/plain' } },

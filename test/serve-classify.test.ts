@@ -1,0 +1,100 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../src/store/index.ts';
+import { classifiersDir, createClassifier, saveClassifier } from '../src/classify/index.ts';
+import { startServer, type RunningServer } from '../src/serve/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { seedSynthetic, type SyntheticWorld } from './serve-fixtures.ts';
+import { tempDir } from './helpers.ts';
+
+/** Class 1 where the first embedding coordinate is negative, class 2 elsewhere: a rule logreg learns exactly. */
+const truth = (v: Float32Array) => (v[0] < 0 ? 1 : 2);
+
+describe('POST /v1/classify', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: Store;
+  let world: SyntheticWorld;
+  let server: RunningServer;
+  let unembedded: number;
+
+  before(async () => {
+    dir = tempDir('tilevec-serve-classify-');
+    store = await Store.open(join(dir.path, 'db'));
+    world = await seedSynthetic(store, { rasters: 2, side: 6, dim: 8, withoutEmbedding: 1 });
+    await store.registerModel({ name: 'other', backbone: {}, dim: 8, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/dev/null' });
+    unembedded = [...world.rasterOf.keys()].find((id) => !world.vectors.has(id))!;
+    const config = loadConfig({ db: 'memory://', logLevel: 'silent', modelsDir: join(dir.path, 'models'), serve: { port: 0 } }, {});
+    const classifiers = classifiersDir(config);
+    mkdirSync(classifiers, { recursive: true });
+    const rows = [...world.vectors.values()];
+    const classes = [{ id: 1, name: 'west' }, { id: 2, name: 'east' }];
+    const fit = createClassifier('logreg').fit(rows, rows.map(truth));
+    saveClassifier(join(classifiers, 'landcover.json'), fit, { model: { id: world.model.id, name: world.model.name }, featureSet: 'embedding', dim: 8, classes });
+    saveClassifier(join(classifiers, 'baseline.json'), fit, { model: null, featureSet: 'band-mean-std', dim: 8, classes });
+    server = await startServer({ store, config });
+  });
+  after(async () => {
+    await server?.close();
+    await store?.close();
+    dir?.cleanup();
+  });
+
+  const post = async (body: unknown) => {
+    const res = await fetch(`${server.url}/v1/classify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json() };
+  };
+
+  test('by tile ids: one prediction per tile, from the saved classifier found by name', async () => {
+    const ids = [...world.vectors.keys()].slice(0, 12);
+    const { status, body } = await post({ classifier: 'landcover', tileIds: ids });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.model, world.model.name);
+    assert.deepEqual(body.predictions.map((p: { tileId: number }) => p.tileId), [...ids].sort((a, b) => a - b));
+    for (const p of body.predictions) {
+      assert.equal(p.classId, truth(world.vectors.get(p.tileId)!));
+      assert.equal(p.className, p.classId === 1 ? 'west' : 'east');
+      assert.ok(p.probability > 0.5 && p.probability <= 1);
+    }
+  });
+
+  test('by bbox: every embedded tile of the first raster, none of the second', async () => {
+    const first = [...world.rasterOf].filter(([id, r]) => r === world.rasterIds[0] && world.vectors.has(id)).map(([id]) => id);
+    // The first raster spans 6 tiles of 0.01° from (-110, 37); the second starts 0.075° east of it.
+    const { status, body } = await post({ classifier: 'landcover', bbox: [-109.9995, 37.0005, -109.9405, 37.0595] });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.predictions.map((p: { tileId: number }) => p.tileId), first.sort((a, b) => a - b));
+  });
+
+  test('bad requests are problems: unknown classifier 404, path-like name 400, both or neither of tileIds and bbox 400', async () => {
+    let r = await post({ classifier: 'nope', tileIds: [1] });
+    assert.equal(r.status, 404);
+    assert.match(r.body.detail, /no classifier 'nope'/);
+    r = await post({ classifier: '../../etc/passwd', tileIds: [1] });
+    assert.equal(r.status, 400);
+    assert.match(r.body.detail, /classifier name/);
+    r = await post({ classifier: 'landcover' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.detail, /exactly one of tileIds and bbox/);
+    r = await post({ classifier: 'landcover', tileIds: [1], bbox: [0, 0, 1, 1] });
+    assert.equal(r.status, 400);
+  });
+
+  test('a tile without an embedding is a 404; another model, or a baseline classifier, is a 400', async () => {
+    let r = await post({ classifier: 'landcover', tileIds: [unembedded] });
+    assert.equal(r.status, 404);
+    assert.match(r.body.detail, new RegExp(`tiles ${unembedded} have no embedding`));
+    r = await post({ classifier: 'landcover', tileIds: [[...world.vectors.keys()][0]], model: 'other' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.detail, /trained on embeddings of model 'synthetic'.*model 'other'/);
+    r = await post({ classifier: 'baseline', tileIds: [[...world.vectors.keys()][0]] });
+    assert.equal(r.status, 400);
+    assert.match(r.body.detail, /band-mean-std/);
+  });
+
+  test('the route is in the OpenAPI document', async () => {
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json();
+    assert.ok(doc.paths['/v1/classify']?.post, Object.keys(doc.paths).join(', '));
+  });
+});
