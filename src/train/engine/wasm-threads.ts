@@ -108,9 +108,13 @@ async function withNodeThreadShims<T>(threads: number, init: () => Promise<T>): 
   const cpus = originalCpus();
   os.cpus = () => Array.from({ length: 2 * threads }, (_, i) => cpus[i % cpus.length]);
 
+  // The pthread workers are unref'd, so while initialisation waits on them nothing else may be holding the event
+  // loop open: without this timer Node could exit mid-await (exit code 13) before the workers report in.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     return await init();
   } finally {
+    clearInterval(keepAlive);
     globalThis.Blob = OriginalBlob;
     URL.createObjectURL = originalCreateObjectURL;
     workerThreads.Worker = OriginalWorker;
