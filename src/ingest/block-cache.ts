@@ -3,12 +3,12 @@
  * block share a single fetch and decode; a failed load is dropped rather than cached.
  */
 export class BlockCache {
-  private readonly entries = new Map<number, { block: Promise<ArrayBuffer>; bytes: number }>();
+  private readonly entries = new Map<number, { block: Promise<Uint8Array>; bytes: number }>();
   private bytes = 0;
 
   constructor(readonly maxBytes: number) {}
 
-  get(key: number, load: () => Promise<ArrayBuffer>): Promise<ArrayBuffer> {
+  get(key: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
     const hit = this.entries.get(key);
     if (hit) {
       this.entries.delete(key);

@@ -33,28 +33,28 @@ export interface BlockCodec {
 }
 
 /**
- * Decodes one block into native-endian samples laid out band after band (each band `width * rows` samples),
- * so that window reads copy whole rows instead of picking samples out of pixel-interleaved data.
+ * Decodes one block into native-endian samples in the stored layout (pixel-interleaved when `samples` > 1),
+ * predictor undone. The result is a view from byte 0 of a buffer that this call owns (it may be a few bytes
+ * longer than the block), so it can be transferred; `copyBlockRect` then lays samples out band by band
+ * straight into the destination window.
  */
-export function decodeBlock(codec: BlockCodec, stored: Uint8Array): ArrayBuffer {
+export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
   const { width, rows, samples, bytesPerSample } = codec;
   const expected = width * rows * samples * bytesPerSample;
   const raw = decompress(codec.compression, stored, expected);
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
-  // Own an aligned buffer of exactly the block: zlib may hand back a view into a shared pool or extra bytes.
-  const owned = raw.byteOffset === 0 && raw.byteLength === expected && raw.buffer.byteLength === expected && raw !== stored;
-  const bytes: Uint8Array<ArrayBuffer> = owned ? (raw as Uint8Array<ArrayBuffer>) : new Uint8Array(expected);
-  if (!owned) bytes.set(raw.subarray(0, expected));
+  // Typed views of the samples need an aligned start; every decoder here returns offset 0, but stay safe.
+  const bytes = (raw.byteOffset === 0 ? raw.subarray(0, expected) : raw.slice(0, expected));
   if (codec.predictor === 3) {
     undoFloatPredictor(bytes, width * samples * bytesPerSample, rows, samples, bytesPerSample);
   } else {
     if (!codec.littleEndian && bytesPerSample > 1) swapBytes(bytes, bytesPerSample);
-    if (codec.predictor === 2) undoHorizontalPredictor(bytes.buffer, width, rows, samples, bytesPerSample);
+    if (codec.predictor === 2) undoHorizontalPredictor(bytes, width, rows, samples, bytesPerSample);
     else if (codec.predictor !== 1) throw new Error(`unsupported TIFF predictor ${codec.predictor}`);
   }
-  return samples === 1 ? bytes.buffer : deinterleave(bytes, width * rows, samples, bytesPerSample);
+  return bytes;
 }
 
 function decompress(compression: number, stored: Uint8Array, expected: number): Uint8Array {
@@ -63,7 +63,9 @@ function decompress(compression: number, stored: Uint8Array, expected: number): 
       return stored;
     case COMPRESSION.deflate:
     case COMPRESSION.adobeDeflate:
-      return inflateSync(stored);
+      // One output chunk one byte larger than the block: zlib fills it in one pass and Node returns a view of
+      // it, instead of concatenating 16 KiB chunks (a whole extra copy of the block).
+      return inflateSync(stored, { chunkSize: Math.max(expected + 1, 64) });
     case COMPRESSION.lzw:
       return lzwDecode(stored, expected);
     default:
@@ -82,16 +84,17 @@ function swapBytes(bytes: Uint8Array, size: number): void {
 }
 
 /** Cumulative sums along each row. One loop per sample width, so each loop stays monomorphic (and fast) in V8. */
-function undoHorizontalPredictor(buffer: ArrayBuffer, width: number, rows: number, samples: number, bytesPerSample: number): void {
+function undoHorizontalPredictor(bytes: Uint8Array, width: number, rows: number, samples: number, bytesPerSample: number): void {
   const rowLen = width * samples;
+  const { buffer, byteOffset } = bytes;
   if (bytesPerSample === 1) {
-    const v = new Uint8Array(buffer);
+    const v = bytes;
     for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
   } else if (bytesPerSample === 2) {
-    const v = new Uint16Array(buffer);
+    const v = new Uint16Array(buffer, byteOffset, rowLen * rows);
     for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
   } else if (bytesPerSample === 4) {
-    const v = new Uint32Array(buffer);
+    const v = new Uint32Array(buffer, byteOffset, rowLen * rows);
     for (let r = 0; r < rows; r++) for (let i = r * rowLen + samples, end = (r + 1) * rowLen; i < end; i++) v[i] += v[i - samples];
   } else {
     throw new Error(`predictor 2 with ${bytesPerSample * 8}-bit samples is not supported`);
@@ -112,25 +115,73 @@ function undoFloatPredictor(bytes: Uint8Array, rowBytes: number, rows: number, s
   }
 }
 
-function deinterleave(bytes: Uint8Array, pixels: number, samples: number, bytesPerSample: number): ArrayBuffer {
-  const out = new ArrayBuffer(bytes.length);
-  const buf = bytes.buffer as ArrayBuffer;
-  if (bytesPerSample === 1) {
-    const src = new Uint8Array(buf, bytes.byteOffset, pixels * samples);
-    const dst = new Uint8Array(out);
-    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
-  } else if (bytesPerSample === 2) {
-    const src = new Uint16Array(buf, bytes.byteOffset, pixels * samples);
-    const dst = new Uint16Array(out);
-    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
-  } else if (bytesPerSample === 4) {
-    const src = new Uint32Array(buf, bytes.byteOffset, pixels * samples);
-    const dst = new Uint32Array(out);
-    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
+
+/** Where a rectangle of one decoded block lands in a window. */
+export interface BlockRect {
+  /** Top-left pixel of the rectangle inside the block. */
+  blockX: number;
+  blockY: number;
+  width: number;
+  height: number;
+  /** Top-left pixel of the rectangle inside the window, and the window's width. */
+  windowX: number;
+  windowY: number;
+  windowWidth: number;
+}
+
+type Samples = Uint8Array | Uint16Array | Uint32Array | Float64Array;
+const SAMPLE_VIEWS = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array, 8: Float64Array } as const;
+
+function samplesOf(view: ArrayBufferView, bytesPerSample: number): Samples {
+  const View = SAMPLE_VIEWS[bytesPerSample as keyof typeof SAMPLE_VIEWS];
+  return new View(view.buffer as ArrayBuffer, view.byteOffset, view.byteLength / bytesPerSample);
+}
+
+/**
+ * Copies `rect` of a decoded block (`decodeBlock`'s layout) into window-sized band arrays, sample `planes[k]` of
+ * each pixel into `bands[k]`: de-interleaving and cropping in one pass, with no intermediate block-sized copy.
+ * Samples are moved as raw bits (through unsigned views), so any dtype of the block's sample size works.
+ */
+export function copyBlockRect(block: Uint8Array, codec: Pick<BlockCodec, 'width' | 'samples' | 'bytesPerSample'>, rect: BlockRect, planes: number[], bands: ArrayBufferView[]): void {
+  const { width: blockWidth, samples, bytesPerSample } = codec;
+  const src = samplesOf(block, bytesPerSample);
+  const out = bands.map((b) => samplesOf(b, bytesPerSample));
+  if (samples === 1) {
+    copyRows(src, out[0], blockWidth, rect);
+  } else if (bytesPerSample === 1 && samples === 4 && planes.join() === '0,1,2,3') {
+    copyFourBytePixels(new Uint32Array(block.buffer, block.byteOffset, block.length >>> 2), out as Uint8Array[], blockWidth, rect);
   } else {
-    const src = new Float64Array(buf, bytes.byteOffset, pixels * samples);
-    const dst = new Float64Array(out);
-    for (let s = 0; s < samples; s++) for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples) dst[o + p] = src[i];
+    for (let k = 0; k < planes.length; k++) copyStrided(src, out[k], blockWidth, samples, planes[k], rect);
   }
-  return out;
+}
+
+function copyRows(src: Samples, dst: Samples, blockWidth: number, r: BlockRect): void {
+  for (let y = 0; y < r.height; y++) {
+    const s = (r.blockY + y) * blockWidth + r.blockX;
+    dst.set(src.subarray(s, s + r.width) as never, (r.windowY + y) * r.windowWidth + r.windowX);
+  }
+}
+
+function copyStrided(src: Samples, dst: Samples, blockWidth: number, samples: number, plane: number, r: BlockRect): void {
+  for (let y = 0; y < r.height; y++) {
+    let s = ((r.blockY + y) * blockWidth + r.blockX) * samples + plane;
+    for (let o = (r.windowY + y) * r.windowWidth + r.windowX, end = o + r.width; o < end; o++, s += samples) dst[o] = src[s];
+  }
+}
+
+/**
+ * Four uint8 bands, all wanted (NAIP's RGBN): one 32-bit load per pixel instead of four strided byte loads. Sample 0
+ * is the low byte on the little-endian hosts Node runs on.
+ */
+function copyFourBytePixels(src: Uint32Array, [b0, b1, b2, b3]: Uint8Array[], blockWidth: number, r: BlockRect): void {
+  for (let y = 0; y < r.height; y++) {
+    let s = (r.blockY + y) * blockWidth + r.blockX;
+    for (let o = (r.windowY + y) * r.windowWidth + r.windowX, end = o + r.width; o < end; o++, s++) {
+      const v = src[s];
+      b0[o] = v;
+      b1[o] = v >>> 8;
+      b2[o] = v >>> 16;
+      b3[o] = v >>> 24;
+    }
+  }
 }

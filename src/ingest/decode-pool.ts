@@ -18,7 +18,7 @@ export class DecodeError extends Error {
 }
 
 interface Pending {
-  resolve: (out: ArrayBuffer) => void;
+  resolve: (out: Uint8Array) => void;
   reject: (err: Error) => void;
 }
 
@@ -39,7 +39,7 @@ export class DecodePool {
   /** `threads` 0 decodes on the calling thread (useful for tiny inputs and for debugging). */
   constructor(readonly threads: number = defaultThreads()) {}
 
-  decode(codec: BlockCodec, bytes: Uint8Array): Promise<ArrayBuffer> {
+  decode(codec: BlockCodec, bytes: Uint8Array): Promise<Uint8Array> {
     if (this.threads === 0) {
       try {
         return Promise.resolve(decodeBlock(codec, bytes));
@@ -49,7 +49,7 @@ export class DecodePool {
     }
     const slot = this.leastBusy();
     const id = this.nextId++;
-    return new Promise<ArrayBuffer>((resolve, reject) => {
+    return new Promise<Uint8Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
       if (slot.busy++ === 0) slot.worker.ref();
       // Transfer when the bytes own their buffer; otherwise a copy is posted.
@@ -78,7 +78,7 @@ export class DecodePool {
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WORKER_BOOT)}`));
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
-    worker.on('message', (msg: { id: number; out?: ArrayBuffer; error?: string }) => {
+    worker.on('message', (msg: { id: number; out?: Uint8Array; error?: string }) => {
       const job = this.pending.get(msg.id);
       if (!job) return;
       this.pending.delete(msg.id);

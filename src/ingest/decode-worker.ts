@@ -11,7 +11,7 @@ interface Job {
 parentPort!.on('message', ({ id, codec, bytes }: Job) => {
   try {
     const out = decodeBlock(codec, bytes);
-    parentPort!.postMessage({ id, out }, [out]);
+    parentPort!.postMessage({ id, out }, [out.buffer]);
   } catch (err) {
     parentPort!.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -2,7 +2,7 @@ import { GeoTIFF } from 'geotiff';
 import type { Polygon } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
 import { BlockCache } from './block-cache.ts';
-import { compressionName, isSupportedCompression, type BlockCodec } from './codecs.ts';
+import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec } from './codecs.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
 import { applyGeotransform, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
@@ -262,37 +262,34 @@ export class Raster implements RasterInfo {
     for (let by = Math.floor(y0 / this.blockHeight); by * this.blockHeight < y1; by++) {
       for (let bx = Math.floor(x0 / this.blockWidth); bx * this.blockWidth < x1; bx++) {
         if (this.interleave === 'band') {
-          wanted.forEach((band, i) => jobs.push(this.block(bx, by, band - 1).then((buf) => this.copyBlock(buf, bx, by, [0], [i], win, data))));
+          wanted.forEach((band, i) => jobs.push(this.block(bx, by, band - 1).then((block) => this.copyBlock(block, bx, by, [0], win, [data[i]]))));
         } else {
-          jobs.push(this.block(bx, by, 0).then((buf) => this.copyBlock(buf, bx, by, wanted.map((b) => b - 1), wanted.map((_, i) => i), win, data)));
+          jobs.push(this.block(bx, by, 0).then((block) => this.copyBlock(block, bx, by, wanted.map((b) => b - 1), win, data)));
         }
       }
     }
     await Promise.all(jobs);
 
     for (let r = y0; r < y1; r++) inside.fill(1, (r - y) * w + (x0 - x), (r - y) * w + (x1 - x));
-    const validCount = this.maskNodata(inside, data);
+    const validCount = this.nodata === null ? (x1 - x0) * (y1 - y0) : this.maskNodata(inside, data, { x: x0 - x, y: y0 - y, w: x1 - x0, h: y1 - y0 }, w);
     return { window: { ...win }, bands: wanted, data, valid: inside, validCount };
   }
 
-  /** Clears pixels that are nodata in every band from `mask`; returns how many stay valid. */
-  private maskNodata(mask: Uint8Array, data: SampleArray[]): number {
+  /** Clears pixels of `part` (the window's part inside the raster) that are nodata in every band; returns how many stay valid. */
+  private maskNodata(mask: Uint8Array, data: SampleArray[], part: PixelWindow, stride: number): number {
     const nd = this.nodata;
-    let count = 0;
-    if (nd === null) {
-      for (let i = 0; i < mask.length; i++) count += mask[i];
-      return count;
-    }
     const isNaN = Number.isNaN(nd);
-    for (let i = 0; i < mask.length; i++) {
-      if (!mask[i]) continue;
-      let any = false;
-      for (let b = 0; b < data.length && !any; b++) {
-        const v = data[b][i];
-        any = isNaN ? !Number.isNaN(v) : v !== nd;
+    let count = 0;
+    for (let r = part.y; r < part.y + part.h; r++) {
+      for (let i = r * stride + part.x, end = i + part.w; i < end; i++) {
+        let any = false;
+        for (let b = 0; b < data.length && !any; b++) {
+          const v = data[b][i];
+          any = isNaN ? !Number.isNaN(v) : v !== nd;
+        }
+        if (any) count++;
+        else mask[i] = 0;
       }
-      if (any) count++;
-      else mask[i] = 0;
     }
     return count;
   }
@@ -302,12 +299,12 @@ export class Raster implements RasterInfo {
     return this.tiled ? this.blockHeight : Math.min(this.blockHeight, this.height - by * this.blockHeight);
   }
 
-  private block(bx: number, by: number, plane: number): Promise<ArrayBuffer> {
+  private block(bx: number, by: number, plane: number): Promise<Uint8Array> {
     const index = plane * this.blocksAcross * this.blocksDown + by * this.blocksAcross + bx;
     return this.cache.get(index, () => this.loadBlock(index, by));
   }
 
-  private async loadBlock(index: number, by: number): Promise<ArrayBuffer> {
+  private async loadBlock(index: number, by: number): Promise<Uint8Array> {
     const rows = this.rowsInBlock(by);
     const codec: BlockCodec = { ...this.codec, rows };
     const offset = this.offsets[index];
@@ -316,7 +313,7 @@ export class Raster implements RasterInfo {
       // A sparse block (GDAL writes none for all-nodata areas): it reads as nodata.
       const empty = newSampleArray(this.dtype, this.codec.width * rows * this.codec.samples);
       if (this.nodata) empty.fill(this.nodata);
-      return empty.buffer as ArrayBuffer;
+      return new Uint8Array(empty.buffer);
     }
     if (offset + count > this.source.size) {
       throw new UserError(`truncated file: block ${index} needs bytes ${offset}-${offset + count} but the file ends at ${this.source.size}`);
@@ -331,24 +328,17 @@ export class Raster implements RasterInfo {
     }
   }
 
-  /** Copies the part of one decoded (band-sequential) block that falls in the window, row by row. */
-  private copyBlock(buf: ArrayBuffer, bx: number, by: number, planes: number[], outIndex: number[], win: PixelWindow, data: SampleArray[]): void {
-    const bw = this.blockWidth;
-    const rows = this.rowsInBlock(by);
-    const planeSize = bw * rows;
-    const block = newSampleArray(this.dtype, buf);
-    const cx0 = Math.max(win.x, bx * bw, 0);
-    const cx1 = Math.min(win.x + win.w, (bx + 1) * bw, this.width);
-    const cy0 = Math.max(win.y, by * this.blockHeight, 0);
-    const cy1 = Math.min(win.y + win.h, by * this.blockHeight + rows, this.height);
-    for (let k = 0; k < planes.length; k++) {
-      const src = block.subarray(planes[k] * planeSize, (planes[k] + 1) * planeSize);
-      const dst = data[outIndex[k]];
-      for (let r = cy0; r < cy1; r++) {
-        const s = (r - by * this.blockHeight) * bw + (cx0 - bx * bw);
-        dst.set(src.subarray(s, s + (cx1 - cx0)) as never, (r - win.y) * win.w + (cx0 - win.x));
-      }
-    }
+  /** Copies the part of one decoded block that falls in the window into the window's band arrays. */
+  private copyBlock(block: Uint8Array, bx: number, by: number, planes: number[], win: PixelWindow, bands: SampleArray[]): void {
+    const x0 = Math.max(win.x, bx * this.blockWidth, 0);
+    const x1 = Math.min(win.x + win.w, (bx + 1) * this.blockWidth, this.width);
+    const y0 = Math.max(win.y, by * this.blockHeight, 0);
+    const y1 = Math.min(win.y + win.h, by * this.blockHeight + this.rowsInBlock(by), this.height);
+    const rect = {
+      blockX: x0 - bx * this.blockWidth, blockY: y0 - by * this.blockHeight, width: x1 - x0, height: y1 - y0,
+      windowX: x0 - win.x, windowY: y0 - win.y, windowWidth: win.w,
+    };
+    copyBlockRect(block, this.codec, rect, planes, bands);
   }
 
   /** CRS coordinates of pixel (col, row); fractional values address inside a pixel, (0.5, 0.5) is its centre. */
