@@ -11,6 +11,7 @@ import { registerIngestCommands } from './cli/ingest.ts';
 import { registerServeCommand } from './cli/serve.ts';
 import { registerTrainCommand } from './cli/train.ts';
 import { registerEmbedCommands } from './cli/embed.ts';
+import { registerWorkerCommands } from './cli/worker.ts';
 
 function buildProgram(): Command {
   const program = new Command('tilevec')
@@ -37,6 +38,7 @@ function buildProgram(): Command {
   registerServeCommand(program);
   registerTrainCommand(program);
   registerEmbedCommands(program);
+  registerWorkerCommands(program);
   return program;
 }
 

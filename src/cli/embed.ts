@@ -4,6 +4,7 @@ import { configFrom, emit, intListOption, intOption, withStore } from './context
 import { embed, exportEmbeddings, exportModelOnnx, resolveModel, type EmbedProgress, type EmbedSummary, type ExportFormat } from '../embed/index.ts';
 import { initBackend } from '../train/index.ts';
 import type { ModelRecord } from '../store/index.ts';
+import { enqueueEmbed } from './worker.ts';
 
 export function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
@@ -57,8 +58,15 @@ export function registerEmbedCommands(program: Command): void {
     .option('--rasters <ids>', 'catalog raster ids (default all)', intListOption('--rasters'))
     .option('--batch <n>', 'tiles per ONNX Runtime call', intOption('--batch', 1), 64)
     .option('--threads <n>', 'intra-op threads (default: one per core)', intOption('--threads', 1))
+    .option('--queue', 'enqueue blocks of tiles for tilevec worker processes (PostgreSQL server only)')
+    .option('--block-tiles <n>', 'tiles per queued job with --queue', intOption('--block-tiles', 1), 2048)
     .action(async (o, cmd: Command) => {
       const config = configFrom(cmd);
+      if (o.queue) {
+        const result = await enqueueEmbed(config, { model: o.model, rasterIds: o.rasters, batch: o.batch, blockTiles: o.blockTiles });
+        emit(cmd, result, (r) => `queued ${r.queued} embed job(s) over ${r.tiles} tiles for model ${r.model}; run tilevec worker to process them`);
+        return;
+      }
       await initBackend('cpu'); // exporting a fresh ONNX file reads the weights through tfjs
       const bar = embedProgress();
       const summary = await withStore(config, (store) => embed(store, { model: o.model, rasterIds: o.rasters, batch: o.batch, threads: o.threads }, bar.update)).finally(bar.stop);

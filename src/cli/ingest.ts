@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.ts';
 import { configFrom, emit, intOption, withStore } from './context.ts';
+import { enqueueIngest } from './worker.ts';
 import { ingest, openRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
 
 function bandList(value: string): number[] {
@@ -78,8 +79,17 @@ export function registerIngestCommands(program: Command): void {
     .option('--force', 're-ingest rasters whose content is unchanged')
     .option('--allow-ungeoreferenced', 'ingest rasters without georeferencing, with pixel-space footprints')
     .option('--timeout <seconds>', 'HTTP request timeout', intOption('--timeout', 1), 30)
-    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; timeout: number }, cmd: Command) => {
+    .option('--queue', 'enqueue one job per raster for tilevec worker processes (PostgreSQL server only)')
+    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; timeout: number; queue?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
+      if (opts.queue) {
+        const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced } = opts;
+        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, timeoutMs: opts.timeout * 1000 });
+        for (const f of result.failed) process.stderr.write(`tilevec: ${f.uri}: ${f.error}\n`);
+        emit(cmd, result, (r) => `queued ${r.queued} ingest job(s); run tilevec worker to process them, tilevec jobs to follow`);
+        if (result.failed.length > 0) throw new UserError(`${result.failed.length} input(s) named no raster`);
+        return;
+      }
       const progress = progressReporter();
       const summary = await withStore(config, (store) =>
         ingest(store, inputs, {

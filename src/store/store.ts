@@ -161,6 +161,16 @@ export class Store {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 order by id`, [rasterId]);
   }
 
+  /** A raster's tile ids in order, for splitting its embedding into blocks. */
+  async tileIdsOfRaster(rasterId: number): Promise<number[]> {
+    return (await this.engine.query<{ id: number }>('select id from tiles where raster_id = $1 order by id', [rasterId])).map((r) => r.id);
+  }
+
+  /** A raster's tiles with ids in [firstId, lastId]: one queued block of embedding work. */
+  tilesOfRasterInRange(rasterId: number, firstId: number, lastId: number): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 and id between $2 and $3 order by id`, [rasterId, firstId, lastId]);
+  }
+
   /** Tiles overlapping `bbox` (all tiles when it is absent), in id order after `afterId`, for keyset paging. */
   tilesInBbox(bbox: BBox | undefined, opts: { limit: number; afterId?: number }): Promise<TileRecord[]> {
     const params: unknown[] = [opts.afterId ?? 0, opts.limit];

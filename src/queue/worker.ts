@@ -1,0 +1,125 @@
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError, errorMessage } from '../errors.ts';
+import { logger } from '../log.ts';
+import { EmbeddingSession, checkRasterFitsModel, ensureModelOnnx, readBatch, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
+import { ingest } from '../ingest/index.ts';
+import { IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import type { Store } from '../store/index.ts';
+import type { FetchedJob, JobQueue } from './queue.ts';
+import type { EmbedUnit, IngestUnit } from './units.ts';
+
+export interface WorkerOptions {
+  concurrency: number;
+  pollSeconds: number;
+  /** Stops taking new units once aborted; units in hand finish first. */
+  signal?: AbortSignal;
+  onJob?: (event: { job: FetchedJob; status: 'done' | 'failed'; seconds: number; output: unknown }) => void;
+}
+
+export interface WorkerSummary {
+  done: number;
+  failed: number;
+}
+
+/**
+ * Takes units from the queue, `concurrency` at a time, until the signal aborts. A unit that throws is failed with
+ * its error, which pg-boss retries with back-off and finally moves to the dead-letter queue.
+ */
+export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptions): Promise<WorkerSummary> {
+  const summary: WorkerSummary = { done: 0, failed: 0 };
+  const sessions = new SessionCache(store, Math.max(1, Math.floor(availableParallelism() / opts.concurrency)));
+  const slot = async () => {
+    while (!opts.signal?.aborted) {
+      let job: FetchedJob | undefined;
+      try {
+        job = await queue.fetch();
+      } catch (err) {
+        logger().warn({ err: errorMessage(err) }, 'fetching a job failed; retrying');
+      }
+      if (!job) {
+        await sleep(opts.pollSeconds * 1000, undefined, { signal: opts.signal }).catch(() => {});
+        continue;
+      }
+      const started = performance.now();
+      try {
+        const output = job.unit.kind === 'ingest' ? await runIngest(store, job.unit) : await runEmbed(store, sessions, job.unit);
+        await queue.complete(job, output);
+        summary.done++;
+        opts.onJob?.({ job, status: 'done', seconds: (performance.now() - started) / 1000, output });
+      } catch (err) {
+        if (!(err instanceof UserError)) logger().debug({ err, job: job.id }, 'job failed');
+        await queue.fail(job, err).catch((e) => logger().warn({ err: errorMessage(e), job: job!.id }, 'could not record the failure; the job expires and is retried'));
+        summary.failed++;
+        opts.onJob?.({ job, status: 'failed', seconds: (performance.now() - started) / 1000, output: { error: errorMessage(err) } });
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency }, slot));
+  } finally {
+    await sessions.close();
+  }
+  return summary;
+}
+
+async function runIngest(store: Store, unit: IngestUnit): Promise<object> {
+  const summary = await ingest(store, [unit.uri], unit.options);
+  const outcome = summary.rasters[0];
+  if (!outcome) throw new UserError(`${unit.uri}: nothing to ingest`);
+  if (outcome.status === 'failed') throw new UserError(outcome.error);
+  return outcome;
+}
+
+/** Embeds one block of tiles and upserts the vectors; rerunning a block rewrites the same rows. */
+async function runEmbed(store: Store, sessions: SessionCache, unit: EmbedUnit): Promise<object> {
+  const { model, session } = await sessions.get(unit.model);
+  const raster = await store.raster(unit.rasterId);
+  checkRasterFitsModel(raster, model.card);
+  const tiles = await store.tilesOfRasterInRange(unit.rasterId, unit.firstTileId, unit.lastTileId);
+  const source = await IngestRasterSource.open(raster);
+  try {
+    const dataset = new TripletDataset([source], model.card.normalization);
+    for (let i = 0; i < tiles.length; i += unit.batch) {
+      const batch = tiles.slice(i, i + unit.batch);
+      const vectors = await session.embed(await readBatch(dataset, raster.id, batch), batch.length);
+      const dim = model.card.dim;
+      await store.upsertEmbeddings(model.record, batch.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * dim, (k + 1) * dim) })));
+    }
+  } finally {
+    await source.close();
+  }
+  return { model: unit.model, rasterId: unit.rasterId, tiles: tiles.length };
+}
+
+/** One ONNX Runtime session per model for the worker's life, shared by its slots; reloaded if the model is retrained. */
+class SessionCache {
+  private readonly sessions = new Map<string, Promise<{ model: ResolvedModel; session: EmbeddingSession; createdAt: string }>>();
+
+  constructor(private readonly store: Store, private readonly threads: number) {}
+
+  async get(name: string): Promise<{ model: ResolvedModel; session: EmbeddingSession }> {
+    const current = await this.store.model(name);
+    const cached = this.sessions.get(name);
+    if (cached) {
+      const entry = await cached.catch(() => undefined);
+      if (entry && entry.createdAt === current.createdAt) return entry;
+      this.sessions.delete(name);
+      await entry?.session.release();
+    }
+    const loading = (async () => {
+      const model = await resolveModel(this.store, name);
+      const onnx = ensureModelOnnx(model.dir);
+      const session = await EmbeddingSession.create(readOnnx(onnx), { threads: this.threads, source: onnx });
+      return { model, session, createdAt: current.createdAt };
+    })();
+    this.sessions.set(name, loading);
+    loading.catch(() => this.sessions.delete(name));
+    return loading;
+  }
+
+  async close(): Promise<void> {
+    for (const entry of this.sessions.values()) await (await entry.catch(() => undefined))?.session.release();
+    this.sessions.clear();
+  }
+}
