@@ -9,9 +9,8 @@ import { embedProgress, formatEmbed } from './embed.ts';
 import { Store } from '../store/index.ts';
 import { ingest } from '../ingest/index.ts';
 import { train, TRAIN_DEFAULTS, MODEL_FILES, initBackend } from '../train/index.ts';
-import { embed, ChipEmbedder, ensureModelOnnx, resolveModel } from '../embed/index.ts';
-import { startServer } from '../serve/index.ts';
-import { RasterThumbnails } from '../serve/thumbnails.ts';
+import { embed, ensureModelOnnx, resolveModel } from '../embed/index.ts';
+import { serveUntilSignal } from './serve.ts';
 
 /** The sample imagery: one NAIP quarter-quad over ten summers (one sensor, so one model fits all of it). */
 export const DEMO_DATA = resolve(import.meta.dirname, '../../../shared/data/naip-northdakota');
@@ -79,41 +78,26 @@ export function registerDemoCommand(program: Command): void {
         process.stderr.write(`${formatEmbed(embedded)}\n`);
 
         stage(5, 'starting the service');
-        const thumbnails = new RasterThumbnails(store);
-        const chips = new ChipEmbedder(store);
-        const server = await startServer({
-          store, config, model: DEMO_MODEL,
-          renderThumbnail: (tile) => thumbnails.render(tile),
-          embedChip: (tiff, model) => chips.embed(tiff, model),
-        }, { host: config.serve.host, port: config.serve.port });
-        const [a, b, c] = await store.tilesInBbox(undefined, { limit: 3, afterId: 0 });
-        const url = server.url;
-        process.stdout.write(
-          [
-            '',
-            `tilevec demo is ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${url}`,
-            `  web map:  ${url}/`,
-            `  API docs: ${url}/docs`,
-            '',
-            'Try:',
-            `  curl '${url}/v1/tiles/${a.id}/similar?k=5'`,
-            `  curl -X POST ${url}/v1/analogy -H 'content-type: application/json' -d '{"a": ${a.id}, "b": ${b.id}, "c": ${c.id}, "k": 5}'`,
-            `  curl -o tile.png ${url}/v1/tiles/${a.id}/thumbnail.png`,
-            '',
-            'Press Ctrl-C to stop.',
-            '',
-          ].join('\n'),
-        );
-        await new Promise<void>((done) => {
-          const stop = () => {
-            process.off('SIGINT', stop).off('SIGTERM', stop);
-            done();
-          };
-          process.on('SIGINT', stop).on('SIGTERM', stop);
+        await serveUntilSignal(store, config, DEMO_MODEL, async (server) => {
+          const [a, b, c] = await store.tilesInBbox(undefined, { limit: 3, afterId: 0 });
+          const url = server.url;
+          process.stdout.write(
+            [
+              '',
+              `tilevec demo is ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${url}`,
+              `  web map:  ${url}/`,
+              `  API docs: ${url}/docs`,
+              '',
+              'Try:',
+              `  curl '${url}/v1/tiles/${a.id}/similar?k=5'`,
+              `  curl -X POST ${url}/v1/analogy -H 'content-type: application/json' -d '{"a": ${a.id}, "b": ${b.id}, "c": ${c.id}, "k": 5}'`,
+              `  curl -o tile.png ${url}/v1/tiles/${a.id}/thumbnail.png`,
+              '',
+              'Press Ctrl-C to stop.',
+              '',
+            ].join('\n'),
+          );
         });
-        await server.close();
-        await thumbnails.close();
-        await chips.close();
       } finally {
         await store.close();
       }

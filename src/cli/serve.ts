@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import type { Config } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { logger } from '../log.ts';
-import { startServer } from '../serve/index.ts';
+import { startServer, type RunningServer } from '../serve/index.ts';
 import { RasterThumbnails } from '../serve/thumbnails.ts';
 import { ChipEmbedder } from '../embed/index.ts';
 import { initBackend } from '../train/index.ts';
@@ -13,6 +14,35 @@ interface ServeOptions {
   model?: string;
 }
 
+/**
+ * Serves the store with thumbnails and chip search wired in, calls `ready` once listening, and returns after
+ * SIGINT or SIGTERM with everything closed (the store stays open: it is the caller's).
+ */
+export async function serveUntilSignal(store: Store, config: Config, model: string | undefined, ready: (server: RunningServer) => Promise<void> | void): Promise<void> {
+  const thumbnails = new RasterThumbnails(store);
+  const chips = new ChipEmbedder(store);
+  await initBackend('cpu'); // a model without an ONNX file yet is exported from its tfjs weights
+  const server = await startServer({
+    store, config, logger: logger(), model,
+    renderThumbnail: (tile) => thumbnails.render(tile),
+    embedChip: (tiff, m) => chips.embed(tiff, m),
+  });
+  try {
+    await ready(server);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop).off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop).on('SIGTERM', stop);
+    });
+  } finally {
+    await server.close();
+    await thumbnails.close();
+    await chips.close();
+  }
+}
+
 export function registerServeCommand(program: Command): void {
   program.command('serve')
     .description('HTTP API and web map: similar tiles, analogies, search (binds 127.0.0.1 unless --host says otherwise)')
@@ -22,28 +52,14 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts: ServeOptions, cmd: Command) => {
       const config = configFrom(cmd, { serve: { port: opts.port, host: opts.host } });
       const store = await Store.open(config.db);
-      // Fail at start, not on the first request, when the named model does not exist.
-      if (opts.model) await store.model(opts.model).catch(async (err) => { await store.close(); throw err; });
-      const log = logger();
-      const thumbnails = new RasterThumbnails(store);
-      const chips = new ChipEmbedder(store);
-      await initBackend('cpu'); // a model without an ONNX file yet is exported from its tfjs weights
-      const server = await startServer({
-        store, config, logger: log, model: opts.model,
-        renderThumbnail: (tile) => thumbnails.render(tile),
-        embedChip: (tiff, model) => chips.embed(tiff, model),
-      });
-      process.stderr.write(`tilevec: serving on ${server.url} (map at ${server.url}/, API docs at ${server.url}/docs)\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop).off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop).on('SIGTERM', stop);
-      });
-      await server.close();
-      await thumbnails.close();
-      await chips.close();
-      await store.close();
+      try {
+        // Fail at start, not on the first request, when the named model does not exist.
+        if (opts.model) await store.model(opts.model);
+        await serveUntilSignal(store, config, opts.model, (server) => {
+          process.stderr.write(`tilevec: serving on ${server.url} (map at ${server.url}/, API docs at ${server.url}/docs)\n`);
+        });
+      } finally {
+        await store.close();
+      }
     });
 }
