@@ -77,7 +77,8 @@ class FileSource implements ByteSource {
 
   private async read({ offset, length }: Slice): Promise<ArrayBuffer> {
     const n = Math.max(0, Math.min(length, this.size - offset));
-    const buf = new Uint8Array(n);
+    // Unzeroed: the read fills it, and a short read is cut to what arrived.
+    const buf = Buffer.allocUnsafeSlow(n);
     if (n > 0) {
       const { bytesRead } = await this.handle.read(buf, 0, n, offset);
       this.bytesRead += bytesRead;
