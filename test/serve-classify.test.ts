@@ -43,7 +43,7 @@ describe('POST /v1/classify', () => {
 
   const post = async (body: unknown) => {
     const res = await fetch(`${server.url}/v1/classify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: await res.json() };
+    return { status: res.status, body: (await res.json()) as any };
   };
 
   test('by tile ids: one prediction per tile, from the saved classifier found by name', async () => {
@@ -94,7 +94,7 @@ describe('POST /v1/classify', () => {
   });
 
   test('the route is in the OpenAPI document', async () => {
-    const doc = await (await fetch(`${server.url}/openapi.json`)).json();
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, { post?: unknown }> };
     assert.ok(doc.paths['/v1/classify']?.post, Object.keys(doc.paths).join(', '));
   });
 });

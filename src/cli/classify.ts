@@ -31,6 +31,13 @@ function classesOption(value: string): Record<string, string> {
   throw new InvalidArgumentError(`--classes must be a JSON object mapping class ids to names, like '{"1":"water","2":"forest"}'`);
 }
 
+function classifierList(value: string): ClassifierKind[] {
+  const kinds = value.split(',').map((k) => k.trim());
+  const unknown = kinds.filter((k) => !CLASSIFIER_KINDS.includes(k as ClassifierKind));
+  if (unknown.length || kinds.length === 0) throw new InvalidArgumentError(`--classifiers takes ${CLASSIFIER_KINDS.join(', ')}; got '${value}'`);
+  return kinds as ClassifierKind[];
+}
+
 /** Labelled tiles of a label set, in tile id order, with their class ids. */
 async function labelledTiles(store: Store, labelSetName: string) {
   const labelSet = await store.labelSet(labelSetName);
@@ -146,6 +153,7 @@ export function registerClassifyCommands(program: Command): void {
     .option('--cv <k>', 'cross-validation folds', intOption('--cv', 2), 5)
     .option('--block-tiles <n>', 'spatial block side in tiles', intOption('--block-tiles', 1), 5)
     .option('--seed <n>', 'seed for folds, forests and the random backbone', intOption('--seed'), 1)
+    .option('--classifiers <list>', `comma-separated subset of ${CLASSIFIER_KINDS.join(',')}`, classifierList, [...CLASSIFIER_KINDS])
     .action(async (opts, cmd: Command) => {
       const result = await withStore(configFrom(cmd), async (store) => {
         const model = opts.model ? await store.model(opts.model) : (await store.listModels())[0];
@@ -160,7 +168,7 @@ export function registerClassifyCommands(program: Command): void {
         sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
         sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, model?.dim ?? opts.dim) });
         try {
-          return await evaluateFeatureSets(tiles, classIds, sets, { classifiers: [...CLASSIFIER_KINDS], splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
+          return await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
         } finally {
           await read.close();
         }
