@@ -63,4 +63,29 @@ function htmlTable(rows, columns) {
     rows.map((r) => `<tr>${cols.map((c) => cell(r[c])).join('')}</tr>`).join('') + '</tbody></table>';
 }
 
-module.exports = { REPO, load, sharedData, workDir, cleanup, htmlTable };
+/**
+ * Lays PNG images side by side on a dark background, each scaled up `scale` times (nearest neighbour), with a
+ * wider gap after the images whose indexes are in `breakAfter` (e.g. after the query tile). Returns PNG bytes.
+ */
+function pngStrip(pngs, { scale = 3, gap = 4, breakAfter = [] } = {}) {
+  const { PNG } = require('pngjs');
+  const images = pngs.map((b) => PNG.sync.read(Buffer.from(b)));
+  const gaps = images.map((_, i) => (i === images.length - 1 ? 0 : breakAfter.includes(i) ? gap * 6 : gap));
+  const width = images.reduce((w, im, i) => w + im.width * scale + gaps[i], 0) + 2 * gap;
+  const height = Math.max(...images.map((im) => im.height * scale)) + 2 * gap;
+  const out = new PNG({ width, height });
+  for (let i = 0; i < out.data.length; i += 4) out.data.set([40, 40, 40, 255], i);
+  let left = gap;
+  images.forEach((im, n) => {
+    for (let y = 0; y < im.height * scale; y++) {
+      for (let x = 0; x < im.width * scale; x++) {
+        const from = (Math.floor(y / scale) * im.width + Math.floor(x / scale)) * 4;
+        out.data.set(im.data.subarray(from, from + 4), ((gap + y) * width + left + x) * 4);
+      }
+    }
+    left += im.width * scale + gaps[n];
+  });
+  return PNG.sync.write(out);
+}
+
+module.exports = { REPO, load, sharedData, workDir, cleanup, htmlTable, pngStrip };
