@@ -53,12 +53,15 @@ process.on('exit', cleanup);
 
 const escapeHtml = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 
-/** An HTML table of plain objects (columns: the keys of the first row unless given), numbers right-aligned. */
+/**
+ * An HTML table of plain objects (columns: the keys of the first row unless given), numbers right-aligned with
+ * at most 3 decimals; a value `{ html: '...' }` goes in as it is.
+ */
 function htmlTable(rows, columns) {
   const cols = columns ?? Object.keys(rows[0] ?? {});
   const cell = (v) => (typeof v === 'number'
     ? `<td style="text-align:right">${Number.isInteger(v) ? v : v.toFixed(3)}</td>`
-    : `<td style="text-align:left">${escapeHtml(v ?? '')}</td>`);
+    : v && typeof v === 'object' && 'html' in v ? `<td>${v.html}</td>` : `<td style="text-align:left">${escapeHtml(v ?? '')}</td>`);
   return `<table><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>` +
     rows.map((r) => `<tr>${cols.map((c) => cell(r[c])).join('')}</tr>`).join('') + '</tbody></table>';
 }
