@@ -25,11 +25,15 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busy: number;
+  /** Set by the worker's first message, once it has loaded (booting tsx takes about half a second). */
+  ready: Promise<void>;
+  isReady: boolean;
 }
 
 /**
- * Decodes blocks on worker threads, one per core by default. Each job goes to the least-busy worker; workers
- * hold the process open only while they have work, so an idle pool never delays exit.
+ * Decodes blocks on worker threads, one per core by default. Each job goes to the least-busy ready worker; while
+ * every worker is still booting, blocks are decoded on the calling thread instead of waiting. Workers hold the
+ * process open only while they have work, so an idle pool never delays exit.
  */
 export class DecodePool {
   private readonly slots: Slot[] = [];
@@ -40,14 +44,14 @@ export class DecodePool {
   constructor(readonly threads: number = defaultThreads()) {}
 
   decode(codec: BlockCodec, bytes: Uint8Array): Promise<Uint8Array> {
-    if (this.threads === 0) {
+    const slot = this.threads > 0 ? this.leastBusy() : undefined;
+    if (!slot) {
       try {
         return Promise.resolve(decodeBlock(codec, bytes));
       } catch (err) {
         return Promise.reject(new DecodeError(err instanceof Error ? err.message : String(err)));
       }
     }
-    const slot = this.leastBusy();
     const id = this.nextId++;
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
@@ -58,27 +62,44 @@ export class DecodePool {
     });
   }
 
+  /** Starts every worker and resolves once all are ready, for callers that want the pool's full speed at once. */
+  async warm(): Promise<void> {
+    while (this.slots.length < this.threads) this.spawn();
+    await Promise.all(this.slots.map((s) => s.ready));
+  }
+
   async close(): Promise<void> {
     const workers = this.slots.splice(0).map((s) => s.worker);
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  private leastBusy(): Slot {
-    if (this.slots.length < this.threads) {
-      const free = this.slots.find((s) => s.busy === 0);
-      if (free) return free;
-      return this.spawn();
-    }
-    let best = this.slots[0];
-    for (const s of this.slots) if (s.busy < best.busy) best = s;
+  /** The least-busy ready worker, starting another while under `threads` and none is idle; none while all boot. */
+  private leastBusy(): Slot | undefined {
+    if (this.slots.length < this.threads && !this.slots.some((s) => s.isReady && s.busy === 0)) this.spawn();
+    let best: Slot | undefined;
+    for (const s of this.slots) if (s.isReady && (!best || s.busy < best.busy)) best = s;
     return best;
   }
 
   private spawn(): Slot {
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WORKER_BOOT)}`));
-    const slot: Slot = { worker, busy: 0 };
+    let markReady = () => {};
+    let failBoot: (err: Error) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failBoot = reject;
+    });
+    ready.catch(() => {}); // only `warm` cares, and it awaits `ready` itself
+    const slot: Slot = { worker, busy: 0, isReady: false, ready };
     worker.unref();
-    worker.on('message', (msg: { id: number; out?: Uint8Array; error?: string }) => {
+    worker.on('message', (msg: { id?: number; out?: Uint8Array; error?: string }) => {
+      if (msg.id === undefined) {
+        slot.isReady = true;
+        // A message from an unreferenced worker leaves its port referenced again; an idle pool must not hold the process.
+        if (slot.busy === 0) worker.unref();
+        markReady();
+        return;
+      }
       const job = this.pending.get(msg.id);
       if (!job) return;
       this.pending.delete(msg.id);
@@ -88,6 +109,7 @@ export class DecodePool {
     });
     worker.on('error', (err) => this.failAll(slot, err));
     worker.on('exit', (code) => {
+      failBoot(new Error(`decode worker exited with code ${code} while starting`));
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
       this.failAll(slot, new Error(`decode worker exited with code ${code}`));

@@ -16,3 +16,6 @@ parentPort!.on('message', ({ id, codec, bytes }: Job) => {
     parentPort!.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }
 });
+
+// Tells the pool that this worker has loaded and takes jobs from now on.
+parentPort!.postMessage({ ready: true });
