@@ -117,16 +117,18 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       assert.equal((await store.status()).counts.embeddings, tiles.length);
 
       for (const probe of [5, 1234, 2499]) {
-        const hits = await store.nearest(model, vectors[probe], { k: 5 });
-        assert.equal(hits[0].tileId, tiles[probe].id);
+        const hits = await store.nearestTiles(model, { vector: vectors[probe] }, { k: 5 });
+        assert.equal(hits[0].id, tiles[probe].id);
         assert.ok(hits[0].distance < 1e-6);
         // Brute force agrees on the order of the top 5.
         const exact = vectors.map((v, i) => ({ i, d: Math.hypot(...v.map((x, j) => x - vectors[probe][j])) })).sort((a, b) => a.d - b.d).slice(0, 5);
-        assert.deepEqual(hits.map((h) => h.tileId), exact.map((e) => tiles[e.i].id));
+        assert.deepEqual(hits.map((h) => h.id), exact.map((e) => tiles[e.i].id));
       }
-      const excluded = await store.nearest(model, vectors[5], { k: 3, excludeTileIds: [tiles[5].id] });
-      assert.ok(!excluded.some((h) => h.tileId === tiles[5].id));
-      const boxed = await store.nearest(model, vectors[5], { k: 500, bbox: [-110, 37, -109.5, 37.0099] });
+      const excluded = await store.nearestTiles(model, { vector: vectors[5] }, { k: 3, excludeTileIds: [tiles[5].id] });
+      assert.ok(!excluded.some((h) => h.id === tiles[5].id));
+      const byTile = await store.nearestTiles(model, { tileId: tiles[5].id }, { k: 3 });
+      assert.ok(!byTile.some((h) => h.id === tiles[5].id), 'a tile query leaves the tile itself out');
+      const boxed = await store.nearestTiles(model, { vector: vectors[5] }, { k: 500, bbox: [-110, 37, -109.5, 37.0099] });
       assert.equal(boxed.length, 50);
       assert.ok(boxed.every((h, i) => i === 0 || h.distance >= boxed[i - 1].distance));
 
@@ -139,7 +141,7 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
 
     test('a vector of the wrong dimension is a clear error', async () => {
       const model = await store.registerModel({ name: 'dim-check', backbone: {}, dim: 4, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
-      await assert.rejects(store.nearest(model, [1, 2, 3], { k: 1 }), /3 dimensions; the model has 4/);
+      await assert.rejects(store.nearestTiles(model, { vector: [1, 2, 3] }, { k: 1 }), /3 dimensions; the model has 4/);
       await assert.rejects(store.upsertEmbeddings(model, [{ tileId: 1, vector: [1, 2, NaN, 4] }]), /not a finite number/);
     });
 

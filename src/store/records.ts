@@ -70,11 +70,6 @@ export interface ModelRecord {
 }
 export type NewModel = Omit<ModelRecord, 'id' | 'createdAt'>;
 
-export interface Neighbor {
-  tileId: number;
-  distance: number;
-}
-
 export interface StoreStatus {
   engine: 'pglite' | 'postgres';
   location: string;

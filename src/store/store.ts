@@ -3,7 +3,7 @@ import { isServerUrl, type Engine, type Sql } from './engine.ts';
 import { PgliteEngine } from './pglite-engine.ts';
 import { PostgresEngine } from './postgres-engine.ts';
 import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
-import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, Neighbor, RasterRecord, StoreStatus, TileRecord } from './records.ts';
+import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, RasterRecord, StoreStatus, TileRecord } from './records.ts';
 
 const INSERT_CHUNK = 2000;
 
@@ -272,38 +272,10 @@ export class Store {
   }
 
   /**
-   * The k tiles nearest to `vector` by Euclidean distance through the model's HNSW index, optionally limited to a
-   * bbox and excluding tiles or a raster. Iterative index scans keep filtered queries from coming back short.
-   */
-  async nearest(
-    model: Pick<ModelRecord, 'id' | 'dim'>,
-    vector: ArrayLike<number>,
-    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeRasterId?: number },
-  ): Promise<Neighbor[]> {
-    if (vector.length !== model.dim) throw new UserError(`query vector has ${vector.length} dimensions; the model has ${model.dim}`);
-    const dim = Math.trunc(model.dim);
-    const params: unknown[] = [model.id, vectorLiteral(vector), opts.k, opts.excludeTileIds ?? [], opts.excludeRasterId ?? 0];
-    let where = 'e.model_id = $1 and not (e.tile_id = any($4::bigint[])) and t.raster_id <> $5';
-    if (opts.bbox) {
-      where += ` and ${bboxOverlaps(6)}`;
-      params.push(...opts.bbox);
-    }
-    return this.engine.transaction(async (tx) => {
-      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k))]);
-      return tx.query<Neighbor>(
-        `select e.tile_id as "tileId", (e.embedding::vector(${dim}) <-> $2::vector(${dim}))::float8 as distance
-         from embeddings e join tiles t on t.id = e.tile_id
-         where ${where}
-         order by e.embedding::vector(${dim}) <-> $2::vector(${dim}) limit $3`,
-        params,
-      );
-    });
-  }
-
-  /**
-   * What nearest() finds, returned as whole tiles in one statement, for a vector or for a stored tile's own vector
-   * (that tile itself left out): the service's per-request query. A tile query with no vector for the model
-   * finds nothing.
+   * The k tiles nearest by Euclidean distance through the model's HNSW index, to a vector or to a stored tile's own
+   * vector (that tile itself left out), optionally limited to a bbox and excluding tiles or the query's raster;
+   * whole tiles with `distance`, in one statement. Iterative index scans keep filtered queries from coming back
+   * short. A tile query with no vector for the model finds nothing.
    */
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim'>,
