@@ -46,7 +46,7 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
   // Typed views of the samples need an aligned start; every decoder here returns offset 0, but stay safe.
-  const bytes = (raw.byteOffset === 0 ? raw.subarray(0, expected) : raw.slice(0, expected));
+  const bytes = raw.byteOffset === 0 ? raw.subarray(0, expected) : raw.slice(0, expected);
   if (codec.predictor === 3) {
     undoFloatPredictor(bytes, width * samples * bytesPerSample, rows, samples, bytesPerSample);
   } else {
