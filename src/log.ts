@@ -2,7 +2,11 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 /** Logs go to stderr, so that stdout stays clean for results and the `--json` line. */
 export function createLogger(level: LevelWithSilent = 'info', name = 'tilevec'): Logger {
-  return pino({ name, level, redact: { paths: ['*.token', '*.password', 'token', 'password', 'authorization', '*.authorization'], censor: '[redacted]' } }, pino.destination(2));
+  return pino({ name, level, redact: {
+    paths: ['*.token', '*.password', 'token', 'password', 'authorization', '*.authorization', '*.headers.authorization', '*.headers.cookie',
+      'headers.authorization', 'headers.cookie', 'connectionString', '*.connectionString'],
+    censor: '[redacted]',
+  } }, pino.destination(2));
 }
 
 let root: Logger | undefined;

@@ -1,4 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, sep } from 'node:path';
+import { expandInputs } from '../ingest/inputs.ts';
 import type { RequestHandler } from 'express';
 import { HttpProblem } from './problem.ts';
 
@@ -52,3 +55,43 @@ export const securityHeaders: RequestHandler = (_req, res, next) => {
   res.setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
   next();
 };
+
+const URL_LIKE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
+
+/**
+ * Vets the inputs of an HTTP-requested ingest. Local paths must be absolute and, after resolving symlinks, lie
+ * under one of `roots` (a directory is expanded and every file in it checked again); URLs must be http(s) to a host
+ * in `allowHosts`, without credentials. With no roots or hosts configured, that kind of input is refused.
+ * Returns the inputs to ingest: real file paths and URLs.
+ */
+export async function confineIngestInputs(inputs: string[], limits: { roots: string[]; allowHosts: string[] }): Promise<string[]> {
+  const roots = (await Promise.all(limits.roots.map((r) => realpath(r).catch(() => null)))).filter((r): r is string => r !== null);
+  const hosts = new Set(limits.allowHosts.map((h) => h.toLowerCase()));
+  const underRoot = (p: string) => roots.some((r) => p === r || p.startsWith(r.endsWith(sep) ? r : r + sep));
+  const vetted: string[] = [];
+  for (const input of inputs) {
+    if (URL_LIKE.test(input)) {
+      let url: URL;
+      try { url = new URL(input); } catch { throw new HttpProblem(400, `not a valid URL: ${input.slice(0, 200)}`); }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpProblem(400, `only http(s) URLs can be ingested over HTTP, got ${url.protocol}`);
+      if (url.username || url.password) throw new HttpProblem(400, 'URLs with credentials are not accepted');
+      if (hosts.size === 0) throw new HttpProblem(403, 'URL ingest over HTTP is disabled: configure ingest.allowHosts (TILEVEC_ALLOW_HOSTS)');
+      if (!hosts.has(url.hostname.toLowerCase()) && !hosts.has(url.host.toLowerCase())) throw new HttpProblem(403, `host ${url.host} is not in ingest.allowHosts`);
+      vetted.push(url.href);
+      continue;
+    }
+    if (roots.length === 0) throw new HttpProblem(403, 'path ingest over HTTP is disabled: configure ingest.roots (TILEVEC_DATA_ROOTS)');
+    if (!isAbsolute(input)) throw new HttpProblem(400, `paths must be absolute, got ${input.slice(0, 200)}`);
+    if (/[*?[]/.test(input)) throw new HttpProblem(400, 'glob patterns are not accepted over HTTP; name files or directories');
+    const real = await realpath(input).catch(() => null);
+    // The same answer for a missing path and one outside the roots, so the route cannot probe the file system.
+    if (!real || !underRoot(real)) throw new HttpProblem(403, `${input.slice(0, 200)} is not a file or directory under ingest.roots`);
+    for (const e of await expandInputs([real])) {
+      if ('error' in e) throw new HttpProblem(400, `${e.uri}: ${e.error}`);
+      const file = await realpath(e.uri).catch(() => null);
+      if (!file || !underRoot(file)) throw new HttpProblem(403, `${e.uri} resolves outside ingest.roots`);
+      vetted.push(file);
+    }
+  }
+  return vetted;
+}

@@ -6,6 +6,9 @@ import { DEFAULT_K, DEFAULT_PAGE, decodeCursor, encodeCursor, type Schemas } fro
 import { looksLikeTiff, parseMultipart } from './multipart.ts';
 import { tileFeature, type TileQueries } from './tiles.ts';
 import type { ServeDeps } from './index.ts';
+import { confineIngestInputs } from './access.ts';
+import { ingest } from '../ingest/index.ts';
+import { JobQueue, planIngest } from '../queue/index.ts';
 
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
@@ -52,6 +55,8 @@ const PROBLEM_TEXT: Record<number, string> = {
 
 export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): RouteSpec[] {
   const { store } = deps;
+  // Opened on the first queued ingest; it shares the store's pool and runs no timers, so it needs no closing.
+  let queue: Promise<JobQueue> | undefined;
   return [
     route({
       method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
@@ -154,6 +159,22 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       handle: async ({ body }) => {
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         return { type: GEOJSON, json: await queries.analogy(body, { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox }) };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/ingest', tag: 'admin', auth: true,
+      summary: 'ingest rasters under ingest.roots or from ingest.allowHosts: queued on a PostgreSQL server, run in the request on the embedded engine',
+      body: s.ingestBody,
+      responses: { 200: { description: 'queued job ids, or the ingest summary' }, ...problems(400, 401, 403, 413, 415) },
+      handle: async ({ body }) => {
+        if (body === undefined) throw new HttpProblem(415, 'send application/json');
+        const inputs = await confineIngestInputs(body.inputs, deps.config.ingest);
+        const options = { tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force };
+        if (store.engine.kind !== 'postgres') return { json: await ingest(store, inputs, options) };
+        queue ??= JobQueue.open(store, deps.config.queue).catch((err) => { queue = undefined; throw err; });
+        const { units } = await planIngest(inputs, options);
+        const jobs = await (await queue).enqueue(units);
+        return { json: { queued: jobs.length, jobs } };
       },
     }),
     route({

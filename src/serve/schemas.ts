@@ -104,7 +104,17 @@ export function schemasFor(maxK: number) {
     ...common,
   }).strict().describe('tiles nearest z(a) - z(b) + z(c), never a, b or c');
 
-  return { tilePath, tilesQuery, pointQuery, similarQuery, searchBody, chipFields, analogyBody };
+  const ingestBody = z.object({
+    inputs: z.array(z.string().min(1).max(2048).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters'))
+      .min(1).max(100).describe('absolute file or directory paths under ingest.roots, or http(s) URLs on ingest.allowHosts'),
+    tileSize: z.number().int().min(1).max(4096).optional(),
+    stride: z.number().int().min(1).max(4096).optional(),
+    maxNodata: z.number().min(0).max(1).optional(),
+    bands: z.array(z.number().int().min(1).max(65_535)).min(1).max(256).optional(),
+    force: z.boolean().optional(),
+  }).strict().describe('rasters to ingest: queued for workers on a PostgreSQL server, run in the request on the embedded engine');
+
+  return { tilePath, tilesQuery, pointQuery, similarQuery, searchBody, chipFields, analogyBody, ingestBody };
 }
 
 export type Schemas = ReturnType<typeof schemasFor>;

@@ -1,0 +1,325 @@
+/**
+ * Crash safety of the work queue: worker processes are SIGKILLed at random moments while they ingest and embed,
+ * and the end state (catalog rows and vectors) must equal a single-process run's. Rounds of force re-ingest plus
+ * embed repeat until enough kills have landed. test/faults.test.ts runs a small version; this file's main runs
+ * the long one (npm run bench:faults [-- --kills 60 --workers 4]).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import pg from 'pg';
+import { Store } from '../src/store/index.ts';
+import { ingest } from '../src/ingest/index.ts';
+import { embed } from '../src/embed/index.ts';
+import { normalizationFromStats } from '../src/sampling/index.ts';
+import { createBackbone, initBackend, saveWeights, MODEL_FILES, type ModelCard } from '../src/train/index.ts';
+import { writeCard } from '../src/train/model-dir.ts';
+import { JobQueue, jobsReport, planEmbed, planIngest, type QueueSettings } from '../src/queue/index.ts';
+import { loadConfig } from '../src/config.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'bin/tilevec.js');
+export const DATA = resolve(ROOT, '../shared/data');
+
+/** Short expiry and supervision so that the units of killed workers come back within seconds. */
+export const FAULT_QUEUE: QueueSettings = { retryLimit: 30, retryDelaySeconds: 1, expireSeconds: 8, superviseSeconds: 1, pollSeconds: 0.5 };
+
+export interface FaultOptions {
+  serverUrl: string;
+  rasters: string[];
+  workers: number;
+  minKills: number;
+  tmpDir: string;
+  /** Tiles per embed unit: small blocks give more units to interrupt. */
+  blockTiles?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+export interface FaultReport {
+  kills: number;
+  killsDuringWork: number;
+  rounds: number;
+  unitsRun: number;
+  /** Units whose run a kill interrupted: pg-boss ran them again after they expired. */
+  unitsRetried: number;
+  deadLetters: number;
+  rasters: number;
+  tiles: number;
+  embeddings: number;
+  maxVectorDiff: number;
+  mismatches: string[];
+  seconds: number;
+}
+
+function rng(seed: number): () => number {
+  return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+export async function freshDb(serverUrl: string, tag: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `tilevec_${tag}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** A seeded tiny model directory over bands 1-3, normalised by the first raster's statistics. */
+async function makeModel(store: Store, dir: string): Promise<void> {
+  await initBackend('cpu');
+  mkdirSync(dir, { recursive: true });
+  const raster = (await store.listRasters())[0];
+  const bands = [1, 2, 3];
+  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile');
+  const model = createBackbone({ name: 'tiny', tileSize: 32, bands: bands.length, extraLayers: 0, dim: 16 }, { seed: 5 });
+  for (const [n, v] of model.params.entries()) if (n.endsWith('movingVariance')) v.assign(tf.randomUniform(v.shape, 0.5, 1.5, 'float32', 2));
+  saveWeights(join(dir, MODEL_FILES.weights), model, normalization);
+  const card: ModelCard = {
+    format: 'tilevec-model-card/1', name: 'faults', backbone: model.config, bands, normalization, tileSize: 32, dim: 16, training: {},
+    rasters: [{ id: raster.id, uri: raster.uri, contentHash: raster.contentHash }], metrics: {}, seed: 5, versions: { tilevec: 'faults' },
+    wallSeconds: 0, createdAt: new Date().toISOString(),
+  };
+  writeCard(dir, card);
+  model.dispose();
+}
+
+interface EndState {
+  rasters: Map<string, string>;
+  tiles: Map<string, string>;
+  vectors: Map<string, Float32Array>;
+  duplicateTiles: number;
+  orphanVectors: number;
+}
+
+/** The store's content keyed by what identifies it across databases (URIs and pixel positions, not ids). */
+async function endState(url: string): Promise<EndState> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const rasters = await c.query(`select uri, concat_ws('|', content_hash, width, height, band_count, dtype, tile_size, stride, band_stats::text, footprint::text) as v from rasters`);
+    const tiles = await c.query(`select r.uri || '@' || t.x || ',' || t.y || ',' || t.size as k, concat_ws('|', t.valid_fraction, t.footprint::text, t.center_lon, t.center_lat) as v
+      from tiles t join rasters r on r.id = t.raster_id`);
+    const vectors = await c.query(`select r.uri || '@' || t.x || ',' || t.y || ',' || t.size as k, e.embedding::text as v
+      from embeddings e join tiles t on t.id = e.tile_id join rasters r on r.id = t.raster_id`);
+    const [{ dup }] = (await c.query(`select count(*) - count(distinct (raster_id, x, y, size)) as dup from tiles`)).rows;
+    const [{ orphans }] = (await c.query(`select count(*) as orphans from embeddings e left join tiles t on t.id = e.tile_id where t.id is null`)).rows;
+    return {
+      rasters: new Map(rasters.rows.map((r) => [r.uri, r.v])),
+      tiles: new Map(tiles.rows.map((r) => [r.k, r.v])),
+      vectors: new Map(vectors.rows.map((r) => [r.k, Float32Array.from(r.v.slice(1, -1).split(','), Number)])),
+      duplicateTiles: Number(dup),
+      orphanVectors: Number(orphans),
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+function compare(ref: EndState, got: EndState, vectorTolerance: number): { mismatches: string[]; maxVectorDiff: number } {
+  const mismatches: string[] = [];
+  const sameMaps = (what: string, a: Map<string, unknown>, b: Map<string, unknown>, eq: (x: unknown, y: unknown) => boolean) => {
+    if (a.size !== b.size) mismatches.push(`${what}: ${b.size} rows, the single-process run has ${a.size}`);
+    for (const [k, v] of a) {
+      if (!b.has(k)) mismatches.push(`${what}: missing ${k}`);
+      else if (!eq(v, b.get(k))) mismatches.push(`${what}: ${k} differs`);
+    }
+    for (const k of b.keys()) if (!a.has(k)) mismatches.push(`${what}: extra ${k}`);
+  };
+  sameMaps('rasters', ref.rasters, got.rasters, (x, y) => x === y);
+  sameMaps('tiles', ref.tiles, got.tiles, (x, y) => x === y);
+  let maxVectorDiff = 0;
+  sameMaps('embeddings', ref.vectors, got.vectors, (x, y) => {
+    const a = x as Float32Array;
+    const b = y as Float32Array;
+    if (a.length !== b.length) return false;
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+    maxVectorDiff = Math.max(maxVectorDiff, d);
+    return d <= vectorTolerance;
+  });
+  if (got.duplicateTiles) mismatches.push(`${got.duplicateTiles} duplicated tiles`);
+  if (got.orphanVectors) mismatches.push(`${got.orphanVectors} vectors without a tile`);
+  return { mismatches: mismatches.slice(0, 20), maxVectorDiff };
+}
+
+function queueEnv(url: string, q: QueueSettings): NodeJS.ProcessEnv {
+  const env = { ...process.env, TILEVEC_DB: url, TILEVEC_LOG_LEVEL: 'warn' } as NodeJS.ProcessEnv;
+  delete env.DATABASE_URL;
+  env.TILEVEC_QUEUE_RETRY_LIMIT = String(q.retryLimit);
+  env.TILEVEC_QUEUE_RETRY_DELAY = String(q.retryDelaySeconds);
+  env.TILEVEC_QUEUE_EXPIRE = String(q.expireSeconds);
+  env.TILEVEC_QUEUE_SUPERVISE = String(q.superviseSeconds);
+  env.TILEVEC_QUEUE_POLL = String(q.pollSeconds);
+  return env;
+}
+
+/** Worker processes that can be killed and replaced; `busy` tells whether a kill lands while units are running. */
+class WorkerPool {
+  private readonly children = new Set<ChildProcess>();
+  private readonly born = new Map<ChildProcess, number>();
+  constructor(private readonly env: NodeJS.ProcessEnv, private readonly log: (l: string) => void) {}
+
+  spawn(): void {
+    const child = spawn(process.execPath, [CLI, 'worker', '--concurrency', '1'], { cwd: ROOT, env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      if (!/taking jobs/.test(text)) this.log(`worker ${child.pid}: ${text.trim().slice(0, 300)}`);
+    });
+    this.children.add(child);
+    this.born.set(child, performance.now());
+    child.on('exit', () => { this.children.delete(child); this.born.delete(child); });
+  }
+
+  /** Kills a worker that has had time to start (a process still loading its modules holds no unit). */
+  killRandom(random: () => number, minAgeMs: number): number | undefined {
+    const live = [...this.children].filter((c) => performance.now() - (this.born.get(c) ?? 0) >= minAgeMs);
+    if (live.length === 0) return undefined;
+    const victim = live[Math.floor(random() * live.length)];
+    victim.kill('SIGKILL');
+    this.children.delete(victim);
+    return victim.pid;
+  }
+
+  async stopAll(): Promise<void> {
+    const exits = [...this.children].map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r()))));
+    for (const c of this.children) c.kill('SIGTERM');
+    const timer = setTimeout(() => { for (const c of this.children) c.kill('SIGKILL'); }, 15_000);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  }
+}
+
+export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
+  const log = opts.log ?? (() => {});
+  const random = rng(opts.seed ?? 20240601);
+  const started = performance.now();
+  const modelDir = join(opts.tmpDir, 'model');
+  const ref = await freshDb(opts.serverUrl, 'ref');
+  const chaos = await freshDb(opts.serverUrl, 'chaos');
+  const pool = new WorkerPool(queueEnv(chaos.url, FAULT_QUEUE), log);
+  let store: Store | undefined;
+  try {
+    // The single-process reference.
+    const refStore = await Store.open(ref.url);
+    try {
+      const s = await ingest(refStore, opts.rasters, { tileSize: 32 });
+      if (s.failed) throw new Error(`reference ingest failed: ${JSON.stringify(s.rasters.filter((r) => r.status === 'failed'))}`);
+      await makeModel(refStore, modelDir);
+      await embed(refStore, { model: modelDir, batch: 64 });
+    } finally {
+      await refStore.close();
+    }
+    log(`reference run done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    store = await Store.open(chaos.url);
+    const queue = await JobQueue.open(store, FAULT_QUEUE);
+    const quiet = async () => (await jobsReport(store!)).queues.every((q) => q.queued + q.active === 0);
+    for (let i = 0; i < opts.workers; i++) pool.spawn();
+
+    let kills = 0;
+    let killsDuringWork = 0;
+    let rounds = 0;
+    let phase: 'ingest' | 'embed' = 'embed';
+    let killing = true;
+    const killer = (async () => {
+      // Enough kills, then the last round drains without more.
+      while (killing && kills < opts.minKills) {
+        await new Promise((r) => setTimeout(r, 500 + random() * 2500));
+        if (!killing) break;
+        const busy = (await jobsReport(store!)).queues.some((q) => q.active > 0);
+        const pid = pool.killRandom(random, 5000);
+        if (pid === undefined) continue;
+        kills++;
+        if (busy) killsDuringWork++;
+        log(`kill ${kills}: worker ${pid} during ${phase}${busy ? ' (units active)' : ''}`);
+        pool.spawn();
+      }
+    })();
+
+    // Rounds of (force) ingest, then embed, each drained before the next, until enough kills have landed.
+    try {
+      while (rounds === 0 || kills < opts.minKills) {
+        rounds++;
+        phase = 'ingest';
+        const { units, failed } = await planIngest(opts.rasters, { tileSize: 32, force: rounds > 1 });
+        if (failed.length) throw new Error(`inputs failed: ${JSON.stringify(failed)}`);
+        await queue.enqueue(units);
+        while (!(await quiet())) await new Promise((r) => setTimeout(r, 500));
+        phase = 'embed';
+        const plan = await planEmbed(store, { model: modelDir, batch: 16, blockTiles: opts.blockTiles ?? 64 });
+        await queue.enqueue(plan.units);
+        while (!(await quiet())) await new Promise((r) => setTimeout(r, 500));
+        log(`round ${rounds} drained; ${kills} kills so far`);
+      }
+    } finally {
+      killing = false;
+      await killer;
+      await pool.stopAll();
+      await queue.close();
+    }
+
+    const report = await jobsReport(store);
+    const [{ runs, retried }] = await store.engine.query<{ runs: number; retried: number }>(
+      `select count(*)::int as runs, (count(*) filter (where retry_count > 0))::int as retried from pgboss.job where name in ('tilevec-ingest', 'tilevec-embed')`,
+    );
+    const refState = await endState(ref.url);
+    const gotState = await endState(chaos.url);
+    const { mismatches, maxVectorDiff } = compare(refState, gotState, 1e-4);
+    return {
+      kills, killsDuringWork, rounds, unitsRun: runs, unitsRetried: retried, deadLetters: report.deadTotal,
+      rasters: gotState.rasters.size, tiles: gotState.tiles.size, embeddings: gotState.vectors.size, maxVectorDiff, mismatches,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await pool.stopAll();
+    await store?.close();
+    await ref.drop();
+    await chaos.drop();
+  }
+}
+
+/** Small rasters with at least three bands, so that one model embeds them all. */
+export const TEST_RASTERS = [
+  'virginia-naip-landsat8/m_3607717_sw_18_1_20160620_subset.tif',
+  'virginia-naip-landsat8/m_3607824_se_17_1_20160620_subset.tif',
+  'virginia-naip-landsat8/naip_va_1m_RGBN.tif',
+  'virginia-naip-landsat8/landsat8_elkton_va_B1-7_9-11.tif',
+].map((p) => join(DATA, p));
+
+export const BENCH_RASTERS = [
+  ...TEST_RASTERS,
+  'misc/L7_ETMs_olinda_brazil.tif',
+  'naip-northdakota/m_4709963_se_14_1_20090818.tif',
+  'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif',
+].map((p) => resolve(DATA, p));
+
+async function main(): Promise<void> {
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const serverUrl = process.env.TILEVEC_TEST_PG_URL ?? loadConfig().db;
+  if (!/^postgres/.test(serverUrl)) throw new Error('set TILEVEC_TEST_PG_URL (or TILEVEC_DB) to a postgres:// server URL');
+  const tmpDir = join(ROOT, '.tilevec', `faults-${process.pid}`);
+  const report = await runFaults({
+    serverUrl, rasters: BENCH_RASTERS, workers: arg('workers', 4), minKills: arg('kills', 60), tmpDir, blockTiles: arg('block-tiles', 256),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (report.mismatches.length || report.deadLetters) process.exitCode = 1;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
