@@ -7,7 +7,7 @@ import type { NewRaster, NewTile } from '../store/records.ts';
 import { polygonBbox } from './georef.ts';
 import { gridWindow, tileGrid, type TileGrid } from './grid.ts';
 import { expandInputs } from './inputs.ts';
-import { openRaster, type Raster, type RasterOptions, type WindowData } from './raster.ts';
+import { newSampleArray, openRaster, type Raster, type RasterOptions, type WindowData } from './raster.ts';
 import { canonicalUri } from './source.ts';
 import { BandStatsAccumulator } from './stats.ts';
 
@@ -164,6 +164,8 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
   }
 }
 
+const MAX_STRIP_BYTES = 2 ** 30;
+
 interface ScanResult {
   stats: ReturnType<BandStatsAccumulator['result']>[];
   /** Valid pixels per full tile, row-major over the grid. */
@@ -182,6 +184,9 @@ async function scan(raster: Raster, bands: number[], grid: TileGrid, onTiles: (d
   const validCounts = new Float64Array(grid.cols * grid.rows);
   const hash = createHash('sha256');
   const stripRows = raster.blockHeight * Math.max(1, Math.floor(512 / raster.blockHeight));
+  // The width comes from the header: a corrupt one must not make a strip larger than memory.
+  const stripBytes = raster.width * Math.min(stripRows, raster.height) * (bands.length * newSampleArray(raster.dtype, 0).BYTES_PER_ELEMENT + 1);
+  if (stripBytes > MAX_STRIP_BYTES) throw new UserError(`too wide to ingest: ${raster.width} pixels per row need ${(stripBytes / 2 ** 30).toFixed(1)} GiB per strip (limit ${MAX_STRIP_BYTES / 2 ** 30} GiB); is the header corrupt?`);
   const prefix = new Float64Array(raster.width + 1);
   const read = (y: number) => raster.readWindow({ x: 0, y, w: raster.width, h: Math.min(stripRows, raster.height - y) }, bands);
 

@@ -73,6 +73,9 @@ export interface RasterInfo {
   compression: string;
 }
 
+/** The largest decoded block accepted; real GeoTIFF blocks are a few MiB at most. */
+const MAX_BLOCK_BYTES = 256 * 2 ** 20;
+
 const SAMPLE_FORMATS: Record<number, 'uint' | 'int' | 'float'> = { 1: 'uint', 2: 'int', 3: 'float' };
 
 /**
@@ -157,6 +160,7 @@ export class Raster implements RasterInfo {
     const height = image.getHeight();
     if (!(width > 0 && height > 0)) throw new UserError(`zero-size image (${width} x ${height} pixels)`);
     const bandCount = image.getSamplesPerPixel();
+    if (!(bandCount >= 1)) throw new UserError(`corrupt TIFF directory: SamplesPerPixel is ${bandCount}`);
     const compression = Number(fd.getValue('Compression') ?? 1);
     if (!isSupportedCompression(compression)) {
       throw new UserError(`unsupported compression ${compressionName(compression)} (supported: none, LZW, DEFLATE)`);
@@ -166,6 +170,11 @@ export class Raster implements RasterInfo {
     const blockWidth = tiled ? image.getTileWidth() : width;
     const blockHeight = tiled ? image.getTileHeight() : Math.min(Number(fd.getValue('RowsPerStrip') ?? height), height);
     const interleave = bandCount > 1 && image.planarConfiguration === 2 ? 'band' : 'pixel';
+    // A corrupt header can declare blocks no file holds; refuse them before decoding allocates them.
+    const blockBytes = blockWidth * blockHeight * (interleave === 'band' ? 1 : bandCount) * ARRAYS[dtype].BYTES_PER_ELEMENT;
+    if (!(blockWidth > 0 && blockHeight > 0) || blockBytes > MAX_BLOCK_BYTES) {
+      throw new UserError(`corrupt or unsupported TIFF: ${blockWidth} x ${blockHeight} pixel blocks of ${bandCount} band(s) would decode to ${(blockBytes / 2 ** 20).toFixed(0)} MiB each (limit ${MAX_BLOCK_BYTES / 2 ** 20} MiB)`);
+    }
     const [offsets, byteCounts] = await Promise.all([
       fd.loadValue(tiled ? 'TileOffsets' : 'StripOffsets'),
       fd.loadValue(tiled ? 'TileByteCounts' : 'StripByteCounts'),
@@ -182,10 +191,16 @@ export class Raster implements RasterInfo {
       ModelTiepoint: fd.getValue('ModelTiepoint') as number[] | undefined,
       ModelTransformation: fd.getValue('ModelTransformation') as number[] | undefined,
     };
-    const keys = image.getGeoKeys();
-    const gt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
-    const crs = gt ? crsFromGeoKeys(keys) : null;
-    const nodata = image.getGDALNoData();
+    let keys, gt, crs, nodata;
+    try {
+      keys = image.getGeoKeys();
+      gt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
+      crs = gt ? crsFromGeoKeys(keys) : null;
+      nodata = image.getGDALNoData();
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`corrupt georeferencing tags: ${errorMessage(err).split('\n')[0]}`);
+    }
 
     const info: RasterInfo = {
       uri: source.uri,
