@@ -18,7 +18,7 @@ test('a clean clone installs with npm ci, and npm run demo answers a similar-til
     execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: clone, stdio: 'ignore', timeout: 600_000 });
 
     // A short training run and a free port keep the test quick and out of the way of anything on 8080.
-    const env = { ...process.env, TILEVEC_PORT: '0' };
+    const env: NodeJS.ProcessEnv = { ...process.env, TILEVEC_PORT: '0' };
     delete env.TILEVEC_DB;
     delete env.DATABASE_URL;
     const demo = spawn('npm', ['run', 'demo', '--', '--triplets', '256'], { cwd: clone, env, detached: true });

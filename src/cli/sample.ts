@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { configFrom, emit, intOption, withStore } from './context.ts';
-import { openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, type NormalizationMethod } from '../sampling/index.ts';
-import { exportTriplets } from '../sampling/export.ts';
+import { openTripletSampling, exportTriplets, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, type NormalizationMethod } from '../sampling/index.ts';
 
 function fractionOption(name: string) {
   return (value: string): number => {

@@ -10,8 +10,12 @@ interface Job {
 
 parentPort!.on('message', ({ id, codec, bytes }: Job) => {
   try {
-    const out = decodeBlock(codec, bytes);
-    parentPort!.postMessage({ id, out }, [out.buffer]);
+    const decoded = decodeBlock(codec, bytes);
+    // Only a buffer the block owns whole can be transferred: small zlib outputs are slices of Node's shared pool,
+    // which postMessage refuses ("invalid object in transferList"), so those are copied out first.
+    const owned = decoded.byteOffset === 0 && decoded.byteLength === decoded.buffer.byteLength && decoded.buffer instanceof ArrayBuffer;
+    const out = owned ? decoded : new Uint8Array(decoded);
+    parentPort!.postMessage({ id, out }, [out.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }

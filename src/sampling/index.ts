@@ -10,3 +10,4 @@ export { MemoryRaster, pixelIsNodata, type PixelWindow, type RasterSource } from
 export { ValidityMask } from './validity.ts';
 export { IngestRasterSource } from './ingest-source.ts';
 export { parseRadius, radiusPixels, pixelSizeMetres, type Radius } from './radius.ts';
+export { exportTriplets } from './export.ts';

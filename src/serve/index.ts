@@ -162,3 +162,4 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
     }),
   };
 }
+export { RasterThumbnails } from './thumbnails.ts';
