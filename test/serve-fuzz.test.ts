@@ -14,6 +14,7 @@ const NASTY = [
   '{"a":1}', '[1,2,3,4]', 'null', 'true', '🗺️', 'a'.repeat(5000), '1,2,3,4,5', ',,,', '-180,-90,180,90', '1,1,0,0',
 ];
 
+const FUZZ_TOKEN = 'fuzz-token-fuzz-token-0123456';
 const ROUTES = ['/v1/tiles', '/v1/tiles/at', '/v1/tiles/1', '/v1/tiles/1/similar', '/v1/tiles/1/thumbnail.png', '/v1/models', '/readyz'];
 const QUERY_KEYS = ['k', 'bbox', 'model', 'limit', 'cursor', 'lon', 'lat', 'exclude_same_raster'];
 
@@ -27,7 +28,8 @@ interface Raw {
 function send(base: string, method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<Raw> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+    // A fresh connection each time: a socket the server closed after a 413 must not be reused (a client-side reset).
+    const req = request({ host: url.hostname, port: url.port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }));
@@ -51,7 +53,7 @@ describe('serve: malformed requests never get a 5xx', () => {
   before(async () => {
     store = await Store.open('memory://');
     await seedSynthetic(store, { rasters: 2, side: 4 });
-    server = await startServer({ store, config: testConfig({ maxK: 100 }), embedChip: async () => new Float32Array(8), renderThumbnail: async () => Buffer.from('png'), limits: { chipBytes: 32 * 1024 } });
+    server = await startServer({ store, config: testConfig({ maxK: 100, token: FUZZ_TOKEN }), embedChip: async () => new Float32Array(8), renderThumbnail: async () => Buffer.from('png'), limits: { chipBytes: 32 * 1024 } });
     base = server.url;
   });
   after(async () => {
@@ -131,6 +133,60 @@ describe('serve: malformed requests never get a 5xx', () => {
       `--B\r\nContent-Disposition: form-data; name="chip"\r\n\r\n${tiff}${'z'.repeat(40 * 1024)}\r\n--B--`,
     ];
     for (const body of bodies) assertClientError(await send(base, 'POST', '/v1/search', type, Buffer.from(body, 'latin1')), `multipart ${JSON.stringify(body.slice(0, 80))}`);
+  });
+
+  test('10,000 generated malformed requests, 16 at a time: no 5xx', { timeout: 600_000 }, async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const auth = { ...json, Authorization: `Bearer ${FUZZ_TOKEN}` };
+    const values = fc.sample(fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(...NASTY), fc.double(), fc.integer(), fc.string({ unit: 'binary' })), { numRuns: 4000, seed: 2024 });
+    const strings = fc.sample(fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.constantFrom(...NASTY)), { numRuns: 4000, seed: 77 });
+    let seed = 5;
+    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
+    const bodyKeys = ['tileId', 'lon', 'lat', 'vector', 'k', 'bbox', 'model', 'a', 'b', 'c', 'excludeSameRaster', 'inputs', 'tileSize', 'stride', 'maxNodata', 'bands', 'force', '__proto__'];
+    const requests: (() => Promise<[string, Raw]>)[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const kind = i % 10;
+      if (kind < 4) {
+        const route = pick([...ROUTES, '/v1/admin/status', '/v1/ingest', '/nope', '/v1/tiles/1/thumbnail.png']);
+        const qs = Array.from({ length: 1 + Math.floor(random() * 3) }, () => `${encodeURIComponent(pick(QUERY_KEYS))}=${encodeURIComponent(pick(strings))}`).join('&');
+        requests.push(async () => [`GET ${route}?${qs}`, await send(base, 'GET', `${route}?${qs}`, {})]);
+      } else if (kind < 8) {
+        const path = pick(['/v1/search', '/v1/analogy', '/v1/ingest', '/v1/ingest']);
+        const body: Record<string, unknown> = {};
+        for (let k = 0; k < 1 + Math.floor(random() * 4); k++) body[pick(bodyKeys)] = pick(values);
+        if (path === '/v1/ingest' && random() < 0.5) body.inputs = [pick(strings), pick(['/etc/passwd', 'http://169.254.169.254/', '../../x.tif', 'file:///etc/shadow'])];
+        const text = JSON.stringify(body);
+        const cut = random() < 0.2 ? text.slice(0, Math.floor(random() * text.length)) : text;
+        requests.push(async () => [`POST ${path} ${cut.slice(0, 120)}`, await send(base, 'POST', path, random() < 0.7 ? auth : json, cut)]);
+      } else if (kind === 8) {
+        const path = pick(['/v1/search', '/v1/ingest', '/v1/analogy']);
+        const n = pick([10, 1000, 300 * 1024, 2 ** 20]);
+        const raw = Buffer.alloc(n, pick(['[', '{', '9', 'a', '\u0000']));
+        const type = pick(['application/json', 'text/plain', 'application/octet-stream']);
+        // The server answers 413 and closes before an oversize body is all sent, so the client may see a reset.
+        requests.push(async () => [`POST ${path} ${n} bytes`, await send(base, 'POST', path, { ...auth, 'Content-Type': type }, raw)
+          .catch((err: NodeJS.ErrnoException) => {
+            if (n > 256 * 1024 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return { status: 413, type: '', body: 'reset while sending' };
+            throw err;
+          })]);
+      } else {
+        const path = pick(['/v1/admin/status', '/v1/ingest']);
+        const header = pick(['Bearer', 'Bearer ', `Bearer ${FUZZ_TOKEN}x`, 'Basic Zm9vOmJhcg==', `bearer ${'a'.repeat(4000)}`, 'Bearer \' or 1=1']);
+        requests.push(async () => [`${path} auth ${header.slice(0, 30)}`, await send(base, path === '/v1/ingest' ? 'POST' : 'GET', path, { ...json, Authorization: header }, '{"inputs":["/etc/passwd"]}')]);
+      }
+    }
+    const fivexx: string[] = [];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < requests.length; i += 16) {
+      const settled = await Promise.all(requests.slice(i, i + 16).map((f, j) => f().catch((err: Error): [string, Raw] => [`request ${i + j}: ${err.message}`, { status: 599, type: '', body: '' }])));
+      for (const [what, r] of settled) {
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status >= 500) fivexx.push(`${what} -> ${r.status} ${r.body.slice(0, 200)}`);
+      }
+    }
+    console.log(`serve fuzz: ${requests.length} requests; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
+    assert.deepEqual(fivexx.slice(0, 20), []);
   });
 
   test('the server still answers after all of that', async () => {

@@ -42,6 +42,7 @@ export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptio
         continue;
       }
       const started = performance.now();
+      logger().info({ job: job.id, kind: job.unit.kind, retry: job.retryCount }, 'job started');
       try {
         const output = job.unit.kind === 'ingest' ? await runIngest(store, job.unit) : await runEmbed(store, sessions, job.unit);
         await queue.complete(job, output);
