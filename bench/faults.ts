@@ -2,7 +2,8 @@
  * Crash safety of the work queue: worker processes are SIGKILLed at random moments while they ingest and embed,
  * and the end state (catalog rows and vectors) must equal a single-process run's. Rounds of force re-ingest plus
  * embed repeat until enough kills have landed. test/faults.test.ts runs a small version; this file's main runs
- * the long one (npm run bench:faults [-- --kills 60 --workers 4]).
+ * the long one (npm run bench:faults [-- --kills 60 --workers 4]). With --load it runs the load test instead:
+ * 50 clients for 60 s against tilevec serve (npm run bench:faults -- --load [--connections 50 --seconds 60]).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -40,6 +41,7 @@ export interface FaultOptions {
 
 export interface FaultReport {
   kills: number;
+  /** Kills of a worker in the middle of a unit. */
   killsDuringWork: number;
   rounds: number;
   unitsRun: number;
@@ -156,7 +158,8 @@ function compare(ref: EndState, got: EndState, vectorTolerance: number): { misma
 }
 
 function queueEnv(url: string, q: QueueSettings): NodeJS.ProcessEnv {
-  const env = { ...process.env, TILEVEC_DB: url, TILEVEC_LOG_LEVEL: 'warn' } as NodeJS.ProcessEnv;
+  // Info level: the harness reads 'job started' and 'job finished' to know which workers hold a unit.
+  const env = { ...process.env, TILEVEC_DB: url, TILEVEC_LOG_LEVEL: 'info' } as NodeJS.ProcessEnv;
   delete env.DATABASE_URL;
   env.TILEVEC_QUEUE_RETRY_LIMIT = String(q.retryLimit);
   env.TILEVEC_QUEUE_RETRY_DELAY = String(q.retryDelaySeconds);
@@ -170,27 +173,37 @@ function queueEnv(url: string, q: QueueSettings): NodeJS.ProcessEnv {
 class WorkerPool {
   private readonly children = new Set<ChildProcess>();
   private readonly born = new Map<ChildProcess, number>();
+  private readonly busy = new Set<ChildProcess>();
   constructor(private readonly env: NodeJS.ProcessEnv, private readonly log: (l: string) => void) {}
 
   spawn(): void {
     const child = spawn(process.execPath, [CLI, 'worker', '--concurrency', '1'], { cwd: ROOT, env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d: Buffer) => {
-      const text = d.toString();
-      if (!/taking jobs/.test(text)) this.log(`worker ${child.pid}: ${text.trim().slice(0, 300)}`);
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      for (const line of text.split('\n').filter(Boolean)) {
+        if (line.includes('"job started"')) this.busy.add(child);
+        else if (line.includes('"job finished"')) this.busy.delete(child);
+        else if (!/taking jobs/.test(line)) this.log(`worker ${child.pid}: ${line.slice(0, 300)}`);
+      }
     });
     this.children.add(child);
     this.born.set(child, performance.now());
-    child.on('exit', () => { this.children.delete(child); this.born.delete(child); });
+    child.on('exit', () => { this.children.delete(child); this.born.delete(child); this.busy.delete(child); });
   }
 
-  /** Kills a worker that has had time to start (a process still loading its modules holds no unit). */
-  killRandom(random: () => number, minAgeMs: number): number | undefined {
-    const live = [...this.children].filter((c) => performance.now() - (this.born.get(c) ?? 0) >= minAgeMs);
-    if (live.length === 0) return undefined;
-    const victim = live[Math.floor(random() * live.length)];
+  /**
+   * Kills a random worker that has had time to start (one still loading its modules holds no unit), mostly one
+   * in the middle of a unit, since those kills are the ones that test recovery.
+   */
+  killRandom(random: () => number, minAgeMs: number): { pid: number; busy: boolean } | undefined {
+    const started = [...this.children].filter((c) => performance.now() - (this.born.get(c) ?? 0) >= minAgeMs);
+    const working = started.filter((c) => this.busy.has(c));
+    const pool = working.length > 0 && random() < 0.8 ? working : started;
+    if (pool.length === 0) return undefined;
+    const victim = pool[Math.floor(random() * pool.length)];
+    const busy = this.busy.has(victim);
     victim.kill('SIGKILL');
     this.children.delete(victim);
-    return victim.pid;
+    return { pid: victim.pid!, busy };
   }
 
   async stopAll(): Promise<void> {
@@ -237,14 +250,13 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     const killer = (async () => {
       // Enough kills, then the last round drains without more.
       while (killing && kills < opts.minKills) {
-        await new Promise((r) => setTimeout(r, 500 + random() * 2500));
+        await new Promise((r) => setTimeout(r, 1500 + random() * 4000));
         if (!killing) break;
-        const busy = (await jobsReport(store!)).queues.some((q) => q.active > 0);
-        const pid = pool.killRandom(random, 5000);
-        if (pid === undefined) continue;
+        const victim = pool.killRandom(random, 4000);
+        if (victim === undefined) continue;
         kills++;
-        if (busy) killsDuringWork++;
-        log(`kill ${kills}: worker ${pid} during ${phase}${busy ? ' (units active)' : ''}`);
+        if (victim.busy) killsDuringWork++;
+        log(`kill ${kills}: worker ${victim.pid} during ${phase}${victim.busy ? ', in the middle of a unit' : ''}`);
         pool.spawn();
       }
     })();
@@ -297,14 +309,58 @@ export const TEST_RASTERS = [
   'virginia-naip-landsat8/m_3607824_se_17_1_20160620_subset.tif',
   'virginia-naip-landsat8/naip_va_1m_RGBN.tif',
   'virginia-naip-landsat8/landsat8_elkton_va_B1-7_9-11.tif',
+  'misc/L7_ETMs_olinda_brazil.tif',
 ].map((p) => join(DATA, p));
 
 export const BENCH_RASTERS = [
   ...TEST_RASTERS,
-  'misc/L7_ETMs_olinda_brazil.tif',
   'naip-northdakota/m_4709963_se_14_1_20090818.tif',
   'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif',
 ].map((p) => resolve(DATA, p));
+
+/**
+ * 50 concurrent clients for `seconds` against `tilevec serve` (a child process on loopback) over a synthetic
+ * catalog on the server: similar-tile, search, page and point queries. Returns autocannon's figures.
+ */
+export async function runLoad(serverUrl: string, opts: { connections?: number; seconds?: number } = {}) {
+  const autocannonModule = 'autocannon'; // ships no type declarations
+  const { default: autocannon } = await import(autocannonModule);
+  const { seedSynthetic } = await import('../test/serve-fixtures.ts');
+  const db = await freshDb(serverUrl, 'load');
+  const store = await Store.open(db.url);
+  let child: ChildProcess | undefined;
+  try {
+    const world = await seedSynthetic(store, { rasters: 10, side: 20, dim: 32 });
+    const ids = [...world.vectors.keys()];
+    child = spawn(process.execPath, [CLI, '--db', db.url, 'serve', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const base = await new Promise<string>((resolveUrl, reject) => {
+      child!.stderr!.setEncoding('utf8').on('data', (t: string) => {
+        const m = /serving on (http:\/\/\S+)/.exec(t);
+        if (m) resolveUrl(m[1]);
+      });
+      child!.once('exit', (code) => reject(new Error(`tilevec serve exited with ${code}`)));
+    });
+    const random = rng(3);
+    const id = () => ids[Math.floor(random() * ids.length)];
+    const result = await autocannon({
+      url: base, connections: opts.connections ?? 50, duration: opts.seconds ?? 60,
+      requests: [
+        { method: 'GET', setupRequest: (r: Record<string, unknown>) => ({ ...r, path: `/v1/tiles/${id()}/similar?k=10` }) },
+        { method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (r: Record<string, unknown>) => ({ ...r, path: '/v1/search', body: JSON.stringify({ tileId: id(), k: 10 }) }) },
+        { method: 'GET', setupRequest: (r: Record<string, unknown>) => ({ ...r, path: `/v1/tiles?limit=50&bbox=-110,37,-109.5,37.2` }) },
+        { method: 'GET', setupRequest: (r: Record<string, unknown>) => ({ ...r, path: `/v1/tiles/at?lon=${(-110 + random() * 2).toFixed(4)}&lat=37.05` }) },
+      ],
+    }) as { requests: { average: number; total: number }; latency: { p50: number; p99: number; max: number }; errors: number; timeouts: number; non2xx: number; '5xx'?: number };
+    return {
+      connections: opts.connections ?? 50, seconds: opts.seconds ?? 60, requests: result.requests.total, reqPerSec: result.requests.average,
+      p50Ms: result.latency.p50, p99Ms: result.latency.p99, maxMs: result.latency.max, errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx,
+    };
+  } finally {
+    child?.kill('SIGTERM');
+    await store.close();
+    await db.drop();
+  }
+}
 
 async function main(): Promise<void> {
   const arg = (name: string, fallback: number) => {
@@ -313,6 +369,12 @@ async function main(): Promise<void> {
   };
   const serverUrl = process.env.TILEVEC_TEST_PG_URL ?? loadConfig().db;
   if (!/^postgres/.test(serverUrl)) throw new Error('set TILEVEC_TEST_PG_URL (or TILEVEC_DB) to a postgres:// server URL');
+  if (process.argv.includes('--load')) {
+    const load = await runLoad(serverUrl, { connections: arg('connections', 50), seconds: arg('seconds', 60) });
+    process.stdout.write(`${JSON.stringify(load, null, 2)}\n`);
+    if (load.errors || load.timeouts || load.non2xx) process.exitCode = 1;
+    return;
+  }
   const tmpDir = join(ROOT, '.tilevec', `faults-${process.pid}`);
   const report = await runFaults({
     serverUrl, rasters: BENCH_RASTERS, workers: arg('workers', 4), minKills: arg('kills', 60), tmpDir, blockTiles: arg('block-tiles', 256),
