@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runFaults, TEST_RASTERS } from '../bench/faults.ts';
-import { SERVER_URL, dataMissing, serverSkip, tempDir } from './helpers.ts';
+import { SERVER_URL, dataMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 
 /**
  * Worker processes on the real PostgreSQL server are SIGKILLed at >= 20 random moments while they ingest and
@@ -22,5 +22,40 @@ test('kill -9 at random moments: the end state equals a single-process run', { s
     assert.ok(report.tiles > 0 && report.embeddings === report.tiles, `${report.embeddings} vectors for ${report.tiles} tiles`);
   } finally {
     tmp.cleanup();
+  }
+});
+
+test('--queue needs a server: a clear one-line error on the embedded engine', async () => {
+  const tmp = tempDir('tilevec-queue-');
+  try {
+    for (const args of [['ingest', '--queue', 'x.tif'], ['embed', '--queue'], ['worker'], ['jobs']]) {
+      const r = await runCli(['--db', tmp.path, ...args]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^tilevec: .*needs a PostgreSQL server \(--db postgres:\/\/\.\.\.\).*PGlite.*\n$/);
+    }
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('a unit that keeps failing is retried with back-off, then a dead letter carrying its error', { skip, timeout: 120_000 }, async () => {
+  const db = await freshServerDb();
+  const env = { TILEVEC_QUEUE_RETRY_LIMIT: '1', TILEVEC_QUEUE_RETRY_DELAY: '1', TILEVEC_QUEUE_POLL: '0.5' };
+  try {
+    const queued = await runCli(['--db', db.url, '--json', 'ingest', '--queue', '/no/such/raster.tif'], { env });
+    assert.equal(queued.code, 0, queued.stderr);
+    assert.equal(lastJson<{ queued: number }>(queued.stdout).queued, 1);
+    const worker = await runCli(['--db', db.url, '--json', 'worker', '--exit-when-idle'], { env, timeoutMs: 90_000 });
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.deepEqual(lastJson(worker.stdout), { done: 0, failed: 2 }, 'the first run and one retry');
+    const jobs = lastJson<{ queues: { queue: string; failed: number }[]; dead: { error: string; unit: { uri: string } }[]; deadTotal: number }>(
+      (await runCli(['--db', db.url, '--json', 'jobs'], { env })).stdout,
+    );
+    assert.equal(jobs.queues.find((q) => q.queue === 'tilevec-ingest')!.failed, 1);
+    assert.equal(jobs.deadTotal, 1);
+    assert.equal(jobs.dead[0].unit.uri, '/no/such/raster.tif');
+    assert.match(jobs.dead[0].error, /no such file/);
+  } finally {
+    await db.drop();
   }
 });
