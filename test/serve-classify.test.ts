@@ -79,6 +79,12 @@ describe('POST /v1/classify', () => {
     assert.match(r.body.detail, /exactly one of tileIds and bbox/);
     r = await post({ classifier: 'landcover', tileIds: [1], bbox: [0, 0, 1, 1] });
     assert.equal(r.status, 400);
+    for (const body of [{ classifier: 'landcover', tileIds: ['1'] }, { classifier: 'landcover', bbox: [1, 1, 0, 0] }, { classifier: 'landcover', tileIds: [1], extra: 1 }]) {
+      assert.equal((await post(body)).status, 400, JSON.stringify(body));
+    }
+    const raw = (type: string, text: string) => fetch(`${server.url}/v1/classify`, { method: 'POST', headers: { 'Content-Type': type }, body: text });
+    assert.equal((await raw('application/json', '{"classifier": ')).status, 400);
+    assert.equal((await raw('text/plain', '{"classifier": "landcover", "tileIds": [1]}')).status, 415);
   });
 
   test('a tile without an embedding is a 404; another model, or a baseline classifier, is a 400', async () => {
