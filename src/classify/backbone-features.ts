@@ -8,14 +8,14 @@ const BATCH = 64;
 
 /**
  * Embeddings from a randomly initialised backbone of the model's architecture, reading tiles with the model's
- * bands and normalization: the control that shows what training added over the architecture alone. The network
- * is exported to ONNX and run in memory; nothing is registered or stored. Needs a tfjs backend (weights live in
- * tfjs variables until export).
+ * bands and normalization: the control that shows what training added over the architecture alone. By default
+ * it is the very network training started from (the model's seed). It is exported to ONNX and run in memory;
+ * nothing is registered or stored. Needs a tfjs backend (weights live in tfjs variables until export).
  */
 export function randomBackboneFeatures(store: Store, model: Pick<ModelRecord, 'artifactPath'>, opts: { seed?: number } = {}): FeatureProvider {
   return async (tiles) => {
     const card = readCard(model.artifactPath);
-    const backbone = createBackbone(card.backbone, { seed: opts.seed ?? card.seed + 1 });
+    const backbone = createBackbone(card.backbone, { seed: opts.seed ?? card.seed });
     let onnx: Uint8Array;
     try {
       onnx = exportBackboneOnnx(backbone, { metadata: onnxMetadata({ ...card, name: `${card.name}-random-init` }) });

@@ -152,7 +152,7 @@ export function registerClassifyCommands(program: Command): void {
     .option('--dim <n>', 'PCA dimension when no model gives one', intOption('--dim', 1), 64)
     .option('--cv <k>', 'cross-validation folds', intOption('--cv', 2), 5)
     .option('--block-tiles <n>', 'spatial block side in tiles', intOption('--block-tiles', 1), 5)
-    .option('--seed <n>', 'seed for folds, forests and the random backbone', intOption('--seed'), 1)
+    .option('--seed <n>', 'seed for folds and forests', intOption('--seed'), 1)
     .option('--classifiers <list>', `comma-separated subset of ${CLASSIFIER_KINDS.join(',')}`, classifierList, [...CLASSIFIER_KINDS])
     .action(async (opts, cmd: Command) => {
       const result = await withStore(configFrom(cmd), async (store) => {
@@ -163,7 +163,8 @@ export function registerClassifyCommands(program: Command): void {
         if (model) {
           await initBackend('cpu'); // the random backbone's weights are tfjs variables until exported to ONNX
           sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model });
-          sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model, { seed: opts.seed }) });
+          // The weights training started from: what the architecture gives before any learning.
+          sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model) });
         }
         sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
         sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, model?.dim ?? opts.dim) });
