@@ -183,3 +183,34 @@ describe('SQL: values are always parameters', () => {
     }
   });
 });
+
+describe('URL ingest follows redirects only to allowed hosts', () => {
+  test('a redirect to a host outside the allow-list is refused; one within it is followed', async () => {
+    const { createServer } = await import('node:http');
+    const { openSource } = await import('../src/ingest/index.ts');
+    const body = Buffer.from('II*\0 some bytes standing in for a TIFF');
+    const other = createServer((_req, res) => res.writeHead(206, { 'content-range': `bytes 0-0/${body.length}`, 'content-length': '1' }).end(body.subarray(0, 1)));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherPort = (other.address() as { port: number }).port;
+    const allowed = createServer((req, res) => {
+      if (req.url === '/away.tif') res.writeHead(302, { location: `http://localhost:${otherPort}/x.tif` }).end();
+      else if (req.url === '/here.tif') res.writeHead(301, { location: '/data.tif' }).end();
+      else res.writeHead(206, { 'content-range': `bytes 0-0/${body.length}`, 'content-length': '1' }).end(body.subarray(0, 1));
+    });
+    await new Promise<void>((r) => allowed.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(allowed.address() as { port: number }).port}`;
+    try {
+      await assert.rejects(openSource(`http://${host}/away.tif`, { allowHosts: [host] }), new RegExp(`redirected to localhost:${otherPort}, which is not in ingest.allowHosts`));
+      const source = await openSource(`http://${host}/here.tif`, { allowHosts: [host] });
+      assert.equal(source.fileSize, body.length);
+      await source.close();
+      // Without an allow-list (the CLI), redirects are followed as usual.
+      const free = await openSource(`http://${host}/away.tif`);
+      assert.equal(free.fileSize, body.length);
+      await free.close();
+    } finally {
+      allowed.close();
+      other.close();
+    }
+  });
+});

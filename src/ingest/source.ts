@@ -28,6 +28,8 @@ export interface ByteSource {
 export interface SourceOptions {
   /** Per-request timeout for HTTP sources (default 30 s). */
   timeoutMs?: number;
+  /** When set, HTTP redirects are followed only to these hosts (the service's ingest.allowHosts). */
+  allowHosts?: string[];
 }
 
 /**
@@ -36,7 +38,7 @@ export interface SourceOptions {
  */
 export async function openSource(uri: string, opts: SourceOptions = {}): Promise<ByteSource> {
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):\/\//.exec(uri)?.[1]?.toLowerCase();
-  if (scheme === 'http' || scheme === 'https') return HttpSource.open(uri, opts.timeoutMs ?? 30_000);
+  if (scheme === 'http' || scheme === 'https') return HttpSource.open(uri, opts.timeoutMs ?? 30_000, opts.allowHosts);
   if (scheme === 'file') return FileSource.open(fileURLToPath(uri));
   if (scheme) throw new UserError(`unsupported URL scheme '${scheme}:' (use a file path, file://, http:// or https://)`);
   return FileSource.open(resolve(uri));
@@ -100,11 +102,11 @@ class HttpSource implements ByteSource {
   bytesRead = 0;
   private readonly pages = new Map<number, Promise<Uint8Array>>();
 
-  private constructor(readonly uri: string, readonly size: number, readonly validator: string | null, private readonly timeoutMs: number) {}
+  private constructor(readonly uri: string, readonly size: number, readonly validator: string | null, private readonly timeoutMs: number, private readonly allowHosts?: string[]) {}
 
-  static async open(url: string, timeoutMs: number): Promise<HttpSource> {
+  static async open(url: string, timeoutMs: number, allowHosts?: string[]): Promise<HttpSource> {
     // One ranged GET both proves the server honours Range and tells the size (Content-Range: bytes 0-0/SIZE).
-    const res = await request(url, 'bytes=0-0', timeoutMs);
+    const res = await request(url, 'bytes=0-0', timeoutMs, allowHosts);
     await res.arrayBuffer();
     const total = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1]);
     if (res.status !== 206 || !Number.isFinite(total)) {
@@ -113,7 +115,7 @@ class HttpSource implements ByteSource {
     const etag = res.headers.get('etag');
     const modified = res.headers.get('last-modified');
     const validator = etag ? `etag:${etag}` : modified ? `modified:${modified};size:${total}` : null;
-    const source = new HttpSource(url, total, validator, timeoutMs);
+    const source = new HttpSource(url, total, validator, timeoutMs, allowHosts);
     source.bytesRead = 1;
     return source;
   }
@@ -129,7 +131,7 @@ class HttpSource implements ByteSource {
   private async range(offset: number, length: number): Promise<Uint8Array> {
     const end = Math.min(offset + length, this.size) - 1;
     if (end < offset) return new Uint8Array(0);
-    const res = await request(this.uri, `bytes=${offset}-${end}`, this.timeoutMs);
+    const res = await request(this.uri, `bytes=${offset}-${end}`, this.timeoutMs, this.allowHosts);
     const body = new Uint8Array(await res.arrayBuffer());
     if (res.status !== 206) throw new UserError(`HTTP ${res.status} for a range of ${this.uri}`);
     this.bytesRead += body.length;
@@ -170,12 +172,31 @@ function copyBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
 }
 
-async function request(url: string, range: string, timeoutMs: number): Promise<Response> {
+const MAX_REDIRECTS = 5;
+
+/**
+ * A range request. With an allow-list, redirects are followed by hand so that every hop's host is checked: an
+ * allowed host must not be able to send the ingest somewhere else.
+ */
+async function request(url: string, range: string, timeoutMs: number, allowHosts?: string[]): Promise<Response> {
   let res: Response;
-  try {
-    res = await fetch(url, { headers: { range }, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    throw new UserError(networkMessage(err, timeoutMs), { cause: err });
+  let target = url;
+  for (let hop = 0; ; hop++) {
+    try {
+      res = await fetch(target, { headers: { range }, signal: AbortSignal.timeout(timeoutMs), redirect: allowHosts ? 'manual' : 'follow' });
+    } catch (err) {
+      throw new UserError(networkMessage(err, timeoutMs), { cause: err });
+    }
+    const location = res.headers.get('location');
+    if (!allowHosts || res.status < 300 || res.status >= 400 || !location) break;
+    await res.body?.cancel();
+    if (hop === MAX_REDIRECTS) throw new UserError(`more than ${MAX_REDIRECTS} redirects`);
+    const next = new URL(location, target);
+    const hosts = allowHosts.map((h) => h.toLowerCase());
+    if (!/^https?:$/.test(next.protocol) || !(hosts.includes(next.hostname.toLowerCase()) || hosts.includes(next.host.toLowerCase()))) {
+      throw new UserError(`redirected to ${next.host}, which is not in ingest.allowHosts`);
+    }
+    target = next.toString();
   }
   if (res.status >= 400) {
     await res.body?.cancel();

@@ -169,7 +169,10 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       handle: async ({ body }) => {
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         const inputs = await confineIngestInputs(body.inputs, deps.config.ingest);
-        const options = { tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force };
+        const options = {
+          tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force,
+          allowHosts: deps.config.ingest.allowHosts,
+        };
         if (store.engine.kind !== 'postgres') return { json: await ingest(store, inputs, options) };
         queue ??= JobQueue.open(store, deps.config.queue).catch((err) => { queue = undefined; throw err; });
         const { units } = await planIngest(inputs, options);
