@@ -30,15 +30,16 @@ function buildProgram(): Command {
       emit(cmd, config, (c) => JSON.stringify(c, null, 2));
     });
 
+  // In pipeline order, as --help lists them.
   registerDbCommands(program);
-  registerDemoCommand(program);
-  registerClassifyCommands(program);
-  registerSampleCommand(program);
   registerIngestCommands(program);
-  registerServeCommand(program);
+  registerSampleCommand(program);
   registerTrainCommand(program);
   registerEmbedCommands(program);
+  registerServeCommand(program);
+  registerClassifyCommands(program);
   registerWorkerCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 
