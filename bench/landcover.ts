@@ -26,7 +26,7 @@ const GOAL_POINTS = 0.05;
 const env = (name: string, fallback: string) => process.env[`BENCH_${name}`] || fallback;
 const config = {
   tileSize: env('TILE', '32'),
-  triplets: env('TRIPLETS', '10000'),
+  triplets: env('TRIPLETS', '16000'),
   dim: env('DIM', '128'),
   neighborhood: env('NEIGHBORHOOD', '32'),
   margin: env('MARGIN', '10'),
