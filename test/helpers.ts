@@ -19,15 +19,20 @@ export function tempDir(prefix = 'tilevec-test-'): { path: string; cleanup: () =
 /** The test server's URL: TILEVEC_TEST_PG_URL, else the cluster that scripts/setup-postgres.sh --start runs. */
 export const SERVER_URL = process.env.TILEVEC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 
+/** A few patient tries: on a busy 2-core machine a healthy server can take seconds to accept. */
 async function serverReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: SERVER_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const client = new pg.Client({ connectionString: SERVER_URL, connectionTimeoutMillis: 10_000 });
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch {
+      await client.end().catch(() => {});
+      if (attempt < 2) await new Promise((r) => setTimeout(r, 2000));
+    }
   }
+  return false;
 }
 
 /**
