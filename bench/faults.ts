@@ -19,6 +19,7 @@ import { createBackbone, initBackend, saveWeights, MODEL_FILES, type ModelCard }
 import { writeCard } from '../src/train/model-dir.ts';
 import { JobQueue, jobsReport, planEmbed, planIngest, type QueueSettings } from '../src/queue/index.ts';
 import { loadConfig } from '../src/config.ts';
+import { freshDatabase } from '../test/helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin/tilevec.js');
@@ -60,24 +61,6 @@ function rng(seed: number): () => number {
   return () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
 }
 
-export async function freshDb(serverUrl: string, tag: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `tilevec_${tag}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 /** A seeded tiny model directory over bands 1-3, normalised by the first raster's statistics. */
 async function makeModel(store: Store, dir: string): Promise<void> {
@@ -220,8 +203,8 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
   const random = rng(opts.seed ?? 20240601);
   const started = performance.now();
   const modelDir = join(opts.tmpDir, 'model');
-  const ref = await freshDb(opts.serverUrl, 'ref');
-  const chaos = await freshDb(opts.serverUrl, 'chaos');
+  const ref = await freshDatabase(opts.serverUrl, 'ref');
+  const chaos = await freshDatabase(opts.serverUrl, 'chaos');
   const pool = new WorkerPool(queueEnv(chaos.url, FAULT_QUEUE), log);
   let store: Store | undefined;
   try {
@@ -326,7 +309,7 @@ export async function runLoad(serverUrl: string, opts: { connections?: number; s
   const autocannonModule = 'autocannon'; // ships no type declarations
   const { default: autocannon } = await import(autocannonModule);
   const { seedSynthetic } = await import('../test/serve-fixtures.ts');
-  const db = await freshDb(serverUrl, 'load');
+  const db = await freshDatabase(serverUrl, 'load');
   const store = await Store.open(db.url);
   let child: ChildProcess | undefined;
   try {

@@ -46,18 +46,23 @@ export async function serverSkip(): Promise<string | false> {
 }
 
 /** A fresh, empty database on the test server, dropped by the returned cleanup. */
-export async function freshServerDb(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `tilevec_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: SERVER_URL });
+export function freshServerDb(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return freshDatabase(SERVER_URL, 't');
+}
+
+/** A fresh, empty database on `serverUrl` (tests and benches), dropped by the returned cleanup. */
+export async function freshDatabase(serverUrl: string, tag: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `tilevec_${tag}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
   await admin.end();
-  const url = new URL(SERVER_URL);
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: SERVER_URL });
+      const c = new pg.Client({ connectionString: serverUrl });
       await c.connect();
       await c.query(`drop database if exists ${name} with (force)`);
       await c.end();
