@@ -60,7 +60,11 @@ describe('web map in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 
     // Every result has its footprint highlighted on the map, and its thumbnail loaded.
     for (const id of listed) assert.equal(await page.locator(`path.result-${id}`).count(), 1, `footprint of ${id} highlighted`);
     // A string, because this runs in the page and the project compiles without DOM types.
-    await page.waitForFunction("[...document.querySelectorAll('#results img')].every((img) => img.complete && img.naturalWidth === 16)");
+    // Predicates as functions, not strings: the page's Content-Security-Policy forbids eval. (No DOM types here.)
+    await page.waitForFunction(() => {
+      const { document } = globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ complete: boolean; naturalWidth: number }> } };
+      return [...document.querySelectorAll('#results img')].every((img) => img.complete && img.naturalWidth === 16);
+    });
     assert.match(await page.textContent('#status') ?? '', /5 results/);
 
     const shot = join(shots.path, 'similar.png');
@@ -77,7 +81,10 @@ describe('web map in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 
       assert.equal(await page.inputValue(`#analogy-${slot}`), String(id));
     }
     await page.click('#analogy-run');
-    await page.waitForFunction("document.querySelector('#results-title')?.textContent?.includes('−')");
+    await page.waitForFunction(() => {
+      const { document } = globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } };
+      return document.querySelector('#results-title')?.textContent?.includes('−');
+    });
     const analogy = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
     assert.equal(analogy.length, 5);
     for (const id of [ids[0], ids[1], ids[30]]) assert.ok(!analogy.includes(id));
