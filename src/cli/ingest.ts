@@ -1,25 +1,11 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.ts';
-import { configFrom, emit, intOption, withStore } from './context.ts';
+import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 import { enqueueIngest } from './worker.ts';
 import { ingest, openRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
-
-function bandList(value: string): number[] {
-  const bands = value.split(',').map((s) => Number(s.trim()));
-  if (bands.length === 0 || bands.some((b) => !Number.isInteger(b) || b < 1)) {
-    throw new InvalidArgumentError(`--bands must be a comma-separated list of 1-based band numbers, got '${value}'`);
-  }
-  return bands;
-}
-
-function fraction(value: string): number {
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`--max-nodata must be a number between 0 and 1, got '${value}'`);
-  return n;
-}
 
 export function formatSummary(s: IngestSummary): string {
   const lines = s.rasters
@@ -74,8 +60,8 @@ export function registerIngestCommands(program: Command): void {
     .argument('<inputs...>', 'files, directories, glob patterns or http(s):// URLs')
     .option('--tile-size <px>', 'tile side in pixels', intOption('--tile-size', 1), 32)
     .option('--stride <px>', 'grid step in pixels (default: the tile size)', intOption('--stride', 1))
-    .option('--max-nodata <fraction>', 'skip tiles with more nodata than this', fraction, 0.1)
-    .option('--bands <list>', 'bands (1-based, comma-separated) that count for statistics and nodata', bandList)
+    .option('--max-nodata <fraction>', 'skip tiles with more nodata than this', fractionOption('--max-nodata'), 0.1)
+    .option('--bands <list>', 'bands (1-based, comma-separated) that count for statistics and nodata', intListOption('--bands'))
     .option('--force', 're-ingest rasters whose content is unchanged')
     .option('--allow-ungeoreferenced', 'ingest rasters without georeferencing, with pixel-space footprints')
     .option('--timeout <seconds>', 'HTTP request timeout', intOption('--timeout', 1), 30)
@@ -112,7 +98,7 @@ export function registerIngestCommands(program: Command): void {
     .description('render one tile as a PNG (RGB or false colour, 2-98 percentile stretch from the raster statistics)')
     .argument('<id>', 'tile id', intOption('tile id', 1))
     .requiredOption('--png <file>', 'output PNG path')
-    .option('--bands <list>', 'bands for red,green,blue (e.g. 4,3,2), or one band for grey', bandList)
+    .option('--bands <list>', 'bands for red,green,blue (e.g. 4,3,2), or one band for grey', intListOption('--bands'))
     .action(async (id: number, opts: { png: string; bands?: number[] }, cmd: Command) => {
       const config = configFrom(cmd);
       const result = await withStore(config, async (store) => {

@@ -1,22 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { configFrom, emit, intOption, withStore } from './context.ts';
+import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 import { openTripletSampling, exportTriplets, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, type NormalizationMethod } from '../sampling/index.ts';
-
-function fractionOption(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got '${value}'`);
-    return n;
-  };
-}
-
-function intListOption(name: string) {
-  return (value: string): number[] => {
-    const list = value.split(',').map((s) => Number(s.trim()));
-    if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError(`${name} must be comma-separated whole numbers >= 1, got '${value}'`);
-    return list;
-  };
-}
 
 interface SampleOptions {
   count: number;
