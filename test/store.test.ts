@@ -139,6 +139,25 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       assert.equal((await store.engine.query(`select 1 from pg_indexes where indexname like 'embeddings_hnsw_model_%'`)).length, 0);
     });
 
+    test("a model added after another is searched through its own HNSW index, not a sort of every vector", async () => {
+      const raster = await store.rasterByUri('file:///a.tif');
+      const tiles = await store.tilesOfRaster(raster!.id);
+      const rand = rng(7);
+      const plans: string[] = [];
+      for (const name of ['first-model', 'second-model']) {
+        const model = await store.registerModel({ name, backbone: {}, dim: 8, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
+        await store.upsertEmbeddings(model, tiles.map((t) => ({ tileId: t.id, vector: Float32Array.from({ length: 8 }, () => rand()) })));
+        await store.ensureEmbeddingIndex(model);
+        const rows = await store.engine.query<{ 'QUERY PLAN': string }>(
+          `explain select tile_id from embeddings where model_id = ${model.id} order by embedding::vector(8) <-> '[0,0,0,0,0,0,0,0]' limit 10`,
+        );
+        plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+        assert.match(plans.at(-1)!, new RegExp(`Index Scan using embeddings_hnsw_model_${model.id}\\b`), `${name}:\n${plans.at(-1)}`);
+      }
+      await store.removeModel('first-model');
+      await store.removeModel('second-model');
+    });
+
     test('a vector of the wrong dimension is a clear error', async () => {
       const model = await store.registerModel({ name: 'dim-check', backbone: {}, dim: 4, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
       await assert.rejects(store.nearestTiles(model, { vector: [1, 2, 3] }, { k: 1 }), /3 dimensions; the model has 4/);

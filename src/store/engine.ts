@@ -1,8 +1,16 @@
 /** The little SQL surface both engines share. Parameters are positional ($1, $2, ...) on both. */
 export interface Sql {
-  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(text: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
   /** Runs a script of several statements, without parameters (migrations). */
   exec(text: string): Promise<void>;
+}
+
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on each connection, so repeated calls skip parsing and, once PostgreSQL settles on
+   * a generic plan, planning too. For hot queries of a fixed text; engines that cannot hold statements ignore it.
+   */
+  prepare?: boolean;
 }
 
 export type EngineKind = 'pglite' | 'postgres';

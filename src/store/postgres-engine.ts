@@ -1,14 +1,29 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { UserError, errorMessage } from '../errors.ts';
-import type { Engine, Sql } from './engine.ts';
+import type { Engine, QueryOptions, Sql } from './engine.ts';
 
 // int8 ids and counts come back as JS numbers on both engines (ids stay far below 2^53).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
+/** Prepared statements are named by their text, so one name never stands for two texts on a connection. */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `tilevec_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 class ClientSql implements Sql {
   constructor(private readonly client: pg.ClientBase | pg.Pool) {}
-  async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.client.query(text, params)).rows as T[];
+  async query<T>(text: string, params: unknown[] = [], opts: QueryOptions = {}): Promise<T[]> {
+    const result = opts.prepare
+      ? await this.client.query({ name: statementName(text), text, values: params })
+      : await this.client.query(text, params);
+    return result.rows as T[];
   }
   async exec(text: string): Promise<void> {
     await this.client.query(text);
@@ -41,8 +56,8 @@ export class PostgresEngine implements Engine {
     return new PostgresEngine(pool, location);
   }
 
-  query<T>(text: string, params?: unknown[]): Promise<T[]> {
-    return this.sql.query<T>(text, params);
+  query<T>(text: string, params?: unknown[], opts?: QueryOptions): Promise<T[]> {
+    return this.sql.query<T>(text, params, opts);
   }
 
   exec(text: string): Promise<void> {

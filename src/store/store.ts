@@ -240,7 +240,11 @@ export class Store {
     }
   }
 
-  /** Builds the model's HNSW index if it is missing; pgvector keeps it current on later upserts. */
+  /**
+   * Builds the model's HNSW index if it is missing (pgvector keeps it current on later upserts), then refreshes the
+   * planner's statistics: with counts from before a model's vectors arrived, the planner can judge its partial index
+   * not worth using and fall back to sorting every vector.
+   */
   async ensureEmbeddingIndex(model: Pick<ModelRecord, 'id' | 'dim'>, opts: { m?: number; efConstruction?: number } = {}): Promise<void> {
     const m = Math.trunc(opts.m ?? 16);
     const ef = Math.trunc(opts.efConstruction ?? 64);
@@ -250,6 +254,7 @@ export class Store {
        using hnsw ((embedding::vector(${Math.trunc(model.dim)})) vector_l2_ops) with (m = ${m}, ef_construction = ${ef})
        where model_id = ${Math.trunc(model.id)}`,
     );
+    await this.engine.exec('analyze embeddings');
   }
 
   async embedding(modelId: number, tileId: number): Promise<Float32Array> {
@@ -283,29 +288,32 @@ export class Store {
     opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean },
   ): Promise<(TileRecord & { distance: number })[]> {
     const dim = Math.trunc(model.dim);
+    // The model id is written into the text, not bound: a prepared statement's generic plan can then still match the
+    // model's partial HNSW index (a bound $n could be any model). Both are integers, so nothing is interpolated raw.
+    const modelId = Math.trunc(model.id);
     const byTile = 'tileId' in query;
     if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
     // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form).
-    const target = byTile ? `(select embedding::vector(${dim}) from embeddings where model_id = $1 and tile_id = $2)` : `$2::vector(${dim})`;
-    const params: unknown[] = [model.id, byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
+    const target = byTile ? `(select embedding::vector(${dim}) from embeddings where model_id = ${modelId} and tile_id = $1)` : `$1::vector(${dim})`;
+    const params: unknown[] = [byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
     // A tile without a vector must find nothing, not every row at a null distance.
-    let where = `e.model_id = $1 and not (e.tile_id = any($4::bigint[]))${byTile ? ` and ${target} is not null` : ''}`;
-    if (byTile && opts.excludeQueryRaster) where += ' and t.raster_id <> (select raster_id from tiles where id = $2)';
+    let where = `e.model_id = ${modelId} and not (e.tile_id = any($3::bigint[]))${byTile ? ` and ${target} is not null` : ''}`;
+    if (byTile && opts.excludeQueryRaster) where += ' and t.raster_id <> (select raster_id from tiles where id = $1)';
     if (opts.bbox) {
-      where += ` and ${bboxOverlaps(5)}`;
+      where += ` and ${bboxOverlaps(4)}`;
       params.push(...opts.bbox);
     }
     const sql = `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
       from embeddings e join tiles t on t.id = e.tile_id
       where ${where}
-      order by e.embedding::vector(${dim}) <-> ${target} limit $3`;
+      order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
     // With only a few ids left out, pgvector's default ef_search (40) already yields k rows, so the common query
     // skips the settings transaction and its three extra round trips.
-    const excluded = (params[3] as number[]).length;
-    if (!opts.bbox && !opts.excludeQueryRaster && opts.k + excluded <= 40) return this.engine.query<TileRecord & { distance: number }>(sql, params);
+    const excluded = (params[2] as number[]).length;
+    if (!opts.bbox && !opts.excludeQueryRaster && opts.k + excluded <= 40) return this.engine.query<TileRecord & { distance: number }>(sql, params, { prepare: true });
     return this.engine.transaction(async (tx) => {
-      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k + excluded))]);
-      return tx.query<TileRecord & { distance: number }>(sql, params);
+      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k + excluded))], { prepare: true });
+      return tx.query<TileRecord & { distance: number }>(sql, params, { prepare: true });
     });
   }
 
