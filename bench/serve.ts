@@ -153,14 +153,15 @@ async function benchEngine(name: string, db: string) {
     log(`${name}: warming up ${url}`);
     await load(url, seeded.ids, 3);
     log(`${name}: ${seconds} s at ${connections} connections`);
-    const backends = await backendPids(db);
+    // Backends the pool opens during the run started after this snapshot, so all of their CPU time counts.
+    const dbAtStart = new Map((await backendPids(db)).map((pid) => [pid, cpuSeconds(pid)]));
     const nodeCpu = () => cpuSeconds(child.pid!);
-    const dbCpu = () => backends.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-    const [node0, db0] = [nodeCpu(), dbCpu()];
+    const node0 = nodeCpu();
     const figures = await load(url, seeded.ids, seconds);
+    const dbCpu = (await backendPids(db)).reduce((sum, pid) => sum + cpuSeconds(pid) - (dbAtStart.get(pid) ?? 0), 0);
     // Server-side CPU per request: what bounds the rate on dedicated cores, whatever else shares this machine.
     const perRequest = (s: number) => Math.round((s * 1000 / Math.max(1, figures.requests)) * 100) / 100;
-    const cpu = { nodeCpuMsPerRequest: perRequest(nodeCpu() - node0), dbCpuMsPerRequest: perRequest(dbCpu() - db0) };
+    const cpu = { nodeCpuMsPerRequest: perRequest(nodeCpu() - node0), dbCpuMsPerRequest: perRequest(dbCpu) };
     const recall = await recallAtK(url, seeded.vectors);
     log(`${name}: ${JSON.stringify({ ...figures, ...cpu, recall })}`);
     return { ...figures, ...cpu, [`recallAt${k}`]: recall, seedS: seeded.seedS, indexBuildS: seeded.indexS };

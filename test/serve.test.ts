@@ -192,6 +192,20 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       assert.equal((await get(`/v1/tiles/${ids[0]}/similar`)).body.features.length, 10);
     });
 
+    test('similar: many requests at once (answered in shared statements) each equal the exact ranking', async () => {
+      const asked = ids.filter((_, i) => i % 3 === 0).flatMap((id, i) => [[id, 1 + (i % 3) * 4], [id, 45]] as const);
+      const answers = await Promise.all(asked.map(([id, k]) => get(`/v1/tiles/${id}/similar?k=${k}`)));
+      answers.forEach((a, i) => {
+        const [id, k] = asked[i];
+        assertRanking(a, bruteForce(world, world.vectors.get(id)!, k, (t) => t !== id));
+        assert.equal(a.body.query.tileId, id);
+      });
+      const mixed = await Promise.all([get(`/v1/tiles/${ids[0]}/similar?k=3`), get(`/v1/tiles/${unembedded}/similar?k=3`), get('/v1/tiles/987654321/similar?k=3')]);
+      assertRanking(mixed[0], bruteForce(world, world.vectors.get(ids[0])!, 3, (t) => t !== ids[0]));
+      assertProblem(mixed[1], 404, /no embedding/);
+      assertProblem(mixed[2], 404, /does not exist/);
+    });
+
     test('similar: bbox filter and exclude_same_raster', async () => {
       const id = ids[2];
       const [lon0, lat0] = rasterOrigin(2, SIDE);
@@ -408,10 +422,14 @@ describe('serve: deployment variants (PGlite)', () => {
   });
 
   test('a query that outlives serve.queryTimeoutMs is a 503, and the server keeps answering', async () => {
-    // The store seeded above, with a nearestTiles() that stalls, standing in for a slow database.
+    // The store seeded above, with similarity searches that stall, standing in for a slow database.
+    const stalled = (search: (...args: never[]) => Promise<unknown>) => async (...args: never[]) => {
+      await new Promise((r) => setTimeout(r, 400));
+      return search.apply(store, args);
+    };
     const slow = new Proxy(store, {
-      get: (target, prop, receiver) => (prop === 'nearestTiles'
-        ? async (...args: Parameters<Store['nearestTiles']>) => { await new Promise((r) => setTimeout(r, 400)); return target.nearestTiles(...args); }
+      get: (target, prop, receiver) => (prop === 'nearestTiles' || prop === 'nearestTilesOfEach'
+        ? stalled(target[prop])
         : Reflect.get(target, prop, receiver)),
     });
     const server = await startServer({ store: slow, config: testConfig({ queryTimeoutMs: 100 }) });

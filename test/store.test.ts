@@ -132,6 +132,20 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       assert.equal(boxed.length, 50);
       assert.ok(boxed.every((h, i) => i === 0 || h.distance >= boxed[i - 1].distance));
 
+      // Many tiles in one statement: each answer equals the one-tile query, with k above and below ef_search (40).
+      const asked = [tiles[0].id, tiles[777].id, tiles[2499].id, 987654321];
+      for (const k of [7, 45]) {
+        const each = await store.nearestTilesOfEach(model, asked, k);
+        assert.equal(each.length, asked.length);
+        for (let i = 0; i < 3; i++) {
+          const one = await store.nearestTiles(model, { tileId: asked[i] }, { k });
+          assert.equal(each[i].length, k);
+          assert.deepEqual(each[i].map((h) => h.id), one.map((h) => h.id));
+          assert.deepEqual(each[i][0], one[0]);
+        }
+        assert.deepEqual(each[3], [], 'a tile without a vector finds nothing');
+      }
+
       const indexes = await store.engine.query<{ indexname: string }>(`select indexname from pg_indexes where indexname like 'embeddings_hnsw_model_%'`);
       assert.deepEqual(indexes.map((r) => r.indexname), [`embeddings_hnsw_model_${model.id}`]);
       await store.removeModel('test-model');

@@ -2,6 +2,7 @@ import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import type { BBox, ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { booleanPointInPolygon, point } from '@turf/turf';
 import { NotFoundError } from '../errors.ts';
+import { batched } from './batched.ts';
 
 export type TileFeature = Feature<Polygon, TileProperties>;
 
@@ -41,12 +42,15 @@ export interface NeighborOptions {
 /** A ranked result: the features in distance order, with what was asked as foreign members. */
 export type RankedCollection = FeatureCollection<Polygon, TileProperties> & { model: string; query: Record<string, unknown> };
 
+type Neighbours = (TileRecord & { distance: number })[];
+
 /** How long a looked-up model is reused: models change rarely, and the lookup would otherwise cost every request a query. */
 const MODEL_TTL_MS = 2000;
 
 /** The queries behind the similarity routes, over the store, with the service's default model. */
 export class TileQueries {
   private readonly models = new Map<string, { model: Promise<ModelRecord>; expires: number }>();
+  private readonly nearestBatchers = new Map<string, (tileId: number) => Promise<Neighbours>>();
 
   constructor(private readonly store: Store, private readonly defaultModel?: string) {}
 
@@ -68,10 +72,23 @@ export class TileQueries {
   /** Tiles most similar to one tile, never the tile itself. */
   async similar(tileId: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
     const model = await this.model(opts.model);
-    const found = await this.store.nearestTiles(model, { tileId }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
+    const found = opts.bbox || opts.excludeSameRaster
+      ? await this.store.nearestTiles(model, { tileId }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster })
+      : await this.batchedNearest(model, tileId, opts.k);
     // Nothing found: say why when the tile or its vector is missing (these throw 404s), else it is a true empty answer.
     if (found.length === 0) await this.store.tile(tileId).then(() => this.store.embedding(model.id, tileId));
     return collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+  }
+
+  /** Unfiltered similarity requests that arrive together go to the store as one statement, per model and k. */
+  private batchedNearest(model: ModelRecord, tileId: number, k: number): Promise<Neighbours> {
+    const key = `${model.id}/${k}`;
+    let load = this.nearestBatchers.get(key);
+    if (!load) {
+      load = batched((tileIds: number[]) => this.store.nearestTilesOfEach(model, tileIds, k));
+      this.nearestBatchers.set(key, load);
+    }
+    return load(tileId);
   }
 
   /** Tiles most similar to the tile under a point, never that tile. */

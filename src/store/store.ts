@@ -307,14 +307,42 @@ export class Store {
       from embeddings e join tiles t on t.id = e.tile_id
       where ${where}
       order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
-    // With only a few ids left out, pgvector's default ef_search (40) already yields k rows, so the common query
-    // skips the settings transaction and its three extra round trips.
     const excluded = (params[2] as number[]).length;
-    if (!opts.bbox && !opts.excludeQueryRaster && opts.k + excluded <= 40) return this.engine.query<TileRecord & { distance: number }>(sql, params, { prepare: true });
+    return this.searchIndex(opts.k + excluded, !!(opts.bbox || opts.excludeQueryRaster), (db) => db.query<TileRecord & { distance: number }>(sql, params, { prepare: true }));
+  }
+
+  /**
+   * Runs an HNSW search that must yield `rows` candidates per query. With no filter and at most pgvector's default
+   * ef_search (40) of them, the plain statement suffices, so the common query skips the settings transaction and
+   * its three extra round trips; otherwise ef_search is raised and iterative scans keep filtered queries whole.
+   */
+  private searchIndex<T>(rows: number, filtered: boolean, run: (sql: Sql) => Promise<T>): Promise<T> {
+    if (!filtered && rows <= 40) return run(this.engine);
     return this.engine.transaction(async (tx) => {
-      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, opts.k + excluded))], { prepare: true });
-      return tx.query<TileRecord & { distance: number }>(sql, params, { prepare: true });
+      await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, rows))], { prepare: true });
+      return run(tx);
     });
+  }
+
+  /**
+   * For each of several stored tiles, its k nearest tiles (itself left out), in one statement: what many concurrent
+   * similarity requests cost as one round trip and one wake-up of the server instead of one each. The answers
+   * equal `nearestTiles` per tile without filters; a tile without a vector gets an empty list.
+   */
+  async nearestTilesOfEach(model: Pick<ModelRecord, 'id' | 'dim'>, tileIds: number[], k: number): Promise<(TileRecord & { distance: number })[][]> {
+    const dim = Math.trunc(model.dim);
+    const modelId = Math.trunc(model.id);
+    const target = `(select embedding::vector(${dim}) from embeddings where model_id = ${modelId} and tile_id = q.tile_id)`;
+    const sql = `select q.ord::int as ord, n.* from unnest($1::bigint[]) with ordinality as q(tile_id, ord) cross join lateral (
+        select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
+        from embeddings e join tiles t on t.id = e.tile_id
+        where e.model_id = ${modelId} and e.tile_id <> q.tile_id and ${target} is not null
+        order by e.embedding::vector(${dim}) <-> ${target} limit $2) n
+      order by q.ord, n.distance`;
+    const rows = await this.searchIndex(k + 1, false, (db) => db.query<TileRecord & { distance: number; ord: number }>(sql, [tileIds, k], { prepare: true }));
+    const out: (TileRecord & { distance: number })[][] = tileIds.map(() => []);
+    for (const { ord, ...row } of rows) out[ord - 1].push(row);
+    return out;
   }
 
   // ---- label sets ----
