@@ -1,5 +1,29 @@
+import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { lzwDecode } from './lzw.ts';
+
+interface NativeCodecs {
+  inflateInto(src: Uint8Array, dst: Uint8Array): number;
+  deinterleave(src: Uint8Array, dst: Uint8Array, samples: number, bytesPerSample: number): void;
+}
+
+/**
+ * tilevec's optional addon (native/codecs.c, built at install by scripts/build-native.mjs where Debian's
+ * libdeflate-dev is present): libdeflate, about twice as fast as zlib on whole TIFF blocks, and a C de-interleave.
+ * Undefined where it is not built, or where TILEVEC_NATIVE_CODECS=0 turns it off; JavaScript and Node's zlib then
+ * do the same work.
+ */
+const native = ((): NativeCodecs | undefined => {
+  if (process.env.TILEVEC_NATIVE_CODECS === '0') return undefined;
+  try {
+    return createRequire(import.meta.url)('../../native/build/tilevec_codecs.node') as NativeCodecs;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Which library inflates DEFLATE blocks in this process. */
+export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
 /** TIFF Compression tag values this reader decodes. */
 export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, adobeDeflate: 32946 } as const;
@@ -33,15 +57,16 @@ export interface BlockCodec {
 }
 
 /**
- * Decodes one block into native-endian samples in the stored layout (pixel-interleaved when `samples` > 1),
- * predictor undone. The result is a view from byte 0 of a buffer that this call owns (it may be a few bytes
- * longer than the block), so it can be transferred; `copyBlockRect` then lays samples out band by band
- * straight into the destination window.
+ * Decodes one block into native-endian samples, predictor undone, band by band: all of the block's pixels of its
+ * first sample, then of the second, and so on (pixel-interleaved blocks are de-interleaved here, on the decode
+ * thread). The result is a view from byte 0 of a buffer that this call owns (it may be a few bytes longer than
+ * the block), so it can be transferred; `copyBlockRect` then copies rows of it into the destination window.
  */
 export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
   const { width, rows, samples, bytesPerSample } = codec;
   const expected = width * rows * samples * bytesPerSample;
-  const raw = decompress(codec.compression, stored, expected);
+  // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
+  const raw = decompress(codec.compression, stored, expected, () => (samples > 1 ? scratch(expected) : new Uint8Array(expected)));
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
@@ -54,22 +79,81 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
     if (codec.predictor === 2) undoHorizontalPredictor(bytes, width, rows, samples, bytesPerSample);
     else if (codec.predictor !== 1) throw new Error(`unsupported TIFF predictor ${codec.predictor}`);
   }
-  return bytes;
+  return samples > 1 ? toPlanes(bytes, samples, bytesPerSample) : bytes;
 }
 
-function decompress(compression: number, stored: Uint8Array, expected: number): Uint8Array {
+let scratchBuffer = new Uint8Array(0);
+
+/** A per-thread buffer of at least `bytes`, reused from block to block. */
+function scratch(bytes: number): Uint8Array {
+  if (scratchBuffer.length < bytes) scratchBuffer = new Uint8Array(bytes);
+  return scratchBuffer.subarray(0, bytes);
+}
+
+/**
+ * Inflates into `target()` (a buffer of `expected` bytes) where the native decoder can; otherwise returns a new
+ * buffer, or `stored` itself when the block is uncompressed.
+ */
+function decompress(compression: number, stored: Uint8Array, expected: number, target: () => Uint8Array): Uint8Array {
   switch (compression) {
     case COMPRESSION.none:
       return stored;
     case COMPRESSION.deflate:
-    case COMPRESSION.adobeDeflate:
+    case COMPRESSION.adobeDeflate: {
+      if (native) {
+        const out = target();
+        const written = native.inflateInto(stored, out);
+        if (written >= 0) return out.subarray(0, written);
+        // The stream holds more than the block (padding some writers leave): zlib below takes it whole.
+      }
       // One output chunk one byte larger than the block: zlib fills it in one pass and Node returns a view of
       // it, instead of concatenating 16 KiB chunks (a whole extra copy of the block).
       return inflateSync(stored, { chunkSize: Math.max(expected + 1, 64) });
+    }
     case COMPRESSION.lzw:
       return lzwDecode(stored, expected);
     default:
       throw new Error(`unsupported compression ${compressionName(compression)}`);
+  }
+}
+
+/** Pixel-interleaved samples to planes, into a new buffer. */
+function toPlanes(bytes: Uint8Array, samples: number, bytesPerSample: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  if (native) {
+    native.deinterleave(bytes, out, samples, bytesPerSample);
+  } else if (bytesPerSample === 1 && samples === 4) {
+    fourBytePixelsToPlanes(new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), out);
+  } else {
+    const src = samplesOf(bytes, bytesPerSample);
+    const dst = samplesOf(out, bytesPerSample);
+    const pixels = src.length / samples;
+    for (let s = 0; s < samples; s++) {
+      for (let p = 0, i = s, o = s * pixels; p < pixels; p++, i += samples, o++) dst[o] = src[i];
+    }
+  }
+  return out;
+}
+
+/**
+ * Four uint8 samples per pixel (NAIP's RGBN): 32-bit loads and stores, four pixels at a time, instead of strided
+ * byte copies. Sample 0 is the low byte on the little-endian hosts Node runs on.
+ */
+function fourBytePixelsToPlanes(src: Uint32Array, out: Uint8Array): void {
+  const pixels = src.length;
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.length >>> 2);
+  const planeWords = pixels >>> 2;
+  let p = 0;
+  for (let q = 0; p + 4 <= pixels; p += 4, q++) {
+    const p0 = src[p], p1 = src[p + 1], p2 = src[p + 2], p3 = src[p + 3];
+    words[q] = (p0 & 0xff) | ((p1 & 0xff) << 8) | ((p2 & 0xff) << 16) | (p3 << 24);
+    words[q + planeWords] = ((p0 >>> 8) & 0xff) | (p1 & 0xff00) | ((p2 & 0xff00) << 8) | ((p3 & 0xff00) << 16);
+    words[q + 2 * planeWords] = ((p0 >>> 16) & 0xff) | ((p1 >>> 8) & 0xff00) | (p2 & 0xff0000) | ((p3 & 0xff0000) << 8);
+    words[q + 3 * planeWords] = (p0 >>> 24) | ((p1 >>> 16) & 0xff00) | ((p2 >>> 8) & 0xff0000) | (p3 & 0xff000000);
+  }
+  for (; p < pixels; p++) {
+    const v = src[p];
+    for (let s = 0; s < 4; s++) out[s * pixels + p] = (v >>> (8 * s)) & 0xff;
   }
 }
 
@@ -138,63 +222,19 @@ function samplesOf(view: ArrayBufferView, bytesPerSample: number): Samples {
 }
 
 /**
- * Copies `rect` of a decoded block (`decodeBlock`'s layout) into window-sized band arrays, sample `planes[k]` of
- * each pixel into `bands[k]`: de-interleaving and cropping in one pass, with no intermediate block-sized copy.
- * Samples are moved as raw bits (through unsigned views), so any dtype of the block's sample size works.
+ * Copies `rect` of a decoded block (`decodeBlock`'s layout: one plane per sample) into window-sized band arrays,
+ * plane `planes[k]` into `bands[k]`, row by row. Samples are moved as raw bits (through unsigned views), so any
+ * dtype of the block's sample size works.
  */
 export function copyBlockRect(block: Uint8Array, codec: Pick<BlockCodec, 'width' | 'samples' | 'bytesPerSample'>, rect: BlockRect, planes: number[], bands: ArrayBufferView[]): void {
   const { width: blockWidth, samples, bytesPerSample } = codec;
-  const src = samplesOf(block, bytesPerSample);
-  const out = bands.map((b) => samplesOf(b, bytesPerSample));
-  if (samples === 1) {
-    copyRows(src, out[0], blockWidth, rect);
-  } else if (bytesPerSample === 1 && samples === 4 && planes.join() === '0,1,2,3') {
-    copyFourBytePixels(new Uint32Array(block.buffer, block.byteOffset, block.length >>> 2), out as Uint8Array[], blockWidth, rect);
-  } else {
-    for (let k = 0; k < planes.length; k++) copyStrided(src, out[k], blockWidth, samples, planes[k], rect);
-  }
-}
-
-function copyRows(src: Samples, dst: Samples, blockWidth: number, r: BlockRect): void {
-  for (let y = 0; y < r.height; y++) {
-    const s = (r.blockY + y) * blockWidth + r.blockX;
-    dst.set(src.subarray(s, s + r.width) as never, (r.windowY + y) * r.windowWidth + r.windowX);
-  }
-}
-
-function copyStrided(src: Samples, dst: Samples, blockWidth: number, samples: number, plane: number, r: BlockRect): void {
-  for (let y = 0; y < r.height; y++) {
-    let s = ((r.blockY + y) * blockWidth + r.blockX) * samples + plane;
-    for (let o = (r.windowY + y) * r.windowWidth + r.windowX, end = o + r.width; o < end; o++, s += samples) dst[o] = src[s];
-  }
-}
-
-/**
- * Four uint8 bands, all wanted (NAIP's RGBN): 32-bit loads and stores, four pixels at a time, instead of strided
- * byte copies. Sample 0 is the low byte on the little-endian hosts Node runs on. Band arrays start 4-byte aligned.
- */
-function copyFourBytePixels(src: Uint32Array, bands: Uint8Array[], blockWidth: number, r: BlockRect): void {
-  const [b0, b1, b2, b3] = bands;
-  const [w0, w1, w2, w3] = bands.map((b) => new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2));
-  const onePixel = (o: number, v: number) => {
-    b0[o] = v;
-    b1[o] = v >>> 8;
-    b2[o] = v >>> 16;
-    b3[o] = v >>> 24;
-  };
-  for (let y = 0; y < r.height; y++) {
-    let s = (r.blockY + y) * blockWidth + r.blockX;
-    let o = (r.windowY + y) * r.windowWidth + r.windowX;
-    const end = o + r.width;
-    for (; o < end && (o & 3) !== 0; o++, s++) onePixel(o, src[s]);
-    for (; o + 4 <= end; o += 4, s += 4) {
-      const p0 = src[s], p1 = src[s + 1], p2 = src[s + 2], p3 = src[s + 3];
-      const q = o >>> 2;
-      w0[q] = (p0 & 0xff) | ((p1 & 0xff) << 8) | ((p2 & 0xff) << 16) | (p3 << 24);
-      w1[q] = ((p0 >>> 8) & 0xff) | (p1 & 0xff00) | ((p2 & 0xff00) << 8) | ((p3 & 0xff00) << 16);
-      w2[q] = ((p0 >>> 16) & 0xff) | ((p1 >>> 8) & 0xff00) | (p2 & 0xff0000) | ((p3 & 0xff0000) << 8);
-      w3[q] = (p0 >>> 24) | ((p1 >>> 16) & 0xff00) | ((p2 >>> 8) & 0xff0000) | (p3 & 0xff000000);
+  const planeBytes = block.length / samples;
+  for (let k = 0; k < planes.length; k++) {
+    const src = samplesOf(block.subarray(planes[k] * planeBytes, (planes[k] + 1) * planeBytes), bytesPerSample);
+    const dst = samplesOf(bands[k], bytesPerSample);
+    for (let y = 0; y < rect.height; y++) {
+      const s = (rect.blockY + y) * blockWidth + rect.blockX;
+      dst.set(src.subarray(s, s + rect.width) as never, (rect.windowY + y) * rect.windowWidth + rect.windowX);
     }
-    for (; o < end; o++, s++) onePixel(o, src[s]);
   }
 }

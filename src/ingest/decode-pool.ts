@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { decodeBlock, type BlockCodec } from './codecs.ts';
+import { readFileBlock, type FileBlock } from './file-block.ts';
 
 /**
  * The worker is TypeScript like the rest of the sources, and a worker does not inherit the parent's loader hooks,
@@ -43,11 +44,23 @@ export class DecodePool {
   /** `threads` 0 decodes on the calling thread (useful for tiny inputs and for debugging). */
   constructor(readonly threads: number = defaultThreads()) {}
 
+  /** Decodes a block from its stored bytes. */
   decode(codec: BlockCodec, bytes: Uint8Array): Promise<Uint8Array> {
+    // Transfer when the bytes own their buffer; otherwise a copy is posted.
+    const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
+    return this.run(codec, { bytes }, transfer, () => decodeBlock(codec, bytes));
+  }
+
+  /** Reads a block from a local file's descriptor and decodes it, both on a decode thread. */
+  decodeFromFile(codec: BlockCodec, file: FileBlock): Promise<Uint8Array> {
+    return this.run(codec, { file }, [], () => decodeBlock(codec, readFileBlock(file, codec.compression)));
+  }
+
+  private run(codec: BlockCodec, input: { bytes: Uint8Array } | { file: FileBlock }, transfer: ArrayBuffer[], here: () => Uint8Array): Promise<Uint8Array> {
     const slot = this.threads > 0 ? this.leastBusy() : undefined;
     if (!slot) {
       try {
-        return Promise.resolve(decodeBlock(codec, bytes));
+        return Promise.resolve(here());
       } catch (err) {
         return Promise.reject(new DecodeError(err instanceof Error ? err.message : String(err)));
       }
@@ -56,9 +69,7 @@ export class DecodePool {
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
       if (slot.busy++ === 0) slot.worker.ref();
-      // Transfer when the bytes own their buffer; otherwise a copy is posted.
-      const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
-      slot.worker.postMessage({ id, codec, bytes }, transfer);
+      slot.worker.postMessage({ id, codec, ...input }, transfer);
     });
   }
 

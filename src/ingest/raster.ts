@@ -110,6 +110,9 @@ export class Raster implements RasterInfo {
   readonly interleave: 'pixel' | 'band';
   readonly compression: string;
 
+  /** Block bytes that decode threads read from the file themselves. */
+  private fileBytesRead = 0;
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly blocksAcross: number;
   private readonly blocksDown: number;
   private readonly bytesPerSample: number;
@@ -239,7 +242,7 @@ export class Raster implements RasterInfo {
 
   /** Bytes read from the file or transferred over HTTP so far. */
   get bytesRead(): number {
-    return this.source.bytesRead;
+    return this.source.bytesRead + this.fileBytesRead;
   }
 
   /** A cheap identity of the content where the source has one (HTTP ETag or Last-Modified), else null. */
@@ -333,10 +336,22 @@ export class Raster implements RasterInfo {
     if (offset + count > this.source.size) {
       throw new UserError(`truncated file: block ${index} needs bytes ${offset}-${offset + count} but the file ends at ${this.source.size}`);
     }
-    const [stored] = await this.source.fetch([{ offset, length: count }]);
-    if (stored.byteLength < count) throw new UserError(`truncated file: block ${index} came back short (${stored.byteLength} of ${count} bytes)`);
+    const { fd } = this.source;
+    let decoding: Promise<Uint8Array>;
+    if (fd !== undefined) {
+      decoding = this.pool.decodeFromFile(codec, { fd, offset, length: count });
+      this.fileBytesRead += count;
+    } else {
+      const [stored] = await this.source.fetch([{ offset, length: count }]);
+      if (stored.byteLength < count) throw new UserError(`truncated file: block ${index} came back short (${stored.byteLength} of ${count} bytes)`);
+      decoding = this.pool.decode(codec, new Uint8Array(stored));
+    }
+    // close() waits for these: a decode thread reading through the descriptor must finish before it is closed.
+    const settled = decoding.then(() => {}, () => {});
+    this.inFlight.add(settled);
+    settled.then(() => this.inFlight.delete(settled));
     try {
-      return await this.pool.decode(codec, new Uint8Array(stored));
+      return await decoding;
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
       throw new UserError(`corrupt block ${index} at byte ${offset}: ${errorMessage(err)}`);
@@ -381,6 +396,7 @@ export class Raster implements RasterInfo {
   /** Releases the file or connection and the block cache. The decode pool is shared and stays. */
   async close(): Promise<void> {
     this.cache.clear();
+    await Promise.all(this.inFlight);
     await this.source.close();
   }
 }

@@ -1,0 +1,33 @@
+import { readSync } from 'node:fs';
+import { COMPRESSION } from './codecs.ts';
+
+/** Where a block's stored bytes lie in a local file that the main thread holds open. */
+export interface FileBlock {
+  fd: number;
+  offset: number;
+  length: number;
+}
+
+let scratch = new Uint8Array(0);
+
+/**
+ * Reads a block's stored bytes on the calling thread. Compressed bytes go to a buffer this thread reuses (the
+ * decoder is done with them before the next read); uncompressed ones become the decoded block itself, so they
+ * get a buffer of their own.
+ */
+export function readFileBlock({ fd, offset, length }: FileBlock, compression: number): Uint8Array {
+  let into: Uint8Array;
+  if (compression === COMPRESSION.none) {
+    into = new Uint8Array(length);
+  } else {
+    if (scratch.length < length) scratch = new Uint8Array(length);
+    into = scratch.subarray(0, length);
+  }
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, into, done, length - done, offset + done);
+    if (n === 0) throw new Error(`the file came back short: ${done} of ${length} bytes at byte ${offset}`);
+    done += n;
+  }
+  return into;
+}
