@@ -62,16 +62,19 @@ export interface BlockCodec {
  * thread). The result is a view from byte 0 of a buffer that this call owns (it may be a few bytes longer than
  * the block), so it can be transferred; `copyBlockRect` then copies rows of it into the destination window.
  */
-export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
+export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: ArrayBuffer): Uint8Array {
   const { width, rows, samples, bytesPerSample } = codec;
   const expected = width * rows * samples * bytesPerSample;
+  // The result goes to `spare` (a recycled block buffer) when it is large enough.
+  const output = () => (spare && spare.byteLength >= expected ? new Uint8Array(spare, 0, expected) : new Uint8Array(expected));
   // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
-  const raw = decompress(codec.compression, stored, expected, () => (samples > 1 ? scratch(expected) : new Uint8Array(expected)));
+  const raw = decompress(codec.compression, stored, expected, samples > 1 ? () => scratch(expected) : output);
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
-  // Typed views of the samples need an aligned start; every decoder here returns offset 0, but stay safe.
-  const bytes = raw.byteOffset === 0 ? raw.subarray(0, expected) : raw.slice(0, expected);
+  // Typed views of the samples need an aligned start, and a transferable result its own buffer: zlib's small
+  // outputs are views into Node's shared pool, so those are copied out.
+  const bytes = raw.byteOffset === 0 ? raw.subarray(0, expected) : new Uint8Array(raw.subarray(0, expected));
   if (codec.predictor === 3) {
     undoFloatPredictor(bytes, width * samples * bytesPerSample, rows, samples, bytesPerSample);
   } else {
@@ -79,7 +82,7 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array): Uint8Array {
     if (codec.predictor === 2) undoHorizontalPredictor(bytes, width, rows, samples, bytesPerSample);
     else if (codec.predictor !== 1) throw new Error(`unsupported TIFF predictor ${codec.predictor}`);
   }
-  return samples > 1 ? toPlanes(bytes, samples, bytesPerSample) : bytes;
+  return samples > 1 ? toPlanes(bytes, samples, bytesPerSample, output()) : bytes;
 }
 
 let scratchBuffer = new Uint8Array(0);
@@ -117,12 +120,11 @@ function decompress(compression: number, stored: Uint8Array, expected: number, t
   }
 }
 
-/** Pixel-interleaved samples to planes, into a new buffer. */
-function toPlanes(bytes: Uint8Array, samples: number, bytesPerSample: number): Uint8Array {
-  const out = new Uint8Array(bytes.length);
+/** Pixel-interleaved samples to planes, into `out` (as long as `bytes`). */
+function toPlanes(bytes: Uint8Array, samples: number, bytesPerSample: number, out: Uint8Array): Uint8Array {
   if (native) {
     native.deinterleave(bytes, out, samples, bytesPerSample);
-  } else if (bytesPerSample === 1 && samples === 4) {
+  } else if (bytesPerSample === 1 && samples === 4 && bytes.length % 16 === 0) {
     fourBytePixelsToPlanes(new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2), out);
   } else {
     const src = samplesOf(bytes, bytesPerSample);
@@ -136,24 +138,19 @@ function toPlanes(bytes: Uint8Array, samples: number, bytesPerSample: number): U
 }
 
 /**
- * Four uint8 samples per pixel (NAIP's RGBN): 32-bit loads and stores, four pixels at a time, instead of strided
- * byte copies. Sample 0 is the low byte on the little-endian hosts Node runs on.
+ * Four uint8 samples per pixel (NAIP's RGBN), a multiple of four pixels: 32-bit loads and stores, four pixels at a
+ * time, instead of strided byte copies. Sample 0 is the low byte on the little-endian hosts Node runs on.
  */
 function fourBytePixelsToPlanes(src: Uint32Array, out: Uint8Array): void {
   const pixels = src.length;
   const words = new Uint32Array(out.buffer, out.byteOffset, out.length >>> 2);
   const planeWords = pixels >>> 2;
-  let p = 0;
-  for (let q = 0; p + 4 <= pixels; p += 4, q++) {
+  for (let p = 0, q = 0; p < pixels; p += 4, q++) {
     const p0 = src[p], p1 = src[p + 1], p2 = src[p + 2], p3 = src[p + 3];
     words[q] = (p0 & 0xff) | ((p1 & 0xff) << 8) | ((p2 & 0xff) << 16) | (p3 << 24);
     words[q + planeWords] = ((p0 >>> 8) & 0xff) | (p1 & 0xff00) | ((p2 & 0xff00) << 8) | ((p3 & 0xff00) << 16);
     words[q + 2 * planeWords] = ((p0 >>> 16) & 0xff) | ((p1 >>> 8) & 0xff00) | (p2 & 0xff0000) | ((p3 & 0xff0000) << 8);
     words[q + 3 * planeWords] = (p0 >>> 24) | ((p1 >>> 16) & 0xff00) | ((p2 >>> 8) & 0xff0000) | (p3 & 0xff000000);
-  }
-  for (; p < pixels; p++) {
-    const v = src[p];
-    for (let s = 0; s < 4; s++) out[s * pixels + p] = (v >>> (8 * s)) & 0xff;
   }
 }
 
@@ -232,6 +229,12 @@ export function copyBlockRect(block: Uint8Array, codec: Pick<BlockCodec, 'width'
   for (let k = 0; k < planes.length; k++) {
     const src = samplesOf(block.subarray(planes[k] * planeBytes, (planes[k] + 1) * planeBytes), bytesPerSample);
     const dst = samplesOf(bands[k], bytesPerSample);
+    if (rect.width === blockWidth && rect.width === rect.windowWidth) {
+      // Whole rows on both sides: the rectangle is one contiguous run.
+      const s = rect.blockY * blockWidth;
+      dst.set(src.subarray(s, s + rect.height * blockWidth) as never, rect.windowY * rect.windowWidth + rect.windowX);
+      continue;
+    }
     for (let y = 0; y < rect.height; y++) {
       const s = (rect.blockY + y) * blockWidth + rect.blockX;
       dst.set(src.subarray(s, s + rect.width) as never, (rect.windowY + y) * rect.windowWidth + rect.windowX);

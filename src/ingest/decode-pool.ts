@@ -13,6 +13,9 @@ const WORKER_BOOT = [
   `await import(${JSON.stringify(new URL('./decode-worker.ts', import.meta.url).href)});`,
 ].join('\n');
 
+/** Block buffers kept for reuse, on the main thread and in each worker. */
+const MAX_SPARES = 4;
+
 /** A block the codec rejected (as opposed to a worker that died): the file's fault, not ours. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
@@ -39,6 +42,7 @@ interface Slot {
 export class DecodePool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending & { slot: Slot }>();
+  private readonly spares: ArrayBuffer[] = [];
   private nextId = 1;
 
   /** `threads` 0 decodes on the calling thread (useful for tiny inputs and for debugging). */
@@ -48,28 +52,41 @@ export class DecodePool {
   decode(codec: BlockCodec, bytes: Uint8Array): Promise<Uint8Array> {
     // Transfer when the bytes own their buffer; otherwise a copy is posted.
     const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
-    return this.run(codec, { bytes }, transfer, () => decodeBlock(codec, bytes));
+    return this.run(codec, { bytes }, transfer, (spare) => decodeBlock(codec, bytes, spare));
   }
 
   /** Reads a block from a local file's descriptor and decodes it, both on a decode thread. */
   decodeFromFile(codec: BlockCodec, file: FileBlock): Promise<Uint8Array> {
-    return this.run(codec, { file }, [], () => decodeBlock(codec, readFileBlock(file, codec.compression)));
+    return this.run(codec, { file }, [], (spare) => decodeBlock(codec, readFileBlock(file, codec.compression), spare));
   }
 
-  private run(codec: BlockCodec, input: { bytes: Uint8Array } | { file: FileBlock }, transfer: ArrayBuffer[], here: () => Uint8Array): Promise<Uint8Array> {
+  /**
+   * Hands back a decoded block that nothing refers to any more: a later decode writes into its buffer instead of
+   * allocating one. Streaming reads then reuse a few block buffers, rather than making the garbage collector
+   * reclaim a block's worth of memory per block.
+   */
+  recycle(block: Uint8Array): void {
+    const { buffer } = block;
+    if (block.byteOffset === 0 && buffer instanceof ArrayBuffer && this.spares.length < MAX_SPARES) this.spares.push(buffer);
+  }
+
+  private run(codec: BlockCodec, input: { bytes: Uint8Array } | { file: FileBlock }, transfer: ArrayBuffer[], here: (spare?: ArrayBuffer) => Uint8Array): Promise<Uint8Array> {
     const slot = this.threads > 0 ? this.leastBusy() : undefined;
     if (!slot) {
       try {
-        return Promise.resolve(here());
+        const decoded = here(this.spares.at(-1));
+        if (decoded.buffer === this.spares.at(-1)) this.spares.pop();
+        return Promise.resolve(decoded);
       } catch (err) {
         return Promise.reject(new DecodeError(err instanceof Error ? err.message : String(err)));
       }
     }
     const id = this.nextId++;
+    const spares = this.spares.splice(0, 1);
     return new Promise<Uint8Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
       if (slot.busy++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ id, codec, ...input }, transfer);
+      slot.worker.postMessage({ id, codec, spares, ...input }, [...transfer, ...spares]);
     });
   }
 

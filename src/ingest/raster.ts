@@ -20,6 +20,11 @@ export function newSampleArray(dtype: Dtype, lengthOrBuffer: number | ArrayBuffe
   return new ARRAYS[dtype](lengthOrBuffer as ArrayBuffer);
 }
 
+/** An ArrayBuffer of `bytes` whose contents are whatever the allocator had: the caller writes every byte. */
+function unzeroed(bytes: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
+}
+
 /** A pixel window: top-left column and row, width and height. It may reach past the raster's edges. */
 export interface PixelWindow {
   x: number;
@@ -264,17 +269,20 @@ export class Raster implements RasterInfo {
       if (!Number.isInteger(b) || b < 1 || b > this.bandCount) throw new UserError(`band ${b} does not exist (the raster has ${this.bandCount})`);
     }
     const fill = this.nodata ?? 0;
-    const data = wanted.map(() => newSampleArray(this.dtype, w * h));
-    const inside = new Uint8Array(w * h);
     const x0 = Math.max(x, 0);
     const y0 = Math.max(y, 0);
     const x1 = Math.min(x + w, this.width);
     const y1 = Math.min(y + h, this.height);
-    if (x0 >= x1 || y0 >= y1) {
-      if (fill !== 0) for (const d of data) d.fill(fill);
-      return { window: { ...win }, bands: wanted, data, valid: inside, validCount: 0 };
+    // Blocks cover every pixel inside the raster, so only a window reaching past its edges needs filling first;
+    // the arrays are allocated unzeroed (zeroing them costs as much as decoding's copy into them).
+    const whollyInside = x0 === x && y0 === y && x1 === x + w && y1 === y + h;
+    const data = wanted.map(() => newSampleArray(this.dtype, unzeroed(w * h * this.bytesPerSample)));
+    const inside = new Uint8Array(unzeroed(w * h));
+    if (!whollyInside) {
+      for (const d of data) d.fill(fill);
+      inside.fill(0);
     }
-    if (fill !== 0 && (x0 > x || y0 > y || x1 < x + w || y1 < y + h)) for (const d of data) d.fill(fill);
+    if (x0 >= x1 || y0 >= y1) return { window: { ...win }, bands: wanted, data, valid: inside, validCount: 0 };
 
     const jobs: Promise<void>[] = [];
     for (let by = Math.floor(y0 / this.blockHeight); by * this.blockHeight < y1; by++) {
@@ -358,7 +366,10 @@ export class Raster implements RasterInfo {
     }
   }
 
-  /** Copies the part of one decoded block that falls in the window into the window's band arrays. */
+  /**
+   * Copies the part of one decoded block that falls in the window into the window's band arrays. Without a
+   * cache nothing else holds the block, so its buffer goes back to the pool for the next decode.
+   */
   private copyBlock(block: Uint8Array, bx: number, by: number, planes: number[], win: PixelWindow, bands: SampleArray[]): void {
     const x0 = Math.max(win.x, bx * this.blockWidth, 0);
     const x1 = Math.min(win.x + win.w, (bx + 1) * this.blockWidth, this.width);
@@ -369,6 +380,7 @@ export class Raster implements RasterInfo {
       windowX: x0 - win.x, windowY: y0 - win.y, windowWidth: win.w,
     };
     copyBlockRect(block, this.codec, rect, planes, bands);
+    if (this.cache.maxBytes <= 0) this.pool.recycle(block);
   }
 
   /** CRS coordinates of pixel (col, row); fractional values address inside a pixel, (0.5, 0.5) is its centre. */

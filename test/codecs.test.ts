@@ -1,0 +1,129 @@
+/**
+ * Block decoding against independently built blocks: samples laid out by hand, predictor-encoded and compressed
+ * with Node's zlib, then decoded and compared plane by plane. The same checks run twice: with the native codecs
+ * (libdeflate, C de-interleave) where they are built, and in a child process with TILEVEC_NATIVE_CODECS=0, on the
+ * JavaScript and zlib path that machines without libdeflate-dev use.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
+import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec } from '../src/ingest/codecs.ts';
+import { ROOT } from './helpers.ts';
+
+const inChild = process.env.TILEVEC_CODECS_CHILD === '1';
+
+/** Deterministic samples: plane s, pixel p. */
+const sampleAt = (s: number, p: number, bytes: number) => ((p * 2654435761 + s * 40503) >>> 0) % 2 ** Math.min(32, 8 * bytes);
+
+/** Interleaved little-endian bytes of `samples` planes, with TIFF predictor 2 applied when asked. */
+function storedBlock(width: number, rows: number, samples: number, bytes: number, predictor: number): { planes: number[][]; raw: Uint8Array } {
+  const pixels = width * rows;
+  const planes = Array.from({ length: samples }, (_, s) => Array.from({ length: pixels }, (_, p) => sampleAt(s, p, bytes)));
+  const raw = new Uint8Array(pixels * samples * bytes);
+  const view = new DataView(raw.buffer);
+  const mask = 2 ** (8 * bytes);
+  for (let p = 0; p < pixels; p++) {
+    for (let s = 0; s < samples; s++) {
+      // Horizontal differencing: each sample minus the same sample of the pixel to its left, modulo 2^bits.
+      const left = predictor === 2 && p % width !== 0 ? planes[s][p - 1] : 0;
+      const v = (planes[s][p] - left + mask) % mask;
+      const at = (p * samples + s) * bytes;
+      if (bytes === 1) view.setUint8(at, v);
+      else if (bytes === 2) view.setUint16(at, v, true);
+      else view.setUint32(at, v, true);
+    }
+  }
+  return { planes, raw };
+}
+
+function planesOf(decoded: Uint8Array, samples: number, bytes: number, pixels: number): number[][] {
+  const view = new DataView(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+  return Array.from({ length: samples }, (_, s) => Array.from({ length: pixels }, (_, p) => {
+    const at = (s * pixels + p) * bytes;
+    return bytes === 1 ? view.getUint8(at) : bytes === 2 ? view.getUint16(at, true) : view.getUint32(at, true);
+  }));
+}
+
+describe(`block decoding (${INFLATE_ENGINE})`, () => {
+  if (process.env.CI === 'true' && !inChild) {
+    test('CI reads with the native codecs that npm ci built', () => assert.equal(INFLATE_ENGINE, 'libdeflate'));
+  }
+
+  for (const samples of [1, 3, 4]) {
+    for (const bytes of [1, 2, 4]) {
+      for (const compression of [COMPRESSION.deflate, COMPRESSION.none]) {
+        test(`${samples} sample(s) of ${8 * bytes} bits, ${compression === COMPRESSION.none ? 'uncompressed' : 'DEFLATE'}, predictor 1 and 2`, () => {
+          for (const predictor of [1, 2]) {
+            // 37 x 5: widths that are not multiples of the 16-pixel SIMD step, so the scalar tails run too.
+            const width = 37;
+            const rows = 5;
+            const { planes, raw } = storedBlock(width, rows, samples, bytes, predictor);
+            const stored = compression === COMPRESSION.none ? raw.slice() : new Uint8Array(deflateSync(raw));
+            const codec: BlockCodec = { compression, predictor, bytesPerSample: bytes, samples, width, rows, littleEndian: true };
+            const decoded = decodeBlock(codec, stored);
+            assert.equal(decoded.byteOffset, 0, 'the block starts its buffer, so it can be transferred');
+            assert.deepEqual(planesOf(decoded, samples, bytes, width * rows), planes);
+          }
+        });
+      }
+    }
+  }
+
+  test('a recycled buffer is decoded into when it is large enough, and ignored when not', () => {
+    const { planes, raw } = storedBlock(64, 64, 4, 1, 1);
+    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 4, width: 64, rows: 64, littleEndian: true };
+    const spare = new ArrayBuffer(raw.length + 100);
+    new Uint8Array(spare).fill(0xee);
+    const into = decodeBlock(codec, new Uint8Array(deflateSync(raw)), spare);
+    assert.equal(into.buffer, spare);
+    assert.deepEqual(planesOf(into, 4, 1, 64 * 64), planes);
+    const small = new ArrayBuffer(16);
+    const fresh = decodeBlock(codec, new Uint8Array(deflateSync(raw)), small);
+    assert.notEqual(fresh.buffer, small);
+    assert.deepEqual(planesOf(fresh, 4, 1, 64 * 64), planes);
+  });
+
+  test('a stream longer than the block (writer padding) decodes to the block, and a corrupt one is an error', () => {
+    const { planes, raw } = storedBlock(16, 4, 3, 1, 1);
+    const padded = new Uint8Array(raw.length + 50);
+    padded.set(raw);
+    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 3, width: 16, rows: 4, littleEndian: true };
+    assert.deepEqual(planesOf(decodeBlock(codec, new Uint8Array(deflateSync(padded))), 3, 1, 64), planes);
+    const corrupt = new Uint8Array(deflateSync(raw));
+    corrupt.fill(0xff, 2, 12);
+    assert.throws(() => decodeBlock(codec, corrupt), /invalid|incorrect|corrupt|unexpected/i);
+    assert.throws(() => decodeBlock(codec, new Uint8Array(deflateSync(raw.subarray(0, 100)))), /corrupt block: decoded 100 bytes, expected 192/);
+  });
+
+  test('copyBlockRect crops a plane rectangle into a window, whole runs and row by row', () => {
+    const { planes, raw } = storedBlock(8, 6, 2, 2, 1);
+    const block = decodeBlock({ compression: COMPRESSION.none, predictor: 1, bytesPerSample: 2, samples: 2, width: 8, rows: 6, littleEndian: true }, raw.slice());
+    for (const rect of [
+      { blockX: 2, blockY: 1, width: 5, height: 3, windowX: 1, windowY: 2, windowWidth: 7 },
+      { blockX: 0, blockY: 2, width: 8, height: 4, windowX: 0, windowY: 1, windowWidth: 8 },
+    ]) {
+      const windows = [new Uint16Array(7 * 8), new Uint16Array(7 * 8)];
+      copyBlockRect(block, { width: 8, samples: 2, bytesPerSample: 2 }, rect, [1, 0], windows);
+      for (let y = 0; y < rect.height; y++) {
+        for (let x = 0; x < rect.width; x++) {
+          const p = (rect.blockY + y) * 8 + rect.blockX + x;
+          const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
+          assert.equal(windows[0][o], planes[1][p]);
+          assert.equal(windows[1][o], planes[0][p]);
+        }
+      }
+    }
+  });
+
+  if (!inChild) {
+    test('the same checks pass on the JavaScript and zlib path (TILEVEC_NATIVE_CODECS=0)', () => {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', 'test/codecs.test.ts'], {
+        cwd: ROOT, encoding: 'utf8', env: { ...process.env, TILEVEC_NATIVE_CODECS: '0', TILEVEC_CODECS_CHILD: '1' },
+      });
+      assert.equal(child.status, 0, child.stdout + child.stderr);
+      assert.match(child.stdout, /block decoding \(zlib\)/);
+      assert.match(child.stdout, /# fail 0/);
+    });
+  }
+});
