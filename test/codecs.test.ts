@@ -118,8 +118,10 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
 
   if (!inChild) {
     test('the same checks pass on the JavaScript and zlib path (TILEVEC_NATIVE_CODECS=0)', () => {
-      const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', 'test/codecs.test.ts'], {
-        cwd: ROOT, encoding: 'utf8', env: { ...process.env, TILEVEC_NATIVE_CODECS: '0', TILEVEC_CODECS_CHILD: '1' },
+      // Without NODE_TEST_CONTEXT, which would make the child report to this runner instead of printing TAP.
+      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/codecs.test.ts'], {
+        cwd: ROOT, encoding: 'utf8', env: { ...env, TILEVEC_NATIVE_CODECS: '0', TILEVEC_CODECS_CHILD: '1' },
       });
       assert.equal(child.status, 0, child.stdout + child.stderr);
       assert.match(child.stdout, /block decoding \(zlib\)/);
