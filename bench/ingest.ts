@@ -9,12 +9,14 @@
  * ROUNDS times, so that load from other processes hits them alike; each keeps its best wall time, and CPU seconds
  * per pass are printed too, as they suffer less from a busy machine. Prints a table; the last line is one JSON
  * object whose `ratio` is tilevec's concurrent throughput over GDAL's. Run: npm run bench:ingest
+ * (TILEVEC_NATIVE_CODECS=0 measures the JavaScript and zlib path that machines without libdeflate-dev use.)
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openRaster, sharedDecodePool, type PixelWindow, type Raster } from '../src/ingest/index.ts';
+import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SOURCE = resolve(ROOT, '../shared/data/naip-northdakota/m_4709963_se_14_1_20090818.tif');
@@ -72,14 +74,14 @@ try {
     [`rasterio/GDAL 3.6, ${CORES} threads`, best.gdalConcurrent, best.gdalConcurrent],
     [`tilevec readWindow, ${CONCURRENCY} in flight, ${CORES} decode workers`, best.tilevecConcurrent, best.gdalConcurrent],
   ];
-  console.log(`\n${SIZE}x${SIZE} px, 4 bands uint8, DEFLATE COG with 512x512 blocks; ${windows.length} windows of ${WINDOW}x${WINDOW}; best of ${ROUNDS} interleaved rounds; ${CORES} cores; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`);
+  console.log(`\n${SIZE}x${SIZE} px, 4 bands uint8, DEFLATE COG with 512x512 blocks, tilevec inflating with ${INFLATE_ENGINE}; ${windows.length} windows of ${WINDOW}x${WINDOW}; best of ${ROUNDS} interleaved rounds; ${CORES} cores; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`);
   console.log('| reader | seconds | Mpx/s | vs GDAL, same mode | CPU s per pass | Mpx per CPU s |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const [name, p, gdal] of rows) {
     console.log(`| ${name} | ${p.seconds.toFixed(2)} | ${mpx(p.seconds).toFixed(1)} | ${(gdal.seconds / p.seconds).toFixed(2)}x | ${p.cpuSeconds.toFixed(2)} | ${mpx(p.cpuSeconds).toFixed(1)} |`);
   }
   console.log(JSON.stringify({
-    bench: 'ingest-windowed-reads', size: SIZE, windows: windows.length, cores: CORES, loadAverage: [round(loadBefore), round(loadAfter)],
+    bench: 'ingest-windowed-reads', size: SIZE, windows: windows.length, cores: CORES, inflate: INFLATE_ENGINE, loadAverage: [round(loadBefore), round(loadAfter)],
     gdalMpxPerS: round(mpx(best.gdalConcurrent.seconds)), tilevecMpxPerS: round(mpx(best.tilevecConcurrent.seconds)),
     gdalSequentialMpxPerS: round(mpx(best.gdalSequential.seconds)), tilevecSequentialMpxPerS: round(mpx(best.tilevecSequential.seconds)),
     ratio: round(best.gdalConcurrent.seconds / best.tilevecConcurrent.seconds),
