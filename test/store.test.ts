@@ -7,6 +7,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Store, loadMigrations, type Engine, type NewTile } from '../src/store/index.ts';
 import { UserError } from '../src/errors.ts';
 import { freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
+import { problemFromError } from '../src/serve/problem.ts';
 
 /** Columns, constraints and indexes of the public schema: what "the same schema" means. */
 async function schemaFingerprint(engine: Engine): Promise<string> {
@@ -209,6 +210,25 @@ describe('server engine', { skip: skipServer }, () => {
   storeSuite('postgres', async () => {
     const fresh = await freshServerDb();
     return { db: fresh.url, cleanup: fresh.drop };
+  });
+
+  test('statementTimeoutMs makes the server cancel a long statement, which the service answers with a 503', async () => {
+    const fresh = await freshServerDb();
+    const store = await Store.open(fresh.url, { statementTimeoutMs: 200 });
+    try {
+      const t0 = performance.now();
+      const err = await store.engine.query('select pg_sleep(3)').then(() => undefined, (e: unknown) => e);
+      assert.ok(err, 'the statement was not cancelled');
+      assert.equal((err as { code?: string }).code, '57014');
+      assert.ok(performance.now() - t0 < 2000, 'cancelled long before the statement would have ended');
+      const problem = problemFromError(err);
+      assert.equal(problem.status, 503);
+      assert.match(problem.detail, /cancelled/);
+      assert.deepEqual(await store.engine.query('select 1 as one'), [{ one: 1 }], 'the pool goes on answering');
+    } finally {
+      await store.close();
+      await fresh.drop();
+    }
   });
 });
 

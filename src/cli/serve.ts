@@ -50,7 +50,8 @@ export function registerServeCommand(program: Command): void {
     .option('--model <name>', 'model for requests that name none (default: the latest registered)')
     .action(async (opts: ServeOptions, cmd: Command) => {
       const config = configFrom(cmd, { serve: { port: opts.port, host: opts.host } });
-      const store = await Store.open(config.db);
+      // The server stops a statement where the service stops waiting for it.
+      const store = await Store.open(config.db, { statementTimeoutMs: config.serve.queryTimeoutMs });
       try {
         // Fail at start, not on the first request, when the named model does not exist.
         if (opts.model) await store.model(opts.model);

@@ -73,6 +73,8 @@ export function problemFromError(err: unknown): Problem {
     return { status, detail };
   }
   if (isDataException(err)) return { status: 400, detail: `the database rejected a value in the request: ${(err as Error).message}` };
+  // query_canceled: the server's statement_timeout, set to the service's query deadline.
+  if ((err as { code?: unknown })?.code === '57014') return { status: 503, detail: 'the query took longer than the service allows and was cancelled', headers: { 'Retry-After': '1' } };
   return { status: 500, detail: 'internal error; the server log has the details' };
 }
 

@@ -42,8 +42,11 @@ export class PostgresEngine implements Engine {
     this.sql = new ClientSql(pool);
   }
 
-  static async open(url: string, opts: { max?: number; connectTimeoutMs?: number } = {}): Promise<PostgresEngine> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000 });
+  static async open(url: string, opts: { max?: number; connectTimeoutMs?: number; statementTimeoutMs?: number } = {}): Promise<PostgresEngine> {
+    const pool = new pg.Pool({
+      connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+      ...(opts.statementTimeoutMs ? { statement_timeout: Math.trunc(opts.statementTimeoutMs) } : {}),
+    });
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
     const location = redactUrl(url);

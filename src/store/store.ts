@@ -42,6 +42,11 @@ export interface OpenStoreOptions {
   migrate?: boolean;
   /** How long to wait for another process that holds an embedded database (default 60 s). */
   lockWaitMs?: number;
+  /**
+   * On a PostgreSQL server, cancel any statement that runs longer than this (its `statement_timeout`), so that
+   * the service's query deadline also frees the server. PGlite runs in-process and cannot be interrupted.
+   */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -52,7 +57,9 @@ export class Store {
   private constructor(readonly engine: Engine) {}
 
   static async open(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
-    const engine = isServerUrl(db) ? await PostgresEngine.open(db) : await PgliteEngine.open(db, { lockWaitMs: opts.lockWaitMs });
+    const engine = isServerUrl(db)
+      ? await PostgresEngine.open(db, { statementTimeoutMs: opts.statementTimeoutMs })
+      : await PgliteEngine.open(db, { lockWaitMs: opts.lockWaitMs });
     const store = new Store(engine);
     try {
       await store.requireVectorExtension();
