@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { writeArrayBuffer } from 'geotiff';
 import { Store, type TileRecord } from '../src/store/index.ts';
 import { ingest, openRaster, tileGrid, signedArea, type IngestSummary } from '../src/ingest/index.ts';
+import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
 import { DATA_DIR, ROOT, dataMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 
 const GDAL_PY = '/usr/bin/python3';
@@ -384,6 +385,7 @@ describe('bad input: one clear line per file, the batch goes on, nothing left in
     assert.equal(summary.ingested, 1);
     assert.equal(summary.failed, 2);
     assert.ok(typeof summary.seconds === 'number' && summary.tilesWritten > 0 && summary.tilesSkippedEdge > 0);
+    assert.equal(summary.inflate, INFLATE_ENGINE);
     const lines = res.stderr.trim().split('\n').filter((l) => l.startsWith('tilevec:'));
     assert.equal(lines.length, 3, res.stderr);
     assert.match(lines[2], /2 of 3 inputs failed/);

@@ -1,3 +1,4 @@
+import { INFLATE_ENGINE } from './codecs.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { UserError, errorMessage } from '../errors.ts';
@@ -39,6 +40,8 @@ export interface IngestSummary {
   tilesSkippedNodata: number;
   tilesSkippedEdge: number;
   seconds: number;
+  /** What inflated DEFLATE blocks: libdeflate (the native codecs) or, where they are not built, Node's zlib. */
+  inflate: typeof INFLATE_ENGINE;
   rasters: RasterOutcome[];
 }
 
@@ -88,6 +91,7 @@ export async function ingest(store: Store, inputs: string[], opts: IngestOptions
     tilesSkippedNodata: sum((o) => o.skippedNodata),
     tilesSkippedEdge: sum((o) => o.skippedEdge),
     seconds: (performance.now() - started) / 1000,
+    inflate: INFLATE_ENGINE,
     rasters: outcomes,
   };
 }
