@@ -91,6 +91,8 @@ describe('reading every shared raster agrees with GDAL', { skip: dataMissing || 
     test(relative(DATA_DIR, file), async () => {
       const ref = refs[i];
       const r = await openRaster(file);
+      // Without a cache, decode threads write windows directly (shared memory): the path ingest reads by.
+      const streamed = await openRaster(file, { cacheBytes: 0 });
       try {
         assert.equal(r.width, ref.width);
         assert.equal(r.height, ref.height);
@@ -98,9 +100,11 @@ describe('reading every shared raster agrees with GDAL', { skip: dataMissing || 
         assert.equal(r.nodata, ref.nodata);
         r.geotransform.forEach((v, k) => assert.ok(Math.abs(v - ref.geotransform[k]) <= 1e-9 * Math.max(1, Math.abs(v)), `geotransform[${k}] ${v} vs ${ref.geotransform[k]}`));
         for (const [k, [x, y, w, h]] of windowsFor(r.width, r.height).entries()) {
-          const win = await r.readWindow({ x, y, w, h });
-          assert.equal(sampleHash(win.data), ref.windows[k].sha256, `window ${k} [${x},${y},${w},${h}] sums ${win.data.map((d) => Array.from(d as ArrayLike<number>).reduce((a, b) => a + b, 0))} vs ${ref.windows[k].sums}`);
-          assert.equal(w * h - win.validCount, ref.windows[k].nodataPixels, `nodata pixels of window ${k}`);
+          for (const [path, raster] of [['cached', r], ['streamed', streamed]] as const) {
+            const win = await raster.readWindow({ x, y, w, h });
+            assert.equal(sampleHash(win.data), ref.windows[k].sha256, `${path} window ${k} [${x},${y},${w},${h}] sums ${win.data.map((d) => Array.from(d as ArrayLike<number>).reduce((a, b) => a + b, 0))} vs ${ref.windows[k].sums}`);
+            assert.equal(w * h - win.validCount, ref.windows[k].nodataPixels, `nodata pixels of ${path} window ${k}`);
+          }
         }
         assert.ok(ref.corners, 'GDAL sees a CRS');
         const ring = r.footprint().coordinates[0];
@@ -112,9 +116,32 @@ describe('reading every shared raster agrees with GDAL', { skip: dataMissing || 
         }
       } finally {
         await r.close();
+        await streamed.close();
       }
     });
   }
+
+  test('streamed reads (no cache, decoded straight into shared memory) equal cached ones, past the edges too', async () => {
+    const cached = await openRaster(ZION);
+    const streamed = await openRaster(ZION, { cacheBytes: 0 });
+    try {
+      const { width, height } = cached;
+      for (const win of [
+        { x: -10, y: -7, w: 40, h: 30 }, { x: width - 25, y: height - 9, w: 50, h: 20 }, { x: width + 5, y: 0, w: 8, h: 8 },
+        { x: 0, y: 100, w: width, h: 64 },
+      ]) {
+        for (const bands of [undefined, [3, 1]]) {
+          const [a, b] = await Promise.all([cached.readWindow(win, bands), streamed.readWindow(win, bands)]);
+          assert.equal(sampleHash(b.data), sampleHash(a.data), JSON.stringify(win));
+          assert.deepEqual(b.valid, a.valid);
+          assert.equal(b.validCount, a.validCount);
+        }
+      }
+    } finally {
+      await cached.close();
+      await streamed.close();
+    }
+  });
 
   test('reading a window twice decodes it once (block cache)', async () => {
     const r = await openRaster(ZION);

@@ -65,7 +65,7 @@ export interface BlockCodec {
 export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: ArrayBuffer): Uint8Array {
   const { width, rows, samples, bytesPerSample } = codec;
   const expected = width * rows * samples * bytesPerSample;
-  // The result goes to `spare` (a recycled block buffer) when it is large enough.
+  // The result goes to `spare` (a buffer the caller reuses) when it is large enough.
   const output = () => (spare && spare.byteLength >= expected ? new Uint8Array(spare, 0, expected) : new Uint8Array(expected));
   // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
   const raw = decompress(codec.compression, stored, expected, samples > 1 ? () => scratch(expected) : output);
@@ -208,6 +208,14 @@ export interface BlockRect {
   windowX: number;
   windowY: number;
   windowWidth: number;
+}
+
+/** Where a decoded block's part goes: plane `planes[k]` of `rect` into window band `bands[k]`. */
+export interface BlockTarget {
+  rect: BlockRect;
+  planes: number[];
+  /** The window's band arrays; shared memory when another thread writes them. */
+  bands: ArrayBufferView[];
 }
 
 type Samples = Uint8Array | Uint16Array | Uint32Array | Float64Array;

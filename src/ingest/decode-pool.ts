@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { decodeBlock, type BlockCodec } from './codecs.ts';
-import { readFileBlock, type FileBlock } from './file-block.ts';
+import type { BlockCodec, BlockTarget } from './codecs.ts';
+import { decodeJob, type BlockInput } from './decode-job.ts';
 
 /**
  * The worker is TypeScript like the rest of the sources, and a worker does not inherit the parent's loader hooks,
@@ -13,16 +13,13 @@ const WORKER_BOOT = [
   `await import(${JSON.stringify(new URL('./decode-worker.ts', import.meta.url).href)});`,
 ].join('\n');
 
-/** Block buffers kept for reuse, on the main thread and in each worker. */
-const MAX_SPARES = 4;
-
 /** A block the codec rejected (as opposed to a worker that died): the file's fault, not ours. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
 }
 
 interface Pending {
-  resolve: (out: Uint8Array) => void;
+  resolve: (out: Uint8Array | undefined) => void;
   reject: (err: Error) => void;
 }
 
@@ -42,51 +39,37 @@ interface Slot {
 export class DecodePool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending & { slot: Slot }>();
-  private readonly spares: ArrayBuffer[] = [];
   private nextId = 1;
 
   /** `threads` 0 decodes on the calling thread (useful for tiny inputs and for debugging). */
   constructor(readonly threads: number = defaultThreads()) {}
 
-  /** Decodes a block from its stored bytes. */
-  decode(codec: BlockCodec, bytes: Uint8Array): Promise<Uint8Array> {
-    // Transfer when the bytes own their buffer; otherwise a copy is posted.
-    const transfer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
-    return this.run(codec, { bytes }, transfer, (spare) => decodeBlock(codec, bytes, spare));
-  }
-
-  /** Reads a block from a local file's descriptor and decodes it, both on a decode thread. */
-  decodeFromFile(codec: BlockCodec, file: FileBlock): Promise<Uint8Array> {
-    return this.run(codec, { file }, [], (spare) => decodeBlock(codec, readFileBlock(file, codec.compression), spare));
-  }
-
   /**
-   * Hands back a decoded block that nothing refers to any more: a later decode writes into its buffer instead of
-   * allocating one. Streaming reads then reuse a few block buffers, rather than making the garbage collector
-   * reclaim a block's worth of memory per block.
+   * Decodes a block from its stored bytes, or from where they lie in a local file (read on the decode thread
+   * through the descriptor the main thread holds). Without a target the decoded block comes back; with one, whose
+   * bands must be in shared memory, the decode thread writes the block's part straight into them and nothing
+   * comes back.
    */
-  recycle(block: Uint8Array): void {
-    const { buffer } = block;
-    if (block.byteOffset === 0 && buffer instanceof ArrayBuffer && this.spares.length < MAX_SPARES) this.spares.push(buffer);
-  }
-
-  private run(codec: BlockCodec, input: { bytes: Uint8Array } | { file: FileBlock }, transfer: ArrayBuffer[], here: (spare?: ArrayBuffer) => Uint8Array): Promise<Uint8Array> {
+  decode(codec: BlockCodec, input: BlockInput, target: BlockTarget): Promise<undefined>;
+  decode(codec: BlockCodec, input: BlockInput, target?: undefined): Promise<Uint8Array>;
+  decode(codec: BlockCodec, input: BlockInput, target?: BlockTarget): Promise<Uint8Array | undefined>;
+  decode(codec: BlockCodec, input: BlockInput, target?: BlockTarget): Promise<Uint8Array | undefined> {
     const slot = this.threads > 0 ? this.leastBusy() : undefined;
     if (!slot) {
       try {
-        const decoded = here(this.spares.at(-1));
-        if (decoded.buffer === this.spares.at(-1)) this.spares.pop();
-        return Promise.resolve(decoded);
+        return Promise.resolve(decodeJob(codec, input, target));
       } catch (err) {
         return Promise.reject(new DecodeError(err instanceof Error ? err.message : String(err)));
       }
     }
     const id = this.nextId++;
-    const spares = this.spares.splice(0, 1);
-    return new Promise<Uint8Array>((resolve, reject) => {
+    // Stored bytes are transferred when they own their buffer; otherwise a copy is posted.
+    const { bytes } = input;
+    const transfer = bytes && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [];
+    return new Promise<Uint8Array | undefined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
       if (slot.busy++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ id, codec, spares, ...input }, [...transfer, ...spares]);
+      slot.worker.postMessage({ id, codec, input, target }, transfer);
     });
   }
 
@@ -133,7 +116,7 @@ export class DecodePool {
       this.pending.delete(msg.id);
       if (--slot.busy === 0) worker.unref();
       if (msg.error !== undefined) job.reject(new DecodeError(msg.error));
-      else job.resolve(msg.out!);
+      else job.resolve(msg.out);
     });
     worker.on('error', (err) => this.failAll(slot, err));
     worker.on('exit', (code) => {

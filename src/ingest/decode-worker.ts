@@ -1,22 +1,22 @@
 /** A decode-pool thread: turns stored block bytes into samples off the main thread. */
 import { parentPort } from 'node:worker_threads';
-import { decodeBlock, type BlockCodec } from './codecs.ts';
-import { readFileBlock, type FileBlock } from './file-block.ts';
+import type { BlockCodec, BlockTarget } from './codecs.ts';
+import { decodeJob, type BlockInput } from './decode-job.ts';
 
-/**
- * A block to decode: its stored bytes, or where to read them in a local file; and maybe block buffers the main
- * thread is done with, which this thread decodes into instead of allocating.
- */
-type Job = { id: number; codec: BlockCodec; spares: ArrayBuffer[] } & ({ bytes: Uint8Array; file?: undefined } | { file: FileBlock; bytes?: undefined });
+interface Job {
+  id: number;
+  codec: BlockCodec;
+  input: BlockInput;
+  target?: BlockTarget;
+}
 
-const spares: ArrayBuffer[] = [];
-const MAX_SPARES = 4;
-
-parentPort!.on('message', ({ id, codec, bytes, file, spares: given }: Job) => {
-  for (const b of given) if (spares.length < MAX_SPARES) spares.push(b);
+parentPort!.on('message', ({ id, codec, input, target }: Job) => {
   try {
-    const decoded = decodeBlock(codec, file ? readFileBlock(file, codec.compression) : bytes!, spares.at(-1));
-    if (decoded.buffer === spares.at(-1)) spares.pop();
+    const decoded = decodeJob(codec, input, target);
+    if (!decoded) {
+      parentPort!.postMessage({ id });
+      return;
+    }
     // Only a buffer the block owns whole can be transferred: small zlib outputs are slices of Node's shared pool,
     // which postMessage refuses ("invalid object in transferList"), so those are copied out first.
     const owned = decoded.byteOffset === 0 && decoded.byteLength === decoded.buffer.byteLength && decoded.buffer instanceof ArrayBuffer;

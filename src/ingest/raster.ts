@@ -2,7 +2,7 @@ import { GeoTIFF } from 'geotiff';
 import type { Polygon } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
 import { BlockCache } from './block-cache.ts';
-import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec } from './codecs.ts';
+import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
 import { applyGeotransform, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
@@ -273,25 +273,34 @@ export class Raster implements RasterInfo {
     const y0 = Math.max(y, 0);
     const x1 = Math.min(x + w, this.width);
     const y1 = Math.min(y + h, this.height);
+    // Without a cache (streaming reads, as ingest makes), the decode threads write each block's part straight
+    // into the window, so its samples live in shared memory and the main thread never handles a block.
+    const streaming = this.cache.maxBytes <= 0;
+    const planeBytes = w * h * this.bytesPerSample;
+    const shared = streaming ? new SharedArrayBuffer(planeBytes * wanted.length) : undefined;
     // Blocks cover every pixel inside the raster, so only a window reaching past its edges needs filling first;
-    // the arrays are allocated unzeroed (zeroing them costs as much as decoding's copy into them).
-    const whollyInside = x0 === x && y0 === y && x1 === x + w && y1 === y + h;
-    const data = wanted.map(() => newSampleArray(this.dtype, unzeroed(w * h * this.bytesPerSample)));
+    // the other arrays are allocated unzeroed (zeroing them costs as much as decoding's copy into them).
+    const data = wanted.map((_, k) => (shared
+      ? new ARRAYS[this.dtype](shared as unknown as ArrayBuffer, k * planeBytes, w * h)
+      : newSampleArray(this.dtype, unzeroed(planeBytes))));
     const inside = new Uint8Array(unzeroed(w * h));
-    if (!whollyInside) {
+    if (!(x0 === x && y0 === y && x1 === x + w && y1 === y + h)) {
       for (const d of data) d.fill(fill);
       inside.fill(0);
     }
     if (x0 >= x1 || y0 >= y1) return { window: { ...win }, bands: wanted, data, valid: inside, validCount: 0 };
 
     const jobs: Promise<void>[] = [];
+    const place = (bx: number, by: number, plane: number, planes: number[], bands: SampleArray[]) => {
+      const target = { rect: this.blockRect(bx, by, win), planes, bands };
+      jobs.push(streaming
+        ? this.loadBlock(bx, by, plane, target).then(() => {})
+        : this.block(bx, by, plane).then((block) => copyBlockRect(block, this.codec, target.rect, planes, bands)));
+    };
     for (let by = Math.floor(y0 / this.blockHeight); by * this.blockHeight < y1; by++) {
       for (let bx = Math.floor(x0 / this.blockWidth); bx * this.blockWidth < x1; bx++) {
-        if (this.interleave === 'band') {
-          wanted.forEach((band, i) => jobs.push(this.block(bx, by, band - 1).then((block) => this.copyBlock(block, bx, by, [0], win, [data[i]]))));
-        } else {
-          jobs.push(this.block(bx, by, 0).then((block) => this.copyBlock(block, bx, by, wanted.map((b) => b - 1), win, data)));
-        }
+        if (this.interleave === 'band') wanted.forEach((band, i) => place(bx, by, band - 1, [0], [data[i]]));
+        else place(bx, by, 0, wanted.map((b) => b - 1), data);
       }
     }
     await Promise.all(jobs);
@@ -325,12 +334,21 @@ export class Raster implements RasterInfo {
     return this.tiled ? this.blockHeight : Math.min(this.blockHeight, this.height - by * this.blockHeight);
   }
 
+  /** A decoded block, through the cache. */
   private block(bx: number, by: number, plane: number): Promise<Uint8Array> {
-    const index = plane * this.blocksAcross * this.blocksDown + by * this.blocksAcross + bx;
-    return this.cache.get(index, () => this.loadBlock(index, by));
+    return this.cache.get(this.blockIndex(bx, by, plane), () => this.loadBlock(bx, by, plane) as Promise<Uint8Array>);
   }
 
-  private async loadBlock(index: number, by: number): Promise<Uint8Array> {
+  private blockIndex(bx: number, by: number, plane: number): number {
+    return plane * this.blocksAcross * this.blocksDown + by * this.blocksAcross + bx;
+  }
+
+  /**
+   * Reads and decodes one block: into a block of its own (resolved), or, given a target, straight into the
+   * window's shared bands (resolving with nothing).
+   */
+  private async loadBlock(bx: number, by: number, plane: number, target?: BlockTarget): Promise<Uint8Array | undefined> {
+    const index = this.blockIndex(bx, by, plane);
     const rows = this.rowsInBlock(by);
     const codec: BlockCodec = { ...this.codec, rows };
     const offset = this.offsets[index];
@@ -339,20 +357,23 @@ export class Raster implements RasterInfo {
       // A sparse block (GDAL writes none for all-nodata areas): it reads as nodata.
       const empty = newSampleArray(this.dtype, this.codec.width * rows * this.codec.samples);
       if (this.nodata) empty.fill(this.nodata);
-      return new Uint8Array(empty.buffer);
+      const block = new Uint8Array(empty.buffer);
+      if (!target) return block;
+      copyBlockRect(block, codec, target.rect, target.planes, target.bands);
+      return undefined;
     }
     if (offset + count > this.source.size) {
       throw new UserError(`truncated file: block ${index} needs bytes ${offset}-${offset + count} but the file ends at ${this.source.size}`);
     }
     const { fd } = this.source;
-    let decoding: Promise<Uint8Array>;
+    let decoding: Promise<Uint8Array | undefined>;
     if (fd !== undefined) {
-      decoding = this.pool.decodeFromFile(codec, { fd, offset, length: count });
+      decoding = this.pool.decode(codec, { file: { fd, offset, length: count } }, target);
       this.fileBytesRead += count;
     } else {
       const [stored] = await this.source.fetch([{ offset, length: count }]);
       if (stored.byteLength < count) throw new UserError(`truncated file: block ${index} came back short (${stored.byteLength} of ${count} bytes)`);
-      decoding = this.pool.decode(codec, new Uint8Array(stored));
+      decoding = this.pool.decode(codec, { bytes: new Uint8Array(stored) }, target);
     }
     // close() waits for these: a decode thread reading through the descriptor must finish before it is closed.
     const settled = decoding.then(() => {}, () => {});
@@ -366,21 +387,16 @@ export class Raster implements RasterInfo {
     }
   }
 
-  /**
-   * Copies the part of one decoded block that falls in the window into the window's band arrays. Without a
-   * cache nothing else holds the block, so its buffer goes back to the pool for the next decode.
-   */
-  private copyBlock(block: Uint8Array, bx: number, by: number, planes: number[], win: PixelWindow, bands: SampleArray[]): void {
+  /** Where the part of block (bx, by) that falls in the window lies, in the block and in the window. */
+  private blockRect(bx: number, by: number, win: PixelWindow): BlockRect {
     const x0 = Math.max(win.x, bx * this.blockWidth, 0);
     const x1 = Math.min(win.x + win.w, (bx + 1) * this.blockWidth, this.width);
     const y0 = Math.max(win.y, by * this.blockHeight, 0);
     const y1 = Math.min(win.y + win.h, by * this.blockHeight + this.rowsInBlock(by), this.height);
-    const rect = {
+    return {
       blockX: x0 - bx * this.blockWidth, blockY: y0 - by * this.blockHeight, width: x1 - x0, height: y1 - y0,
       windowX: x0 - win.x, windowY: y0 - win.y, windowWidth: win.w,
     };
-    copyBlockRect(block, this.codec, rect, planes, bands);
-    if (this.cache.maxBytes <= 0) this.pool.recycle(block);
   }
 
   /** CRS coordinates of pixel (col, row); fractional values address inside a pixel, (0.5, 0.5) is its centre. */
