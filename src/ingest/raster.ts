@@ -257,7 +257,8 @@ export class Raster implements RasterInfo {
 
   /**
    * Reads the samples of `bands` (1-based; default all) in `win`, decoding only the blocks it touches; decoded
-   * blocks stay in this raster's LRU cache for later reads.
+   * blocks stay in this raster's LRU cache for later reads. A raster opened with `cacheBytes: 0` returns band
+   * arrays over one SharedArrayBuffer, which the decode threads filled.
    */
   async readWindow(win: PixelWindow, bands?: number[]): Promise<WindowData> {
     const { x, y, w, h } = win;
