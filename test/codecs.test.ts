@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec } from '../src/ingest/codecs.ts';
+import { decodeJob } from '../src/ingest/decode-job.ts';
 import { ROOT } from './helpers.ts';
 
 const inChild = process.env.TILEVEC_CODECS_CHILD === '1';
@@ -70,7 +71,7 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
     }
   }
 
-  test('a recycled buffer is decoded into when it is large enough, and ignored when not', () => {
+  test('a reused buffer is decoded into when it is large enough, and ignored when not', () => {
     const { planes, raw } = storedBlock(64, 64, 4, 1, 1);
     const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 4, width: 64, rows: 64, littleEndian: true };
     const spare = new ArrayBuffer(raw.length + 100);
@@ -113,6 +114,26 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
           assert.equal(windows[1][o], planes[0][p]);
         }
       }
+    }
+  });
+
+  test('a job with a target writes the block part straight into shared window bands', () => {
+    const { planes, raw } = storedBlock(40, 30, 4, 2, 2);
+    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 2, bytesPerSample: 2, samples: 4, width: 40, rows: 30, littleEndian: true };
+    const rect = { blockX: 3, blockY: 5, width: 30, height: 20, windowX: 2, windowY: 1, windowWidth: 33 };
+    const shared = new SharedArrayBuffer(2 * 2 * 33 * 22);
+    const bands = [new Uint16Array(shared, 0, 33 * 22), new Uint16Array(shared, 2 * 33 * 22, 33 * 22)];
+    for (let round = 0; round < 2; round++) {
+      assert.equal(decodeJob(codec, { bytes: new Uint8Array(deflateSync(raw)) }, { rect, planes: [3, 0], bands }), undefined);
+      for (let y = 0; y < rect.height; y++) {
+        for (let x = 0; x < rect.width; x++) {
+          const p = (rect.blockY + y) * 40 + rect.blockX + x;
+          const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
+          assert.equal(bands[0][o], planes[3][p]);
+          assert.equal(bands[1][o], planes[0][p]);
+        }
+      }
+      assert.equal(bands[0][0], 0, 'outside the rectangle stays as it was');
     }
   });
 
