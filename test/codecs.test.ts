@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
-import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec } from '../src/ingest/codecs.ts';
+import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec, type BlockRect } from '../src/ingest/codecs.ts';
 import { decodeJob } from '../src/ingest/decode-job.ts';
 import { ROOT } from './helpers.ts';
 
@@ -44,6 +44,17 @@ function planesOf(decoded: Uint8Array, samples: number, bytes: number, pixels: n
     const at = (s * pixels + p) * bytes;
     return bytes === 1 ? view.getUint8(at) : bytes === 2 ? view.getUint16(at, true) : view.getUint32(at, true);
   }));
+}
+
+/** Each window band holds its expected block plane inside `rect`, pixel for pixel. */
+function assertRectCopied(bands: ArrayLike<number>[], expected: number[][], blockWidth: number, rect: BlockRect): void {
+  for (let y = 0; y < rect.height; y++) {
+    for (let x = 0; x < rect.width; x++) {
+      const p = (rect.blockY + y) * blockWidth + rect.blockX + x;
+      const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
+      bands.forEach((band, k) => assert.equal(band[o], expected[k][p], `band ${k} at window pixel ${o}`));
+    }
+  }
 }
 
 describe(`block decoding (${INFLATE_ENGINE})`, () => {
@@ -106,14 +117,7 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
     ]) {
       const windows = [new Uint16Array(7 * 8), new Uint16Array(7 * 8)];
       copyBlockRect(block, { width: 8, samples: 2, bytesPerSample: 2 }, rect, [1, 0], windows);
-      for (let y = 0; y < rect.height; y++) {
-        for (let x = 0; x < rect.width; x++) {
-          const p = (rect.blockY + y) * 8 + rect.blockX + x;
-          const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
-          assert.equal(windows[0][o], planes[1][p]);
-          assert.equal(windows[1][o], planes[0][p]);
-        }
-      }
+      assertRectCopied(windows, [planes[1], planes[0]], 8, rect);
     }
   });
 
@@ -125,14 +129,7 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
     const bands = [new Uint16Array(shared, 0, 33 * 22), new Uint16Array(shared, 2 * 33 * 22, 33 * 22)];
     for (let round = 0; round < 2; round++) {
       assert.equal(decodeJob(codec, { bytes: new Uint8Array(deflateSync(raw)) }, { rect, planes: [3, 0], bands }), undefined);
-      for (let y = 0; y < rect.height; y++) {
-        for (let x = 0; x < rect.width; x++) {
-          const p = (rect.blockY + y) * 40 + rect.blockX + x;
-          const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
-          assert.equal(bands[0][o], planes[3][p]);
-          assert.equal(bands[1][o], planes[0][p]);
-        }
-      }
+      assertRectCopied(bands, [planes[3], planes[0]], 40, rect);
       assert.equal(bands[0][0], 0, 'outside the rectangle stays as it was');
     }
   });

@@ -50,9 +50,6 @@ export class DecodePool {
    * bands must be in shared memory, the decode thread writes the block's part straight into them and nothing
    * comes back.
    */
-  decode(codec: BlockCodec, input: BlockInput, target: BlockTarget): Promise<undefined>;
-  decode(codec: BlockCodec, input: BlockInput, target?: undefined): Promise<Uint8Array>;
-  decode(codec: BlockCodec, input: BlockInput, target?: BlockTarget): Promise<Uint8Array | undefined>;
   decode(codec: BlockCodec, input: BlockInput, target?: BlockTarget): Promise<Uint8Array | undefined> {
     const slot = this.threads > 0 ? this.leastBusy() : undefined;
     if (!slot) {
