@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
+import { describeHang, reportFlags } from './hang-report.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const DATA_DIR = resolve(ROOT, '../shared/data');
@@ -76,24 +77,34 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI in a child process. */
+/**
+ * Runs the real CLI in a child process. One that runs past `timeoutMs` (default 2 min) is killed, and the promise
+ * rejects with what the child was doing (threads, stacks, handles), since a hang otherwise leaves nothing to go on.
+ */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const reports = mkdtempSync(join(tmpdir(), 'tilevec-report-'));
+  return new Promise<CliResult>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...reportFlags(reports), CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: cleanEnv({ ...process.env, TILEVEC_DB: undefined, DATABASE_URL: undefined, ...opts.env }),
     });
     let stdout = '';
     let stderr = '';
+    let hang: Promise<string> | undefined;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    const timer = setTimeout(() => {
+      hang = describeHang(child.pid!, reports).finally(() => child.kill('SIGKILL'));
+    }, timeoutMs);
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', async (code) => {
       clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
+      if (!hang) return resolvePromise({ code: code ?? -1, stdout, stderr });
+      const diagnosis = await hang;
+      reject(new Error(`tilevec ${args.join(' ')} ran past ${timeoutMs / 1000} s and was killed.\n${diagnosis}\nits stderr: ${stderr.slice(-2000)}`));
     });
-  });
+  }).finally(() => rmSync(reports, { recursive: true, force: true }));
 }
 
 function cleanEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
