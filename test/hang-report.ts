@@ -17,9 +17,6 @@ export function reportFlags(dir: string): string[] {
  */
 export async function describeHang(pid: number, reportDir: string): Promise<string> {
   const parts: string[] = [];
-  try {
-    process.kill(pid, 'SIGUSR2');
-  } catch { /* gone already */ }
   const proc = `/proc/${pid}`;
   parts.push(readOr(`${proc}/status`, '').split('\n').filter((l) => /^(State|VmRSS|VmHWM|Threads):/.test(l)).join('; '));
   try {
@@ -32,6 +29,10 @@ export async function describeHang(pid: number, reportDir: string): Promise<stri
   } catch { /* not Linux, or gone */ }
   parts.push(nativeStacks(pid));
   parts.push(machine(pid));
+  // Last: without --report-on-signal (see reportFlags) SIGUSR2 would end the process.
+  try {
+    process.kill(pid, 'SIGUSR2');
+  } catch { /* gone already */ }
   await new Promise((r) => setTimeout(r, 3000)); // the report, if the loop turns
   parts.push(nodeReport(reportDir));
   return parts.filter(Boolean).join('\n');

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -277,6 +277,26 @@ describe('bad --db values', () => {
       await assert.rejects(Store.open(join(dir.path, 'db'), { lockWaitMs: 200 }), (err: unknown) => err instanceof UserError && /is in use by process \d+/.test(err.message));
     } finally {
       await first.close();
+      dir.cleanup();
+    }
+  });
+
+  test('a lock left by a killed process is taken over, even when its pid now belongs to another process', async () => {
+    const dir = tempDir();
+    const db = join(dir.path, 'db');
+    try {
+      const staleLocks = [
+        '2147483646 12345', // a pid no process has
+        `${process.pid} 1`, // a live pid, but this process did not start at tick 1: the holder's pid was reused
+      ];
+      for (const stale of staleLocks) {
+        writeFileSync(`${db}.lock`, stale);
+        const store = await Store.open(db, { lockWaitMs: 200 });
+        assert.notEqual(readFileSync(`${db}.lock`, 'utf8'), stale, 'the lock now names this process');
+        await store.close();
+        assert.ok(!existsSync(`${db}.lock`), 'close releases the lock');
+      }
+    } finally {
       dir.cleanup();
     }
   });

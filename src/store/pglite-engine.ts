@@ -1,4 +1,4 @@
-import { mkdirSync, accessSync, constants, openSync, closeSync, writeFileSync, readFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, accessSync, constants, writeFileSync, readFileSync, unlinkSync, linkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
@@ -10,32 +10,83 @@ const parsers = { [types.INT8]: (v: string) => Number(v) };
 
 /**
  * PGlite is one Postgres backend inside this process, so two processes must never open the same data directory.
- * A lock file next to it makes a second process wait for the first, or fail with a clear message.
+ * A lock file next to it makes a second process wait for the first, or fail with a clear message. The file names
+ * its holder by pid and start time, so a lock left by a killed process is taken over even once its pid is reused.
  */
 function acquireDirLock(dir: string, waitMs: number): () => void {
   const lockPath = `${dir}.lock`;
+  const mine = `${process.pid} ${startTime(process.pid) ?? ''}`.trim();
   const deadline = Date.now() + waitMs;
   for (;;) {
+    // Written aside and linked into place, so a lock is never seen half-written (link fails if one exists).
+    const draft = `${lockPath}.${process.pid}`;
+    writeFileSync(draft, mine);
     try {
-      const fd = openSync(lockPath, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(draft, lockPath);
       return () => { try { unlinkSync(lockPath); } catch { /* already gone */ } };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(lockPath, 'utf8').trim());
-      if (!processAlive(holder)) { try { unlinkSync(lockPath); } catch { /* raced with another waiter */ } continue; }
-      if (Date.now() > deadline) {
-        throw new UserError(`the database ${dir} is in use by process ${holder}; stop it, or use a PostgreSQL server (--db postgres://...) for concurrent access`);
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    } finally {
+      unlinkSync(draft);
     }
+    const holder = readHolder(lockPath);
+    if (holder === undefined) continue; // released in between
+    if (!holderAlive(holder)) {
+      takeOverStale(lockPath, holder.text);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new UserError(`the database ${dir} is in use by process ${holder.pid}; stop it, or use a PostgreSQL server (--db postgres://...) for concurrent access`);
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
   }
 }
 
-function processAlive(pid: number): boolean {
+interface LockHolder {
+  text: string;
+  pid: number;
+  /** Absent where the platform has no /proc (the pid alone is checked there). */
+  startTime?: string;
+}
+
+function readHolder(lockPath: string): LockHolder | undefined {
+  try {
+    const text = readFileSync(lockPath, 'utf8');
+    const [pid, start] = text.trim().split(/\s+/);
+    return { text, pid: Number(pid), startTime: start };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function holderAlive({ pid, startTime: recorded }: LockHolder): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A live pid may belong to another process by now: the start time tells them apart.
+  const current = recorded === undefined ? undefined : startTime(pid);
+  return current === undefined || current === recorded;
+}
+
+/** Removes a stale lock unless another waiter has already replaced it. */
+function takeOverStale(lockPath: string, staleText: string): void {
+  try {
+    if (readFileSync(lockPath, 'utf8') === staleText) unlinkSync(lockPath);
+  } catch { /* gone already */ }
+}
+
+/** The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), where /proc exists. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 class PgliteSql implements Sql {
