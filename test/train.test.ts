@@ -10,6 +10,7 @@ import { openTripletSampling } from '../src/sampling/index.ts';
 import { initBackend, loadModel, createBackbone, tripletLoss, MODEL_FILES } from '../src/train/index.ts';
 import { readTensorFile } from '../src/train/tensor-file.ts';
 import { DATA_DIR, dataMissing, lastJson, runCli, tempDir, CLI, ROOT } from './helpers.ts';
+import { describeHang, reportFlags } from './hang-report.ts';
 
 const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
 // Small enough for CI on 2 cores: tiny backbone at 32 px, no extra layers.
@@ -80,9 +81,19 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing }, () => {
     const killed = join(dir.path, 'killed');
     // Kill -9 once the checkpoint of step 3 is on disk, then resume.
     await new Promise<void>((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args(killed)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const reports = tempDir('tilevec-report-');
+      const child = spawn(process.execPath, [...reportFlags(reports.path), CLI, ...args(killed)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
+      // A run that never reaches step 3 would otherwise hang the suite: say what it was doing instead.
+      const stuck = setTimeout(async () => {
+        const diagnosis = await describeHang(child.pid!, reports.path);
+        child.removeAllListeners('exit');
+        child.kill('SIGKILL');
+        clearInterval(timer);
+        reports.cleanup();
+        reject(new Error(`the run did not reach step 3 in 5 minutes:\n${diagnosis}\nits stderr: ${stderr.slice(-2000)}`));
+      }, 300_000);
       const timer = setInterval(() => {
         const path = join(killed, MODEL_FILES.checkpoint);
         if (!existsSync(path)) return;
@@ -92,6 +103,8 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing }, () => {
       }, 50);
       child.on('exit', (code, signal) => {
         clearInterval(timer);
+        clearTimeout(stuck);
+        reports.cleanup();
         if (signal === 'SIGKILL') resolvePromise();
         else reject(new Error(`the run finished (code ${code}) before it could be killed: ${stderr}`));
       });
