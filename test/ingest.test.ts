@@ -236,10 +236,12 @@ describe('ingest into the catalog', { skip: dataMissing }, () => {
   });
 });
 
-/** A Range-honouring static file server on 127.0.0.1 that counts the bytes it sends. */
-function rangeServer(root: string): Promise<{ server: Server; base: string; sent: () => number }> {
+/** A Range-honouring static file server on 127.0.0.1 that counts the requests it answers and the bytes it sends. */
+function rangeServer(root: string): Promise<{ server: Server; base: string; sent: () => number; requests: () => number }> {
   let sent = 0;
+  let requests = 0;
   const server = createServer((req, res) => {
+    requests++;
     const path = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
     if (!existsSync(path) || !statSync(path).isFile()) {
       res.writeHead(404).end();
@@ -260,7 +262,7 @@ function rangeServer(root: string): Promise<{ server: Server; base: string; sent
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     const port = (server.address() as { port: number }).port;
-    resolve({ server, base: `http://127.0.0.1:${port}`, sent: () => sent });
+    resolve({ server, base: `http://127.0.0.1:${port}`, sent: () => sent, requests: () => requests });
   }));
 }
 
@@ -286,6 +288,59 @@ describe('HTTP COG through Range requests', { skip: dataMissing }, () => {
       assert.equal((await ingest(store, [url], { tileSize: 32 })).unchanged, 1);
     } finally {
       server.close();
+    }
+  });
+
+  test('blocks read together share range requests, and the catalog is the same', async () => {
+    const { server, base, requests } = await rangeServer(DATA_DIR);
+    const store = await embeddedStore();
+    try {
+      // 8 bands in 256-pixel tiles: 11 x 9 tiles per band, each its own block.
+      const path = join(DATA_DIR, 'northcarolina-sentinel2/s2b_l1c_20181013_B01-B08_stack.tif');
+      const raster = await openRaster(path);
+      const blocks = Math.ceil(raster.width / raster.blockWidth) * Math.ceil(raster.height / raster.blockHeight) * (raster.interleave === 'band' ? raster.bandCount : 1);
+      await raster.close();
+      const url = `${base}/northcarolina-sentinel2/s2b_l1c_20181013_B01-B08_stack.tif`;
+      const remote = await ingest(store, [url], { tileSize: 32 });
+      assert.equal(remote.failed, 0, JSON.stringify(remote.rasters));
+      assert.ok(requests() * 5 < blocks, `${requests()} requests for ${blocks} blocks`);
+      const local = await ingest(store, [path], { tileSize: 32, force: true });
+      assert.equal(local.tilesWritten, remote.tilesWritten);
+      const [r, l] = [(await store.rasterByUri(url))!, (await store.rasterByUri(path))!];
+      assert.deepEqual(r.bandStats, l.bandStats);
+      assert.deepEqual((await store.tilesOfRaster(r.id)).map(tileKey), (await store.tilesOfRaster(l.id)).map(tileKey));
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a server that fails in the middle of the blocks fails that raster cleanly', async () => {
+    const file = 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif';
+    const half = statSync(join(DATA_DIR, file)).size / 2;
+    const inner = await rangeServer(DATA_DIR);
+    // Headers come through; any range reaching into the second half of the file gets a 503.
+    const proxy = createServer(async (req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (m && Number(m[2]) >= half) {
+        res.writeHead(503).end();
+        return;
+      }
+      const upstream = await fetch(`${inner.base}${req.url}`, { headers: req.headers.range ? { range: req.headers.range } : {} });
+      res.writeHead(upstream.status, Object.fromEntries(upstream.headers));
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const store = await embeddedStore();
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}/${file}`;
+      const summary = await ingest(store, [url], { tileSize: 32 });
+      assert.equal(summary.failed, 1);
+      const [o] = summary.rasters;
+      assert.ok(o.status === 'failed' && /HTTP 503/.test(o.error), JSON.stringify(o));
+      assert.equal(await store.rasterByUri(url), undefined);
+    } finally {
+      proxy.close();
+      inner.server.close();
     }
   });
 });

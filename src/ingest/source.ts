@@ -2,6 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
+import { coalesceRanges, type ByteRange } from './coalesce.ts';
 
 export interface Slice {
   offset: number;
@@ -106,10 +107,23 @@ class FileSource implements ByteSource {
 /** Small reads (TIFF headers, IFDs, offset arrays) are served from cached pages of this size. */
 const PAGE = 64 * 1024;
 const MAX_PAGES = 32;
+/**
+ * Ranges asked for in the same turn of the event loop (a window's blocks, a strip's pages) go out together: those
+ * closer than MERGE_GAP share one request, up to MAX_REQUEST_BYTES. A round trip costs more than 64 KiB of transfer.
+ */
+const MERGE_GAP = 64 * 1024;
+const MAX_REQUEST_BYTES = 16 * 2 ** 20;
+
+interface QueuedRange {
+  range: ByteRange;
+  resolve: (bytes: Uint8Array) => void;
+  reject: (err: unknown) => void;
+}
 
 class HttpSource implements ByteSource {
   bytesRead = 0;
   private readonly pages = new Map<number, Promise<Uint8Array>>();
+  private queued: QueuedRange[] = [];
 
   private constructor(readonly uri: string, readonly size: number, readonly validator: string | null, private readonly timeoutMs: number, private readonly allowHosts?: string[]) {}
 
@@ -137,10 +151,33 @@ class HttpSource implements ByteSource {
     return Promise.all(slices.map((s) => (s.length < PAGE ? this.fromPages(s) : this.range(s.offset, s.length).then(copyBuffer))));
   }
 
-  private async range(offset: number, length: number): Promise<Uint8Array> {
-    const end = Math.min(offset + length, this.size) - 1;
-    if (end < offset) return new Uint8Array(0);
-    const res = await request(this.uri, `bytes=${offset}-${end}`, this.timeoutMs, this.allowHosts);
+  /** The bytes of [offset, offset + length), clipped to the file; queued to share a request with its neighbours. */
+  private range(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.size);
+    if (end <= offset) return Promise.resolve(new Uint8Array(0));
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(() => this.sendQueued());
+      this.queued.push({ range: { start: offset, end }, resolve, reject });
+    });
+  }
+
+  private sendQueued(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const merged of coalesceRanges(queued.map((q) => q.range), MERGE_GAP, MAX_REQUEST_BYTES)) {
+      this.get(merged).then((body) => {
+        for (const i of merged.members) {
+          const { start, end } = queued[i].range;
+          queued[i].resolve(body.subarray(start - merged.start, end - merged.start));
+        }
+      }, (err) => {
+        for (const i of merged.members) queued[i].reject(err);
+      });
+    }
+  }
+
+  private async get({ start, end }: ByteRange): Promise<Uint8Array> {
+    const res = await request(this.uri, `bytes=${start}-${end - 1}`, this.timeoutMs, this.allowHosts);
     const body = new Uint8Array(await res.arrayBuffer());
     if (res.status !== 206) throw new UserError(`HTTP ${res.status} for a range of ${this.uri}`);
     this.bytesRead += body.length;
@@ -164,7 +201,8 @@ class HttpSource implements ByteSource {
   private page(n: number): Promise<Uint8Array> {
     let p = this.pages.get(n);
     if (!p) {
-      p = this.range(n * PAGE, PAGE);
+      // A page cut from a larger merged response is copied, so the cache does not keep the whole response alive.
+      p = this.range(n * PAGE, PAGE).then((bytes) => (bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()));
       p.catch(() => this.pages.delete(n));
       this.pages.set(n, p);
       if (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value!);
