@@ -17,9 +17,9 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openRaster, sharedDecodePool, type PixelWindow, type Raster } from '../src/ingest/index.ts';
 import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
+import { NAIP_SOURCE, buildNaipCog } from './naip-cog.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SOURCE = resolve(ROOT, '../shared/data/naip-northdakota/m_4709963_se_14_1_20090818.tif');
 const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
 const WINDOW = 512;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -31,15 +31,15 @@ interface Pass {
   cpuSeconds: number;
 }
 
-if (!existsSync(SOURCE)) {
-  console.log(`real imagery not found at ${SOURCE}; skipping`);
+if (!existsSync(NAIP_SOURCE)) {
+  console.log(`real imagery not found at ${NAIP_SOURCE}; skipping`);
   console.log(JSON.stringify({ skipped: true }));
   process.exit(0);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tilevec-bench-'));
 try {
-  const cog = buildCog(dir);
+  const cog = buildNaipCog(dir, SIZE);
   const windows: PixelWindow[] = [];
   for (let y = 0; y < SIZE; y += WINDOW) for (let x = 0; x < SIZE; x += WINDOW) windows.push({ x, y, w: Math.min(WINDOW, SIZE - x), h: Math.min(WINDOW, SIZE - y) });
   const pixels = windows.reduce((s, w) => s + w.w * w.h, 0);
@@ -108,29 +108,6 @@ async function tilevecPass(raster: Raster, windows: PixelWindow[], concurrency: 
   }));
   const cpu = process.cpuUsage(cpu0);
   return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-}
-
-/** A SIZE x SIZE mosaic of the NAIP scene repeated edge to edge, written as a DEFLATE COG by gdal_translate. */
-function buildCog(dir: string): string {
-  const info = JSON.parse(execFileSync('gdalinfo', ['-json', SOURCE]).toString()) as { size: [number, number] };
-  const [w, h] = info.size;
-  const sources: string[] = [];
-  for (let y = 0; y < SIZE; y += h) {
-    for (let x = 0; x < SIZE; x += w) {
-      const cw = Math.min(w, SIZE - x);
-      const ch = Math.min(h, SIZE - y);
-      sources.push(`<SimpleSource><SourceFilename relativeToVRT="0">${SOURCE}</SourceFilename><SourceBand>BAND</SourceBand>` +
-        `<SrcRect xOff="0" yOff="0" xSize="${cw}" ySize="${ch}"/><DstRect xOff="${x}" yOff="${y}" xSize="${cw}" ySize="${ch}"/></SimpleSource>`);
-    }
-  }
-  const bands = [1, 2, 3, 4].map((b) => `<VRTRasterBand dataType="Byte" band="${b}">${sources.join('').replaceAll('BAND', String(b))}</VRTRasterBand>`).join('');
-  const vrt = join(dir, 'mosaic.vrt');
-  writeFileSync(vrt, `<VRTDataset rasterXSize="${SIZE}" rasterYSize="${SIZE}"><SRS>EPSG:26914</SRS><GeoTransform>485900, 5, 0, 5209247, 0, -5</GeoTransform>${bands}</VRTDataset>`);
-  const cog = join(dir, 'mosaic-cog.tif');
-  const t0 = performance.now();
-  execFileSync('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'BLOCKSIZE=512', '-co', 'NUM_THREADS=ALL_CPUS', '-co', 'OVERVIEWS=NONE', vrt, cog]);
-  console.log(`built ${cog} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return cog;
 }
 
 function round(x: number): number {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Measuring stick for bench/ingest.ts: one pass of rasterio/GDAL windowed reads of the given windows.
+"""Measuring stick for bench/ingest.ts and bench/ingest-http.ts (a /vsicurl/ path): one pass of rasterio/GDAL windowed reads of the given windows.
 Usage: ingest_gdal_reads.py FILE WINDOWS_JSON THREADS -> prints {"seconds", "cpuSeconds", "pixels"}
 
 THREADS 1 reads the windows in order on one thread. THREADS n > 1 reads them on n Python threads, each with its
