@@ -40,7 +40,10 @@ const dir = mkdtempSync(join(tmpdir(), 'tilevec-bench-'));
 const server = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/range-server.ts'), dir, String(LATENCY_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
 try {
   const cog = buildNaipCog(dir, SIZE);
-  const [portLine] = await once(server.stdout!, 'data') as [Buffer];
+  const [portLine] = await Promise.race([
+    once(server.stdout!, 'data') as Promise<[Buffer]>,
+    once(server, 'exit').then(([code]) => { throw new Error(`the range server exited with code ${code}`); }),
+  ]);
   const base = `http://127.0.0.1:${portLine.toString().trim()}`;
   const url = `${base}/${basename(cog)}`;
   const strips: PixelWindow[] = [];
