@@ -83,9 +83,9 @@ export interface CliResult {
  */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  const reports = mkdtempSync(join(tmpdir(), 'tilevec-report-'));
+  const reports = tempDir('tilevec-report-');
   return new Promise<CliResult>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...reportFlags(reports), CLI, ...args], {
+    const child = spawn(process.execPath, [...reportFlags(reports.path), CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: cleanEnv({ ...process.env, TILEVEC_DB: undefined, DATABASE_URL: undefined, ...opts.env }),
     });
@@ -95,7 +95,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
-      hang = describeHang(child.pid!, reports).finally(() => child.kill('SIGKILL'));
+      hang = describeHang(child.pid!, reports.path).finally(() => child.kill('SIGKILL'));
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', async (code) => {
@@ -104,7 +104,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
       const diagnosis = await hang;
       reject(new Error(`tilevec ${args.join(' ')} ran past ${timeoutMs / 1000} s and was killed.\n${diagnosis}\nits stderr: ${stderr.slice(-2000)}`));
     });
-  }).finally(() => rmSync(reports, { recursive: true, force: true }));
+  }).finally(reports.cleanup);
 }
 
 function cleanEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
