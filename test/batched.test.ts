@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batched } from '../src/serve/batched.ts';
+import { batched } from '../src/batched.ts';
 
 test('calls in one turn of the event loop share one invocation, each getting its own result', async () => {
   const invocations: number[][] = [];
@@ -42,4 +42,10 @@ test('a synchronous throw is delivered as a rejection, not an uncaught exception
     throw new TypeError('bad input');
   });
   await assert.rejects(broken(1), /bad input/);
+});
+
+test('a result that is a promise settles its own caller only', async () => {
+  const load = batched(async (xs: number[]) => xs.map((x) => (x < 0 ? Promise.reject(new Error(`bad ${x}`)) : Promise.resolve(x * 10))));
+  const results = await Promise.allSettled([1, -2, 3].map(load));
+  assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [10, 'bad -2', 30]);
 });

@@ -2,6 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
+import { batched } from '../batched.ts';
 import { coalesceRanges, type ByteRange } from './coalesce.ts';
 
 export interface Slice {
@@ -116,16 +117,11 @@ const MAX_PAGES = 32;
 const MERGE_GAP = 64 * 1024;
 const MAX_REQUEST_BYTES = 4 * 2 ** 20;
 
-interface QueuedRange {
-  range: ByteRange;
-  resolve: (bytes: Uint8Array) => void;
-  reject: (err: unknown) => void;
-}
-
 class HttpSource implements ByteSource {
   bytesRead = 0;
   private readonly pages = new Map<number, Promise<Uint8Array>>();
-  private queued: QueuedRange[] = [];
+  /** Ranges asked for in one turn of the event loop, sent as merged requests. */
+  private readonly fetchRange = batched((ranges: ByteRange[]) => Promise.resolve(this.sendMerged(ranges)), Infinity);
 
   private constructor(readonly uri: string, readonly size: number, readonly validator: string | null, private readonly timeoutMs: number, private readonly allowHosts?: string[]) {}
 
@@ -153,29 +149,21 @@ class HttpSource implements ByteSource {
     return Promise.all(slices.map((s) => (s.length < PAGE ? this.fromPages(s) : this.range(s.offset, s.length).then(copyBuffer))));
   }
 
-  /** The bytes of [offset, offset + length), clipped to the file; queued to share a request with its neighbours. */
+  /** The bytes of [offset, offset + length), clipped to the file; sent together with its neighbours. */
   private range(offset: number, length: number): Promise<Uint8Array> {
     const end = Math.min(offset + length, this.size);
     if (end <= offset) return Promise.resolve(new Uint8Array(0));
-    return new Promise((resolve, reject) => {
-      if (this.queued.length === 0) setImmediate(() => this.sendQueued());
-      this.queued.push({ range: { start: offset, end }, resolve, reject });
-    });
+    return this.fetchRange({ start: offset, end });
   }
 
-  private sendQueued(): void {
-    const queued = this.queued;
-    this.queued = [];
-    for (const merged of coalesceRanges(queued.map((q) => q.range), MERGE_GAP, MAX_REQUEST_BYTES)) {
-      this.get(merged).then((body) => {
-        for (const i of merged.members) {
-          const { start, end } = queued[i].range;
-          queued[i].resolve(body.subarray(start - merged.start, end - merged.start));
-        }
-      }, (err) => {
-        for (const i of merged.members) queued[i].reject(err);
-      });
+  /** Each range's bytes, from one request per group of neighbouring ranges; a failed request fails its group only. */
+  private sendMerged(ranges: ByteRange[]): Promise<Uint8Array>[] {
+    const out: Promise<Uint8Array>[] = [];
+    for (const merged of coalesceRanges(ranges, MERGE_GAP, MAX_REQUEST_BYTES)) {
+      const body = this.get(merged);
+      for (const i of merged.members) out[i] = body.then((b) => b.subarray(ranges[i].start - merged.start, ranges[i].end - merged.start));
     }
+    return out;
   }
 
   private async get({ start, end }: ByteRange): Promise<Uint8Array> {
@@ -204,7 +192,7 @@ class HttpSource implements ByteSource {
     let p = this.pages.get(n);
     if (!p) {
       // A page cut from a larger merged response is copied, so the cache does not keep the whole response alive.
-      p = this.range(n * PAGE, PAGE).then((bytes) => (bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()));
+      p = this.range(n * PAGE, PAGE).then((bytes) => new Uint8Array(copyBuffer(bytes)));
       p.catch(() => this.pages.delete(n));
       this.pages.set(n, p);
       if (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value!);

@@ -2,7 +2,7 @@ import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import type { BBox, ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { booleanPointInPolygon, point } from '@turf/turf';
 import { NotFoundError } from '../errors.ts';
-import { batched } from './batched.ts';
+import { batched } from '../batched.ts';
 
 export type TileFeature = Feature<Polygon, TileProperties>;
 
