@@ -85,13 +85,17 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: Array
   return samples > 1 ? toPlanes(bytes, samples, bytesPerSample, output()) : bytes;
 }
 
-let scratchBuffer = new Uint8Array(0);
-
-/** A per-thread buffer of at least `bytes`, reused from block to block. */
-function scratch(bytes: number): Uint8Array {
-  if (scratchBuffer.length < bytes) scratchBuffer = new Uint8Array(bytes);
-  return scratchBuffer.subarray(0, bytes);
+/** A buffer that grows to the largest size asked of it and is handed out again: each call's view replaces the last. */
+export function reusableBuffer(): (bytes: number) => Uint8Array {
+  let buffer = new Uint8Array(0);
+  return (bytes) => {
+    if (buffer.length < bytes) buffer = new Uint8Array(bytes);
+    return buffer.subarray(0, bytes);
+  };
 }
+
+/** This thread's buffer for interleaved samples, reused from block to block. */
+const scratch = reusableBuffer();
 
 /**
  * Inflates into `target()` (a buffer of `expected` bytes) where the native decoder can; otherwise returns a new

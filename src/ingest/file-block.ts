@@ -1,5 +1,5 @@
 import { readSync } from 'node:fs';
-import { COMPRESSION } from './codecs.ts';
+import { COMPRESSION, reusableBuffer } from './codecs.ts';
 
 /** Where a block's stored bytes lie in a local file that the main thread holds open. */
 export interface FileBlock {
@@ -8,7 +8,7 @@ export interface FileBlock {
   length: number;
 }
 
-let scratch = new Uint8Array(0);
+const scratch = reusableBuffer();
 
 /**
  * Reads a block's stored bytes on the calling thread. Compressed bytes go to a buffer this thread reuses (the
@@ -16,13 +16,7 @@ let scratch = new Uint8Array(0);
  * get a buffer of their own.
  */
 export function readFileBlock({ fd, offset, length }: FileBlock, compression: number): Uint8Array {
-  let into: Uint8Array;
-  if (compression === COMPRESSION.none) {
-    into = new Uint8Array(length);
-  } else {
-    if (scratch.length < length) scratch = new Uint8Array(length);
-    into = scratch.subarray(0, length);
-  }
+  const into = compression === COMPRESSION.none ? new Uint8Array(length) : scratch(length);
   let done = 0;
   while (done < length) {
     const n = readSync(fd, into, done, length - done, offset + done);
