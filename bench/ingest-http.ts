@@ -11,12 +11,12 @@
  * Run: npm run bench:ingest-http (BENCH_SIZE, BENCH_LATENCY_MS, BENCH_ROUNDS to vary it)
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { openRaster, sharedDecodePool, type PixelWindow } from '../src/ingest/index.ts';
-import { NAIP_SOURCE, buildNaipCog } from './naip-cog.ts';
+import { buildNaipCog, exitUnlessNaipPresent } from './naip-cog.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SIZE = Number(process.env.BENCH_SIZE ?? 6144);
@@ -30,11 +30,7 @@ interface Pass {
   bytes: number;
 }
 
-if (!existsSync(NAIP_SOURCE)) {
-  console.log(`real imagery not found at ${NAIP_SOURCE}; skipping`);
-  console.log(JSON.stringify({ skipped: true }));
-  process.exit(0);
-}
+exitUnlessNaipPresent();
 
 const dir = mkdtempSync(join(tmpdir(), 'tilevec-bench-'));
 const server = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/range-server.ts'), dir, String(LATENCY_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -12,12 +12,12 @@
  * (TILEVEC_NATIVE_CODECS=0 measures the JavaScript and zlib path that machines without libdeflate-dev use.)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openRaster, sharedDecodePool, type PixelWindow, type Raster } from '../src/ingest/index.ts';
 import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
-import { NAIP_SOURCE, buildNaipCog } from './naip-cog.ts';
+import { buildNaipCog, exitUnlessNaipPresent } from './naip-cog.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SIZE = Number(process.env.BENCH_SIZE ?? 10_000);
@@ -31,11 +31,7 @@ interface Pass {
   cpuSeconds: number;
 }
 
-if (!existsSync(NAIP_SOURCE)) {
-  console.log(`real imagery not found at ${NAIP_SOURCE}; skipping`);
-  console.log(JSON.stringify({ skipped: true }));
-  process.exit(0);
-}
+exitUnlessNaipPresent();
 
 const dir = mkdtempSync(join(tmpdir(), 'tilevec-bench-'));
 try {

@@ -1,9 +1,17 @@
 // The bench input both ingest benches read: built at bench time from the real NAIP raster; no imagery is committed.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const NAIP_SOURCE = resolve(import.meta.dirname, '../../shared/data/naip-northdakota/m_4709963_se_14_1_20090818.tif');
+
+/** Ends the bench with a skip line (the JSON last line included) where the shared imagery is absent. */
+export function exitUnlessNaipPresent(): void {
+  if (existsSync(NAIP_SOURCE)) return;
+  console.log(`real imagery not found at ${NAIP_SOURCE}; skipping`);
+  console.log(JSON.stringify({ skipped: true }));
+  process.exit(0);
+}
 
 /** A size x size mosaic of the NAIP scene repeated edge to edge, written as a DEFLATE COG by gdal_translate. */
 export function buildNaipCog(dir: string, size: number): string {
