@@ -14,6 +14,8 @@ export interface FeatureSet {
   name: string;
   provide: FeatureProvider;
   model?: Pick<ModelRecord, 'id' | 'name'>;
+  /** Searched as they are (embeddings, or features already standardised); others are standardised per column first. */
+  searchAsIs?: boolean;
 }
 
 /** The model's stored embeddings. */

@@ -3,15 +3,16 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
-import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
+import type { ModelRecord, RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { initBackend } from '../train/index.ts';
 import {
   CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
-  createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, formatEvaluation, importLabels, loadClassifier,
+  createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, evaluateTemporal, formatEvaluation, formatTemporal, importLabels, loadClassifier,
+  standardizeColumns, type FeatureProvider, type TilePixelReader,
   randomBackboneFeatures, rawPixelPcaFeatures, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult, type FeatureSet,
   type LabelClass, type SplitKind,
 } from '../classify/index.ts';
-import { configFrom, emit, globalOptions, intOption, withStore } from './context.ts';
+import { configFrom, emit, globalOptions, intListOption, intOption, withStore } from './context.ts';
 
 function numberOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -146,37 +147,104 @@ export function registerClassifyCommands(program: Command): void {
     });
 
   program.command('evaluate')
-    .description('compare features for land-cover classification: embeddings vs a random-initialised backbone, band statistics and raw-pixel PCA')
-    .requiredOption('--labels <name>', 'label set')
+    .description('compare features for land cover and search: embeddings vs a random-initialised backbone, band statistics and raw-pixel PCA')
+    .option('--labels <name>', 'label set: land-cover accuracy and search precision@10')
+    .option('--temporal', 'same place across the dates of co-registered rasters, and temporal analogies (no labels needed)')
+    .option('--rasters <ids>', 'with --temporal: the co-registered rasters (default all)', intListOption('--rasters'))
+    .option('--queries <n>', 'with --temporal: queries and analogy quadruples drawn', intOption('--queries', 1), 500)
     .option('--model <name>', 'embedding model (default: the latest, when one exists)')
     .option('--dim <n>', 'PCA dimension when no model gives one', intOption('--dim', 1), 64)
     .option('--cv <k>', 'cross-validation folds', intOption('--cv', 2), 5)
     .option('--block-tiles <n>', 'spatial block side in tiles', intOption('--block-tiles', 1), 5)
-    .option('--seed <n>', 'seed for folds and forests', intOption('--seed'), 1)
+    .option('--seed <n>', 'seed for folds, forests and queries', intOption('--seed'), 1)
     .option('--classifiers <list>', `comma-separated subset of ${CLASSIFIER_KINDS.join(',')}`, classifierList, [...CLASSIFIER_KINDS])
     .action(async (opts, cmd: Command) => {
-      const result = await withStore(configFrom(cmd), async (store) => {
+      if (Boolean(opts.labels) === Boolean(opts.temporal)) throw new UserError('tilevec evaluate needs --labels <name> or --temporal, one of the two (see tilevec evaluate --help)');
+      const json = globalOptions(cmd).json;
+      await withStore(configFrom(cmd), async (store) => {
         const model = opts.model ? await store.model(opts.model) : (await store.listModels())[0];
-        const { tiles, classIds } = await labelledTiles(store, opts.labels);
         const read = tilePixelReader((id) => store.raster(id));
-        const sets: FeatureSet[] = [];
-        if (model) {
-          await initBackend('cpu'); // the random backbone's weights are tfjs variables until exported to ONNX
-          sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model });
-          // The weights training started from: what the architecture gives before any learning.
-          sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model) });
-        }
-        sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
-        sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, model?.dim ?? opts.dim) });
         try {
-          return await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
+          if (opts.temporal) {
+            const rasters = await coRegisteredRasters(store, opts.rasters);
+            const tiles = (await Promise.all(rasters.map((r) => store.tilesOfRaster(r.id)))).flat();
+            const byId = new Map(rasters.map((r) => [r.id, r]));
+            const result = await evaluateTemporal(tiles, await featureSets(store, model, read, model?.dim ?? opts.dim, byId), { queries: opts.queries, seed: opts.seed });
+            if (!json) process.stdout.write(`${formatTemporal(result)}\n`);
+            process.stdout.write(`${JSON.stringify(result)}\n`);
+            return;
+          }
+          const { tiles, classIds } = await labelledTiles(store, opts.labels);
+          const sets = await featureSets(store, model, read, model?.dim ?? opts.dim);
+          const result = await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
+          if (!json) process.stdout.write(`${formatEvaluation(result)}\n`);
+          process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped })}\n`);
         } finally {
           await read.close();
         }
       });
-      if (!globalOptions(cmd).json) process.stdout.write(`${formatEvaluation(result)}\n`);
-      process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, tiles: result.tiles, skipped: result.skipped })}\n`);
     });
+}
+
+/**
+ * The model's embeddings and the baselines on the same tiles. With `perDate` (a co-registered stack), band
+ * statistics come twice: standardised over the whole stack and within each date.
+ */
+async function featureSets(store: Store, model: ModelRecord | undefined, read: TilePixelReader, pcaDim: number, perDate?: Map<number, RasterRecord>): Promise<FeatureSet[]> {
+  const sets: FeatureSet[] = [];
+  if (model) {
+    await initBackend('cpu'); // the random backbone's weights are tfjs variables until exported to ONNX
+    sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model, searchAsIs: true });
+    // The weights training started from: what the architecture gives before any learning.
+    sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model), searchAsIs: true });
+  }
+  if (perDate) {
+    sets.push({ name: 'band-mean-std', provide: rawBandStatsFeatures(read, perDate) });
+    sets.push({ name: 'band-mean-std-per-date', provide: perGroup(bandStatsFeatures(read), (t) => t.rasterId), searchAsIs: true });
+    // Pooled 2x2 so the covariance of a 64-px, 4-band stack stays small enough to factor.
+    sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, pcaDim, { pool: 2 }) });
+  } else {
+    sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
+    sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, pcaDim) });
+  }
+  return sets;
+}
+
+/**
+ * Band mean and std in the raster's own units, so standardising them over the stack keeps the differences
+ * between dates (the pixel reader standardises each raster by its own statistics).
+ */
+function rawBandStatsFeatures(read: TilePixelReader, rasters: Map<number, RasterRecord>): FeatureProvider {
+  const perRaster = bandStatsFeatures(read);
+  return async (tiles) => (await perRaster(tiles)).map((row, i) => {
+    const stats = rasters.get(tiles[i].rasterId)!.bandStats;
+    return row.map((v, j) => {
+      const s = stats[j >> 1];
+      return j % 2 === 0 ? v * (s.std || 1) + s.mean : v * (s.std || 1);
+    });
+  });
+}
+
+/** Features standardised per column within each group of tiles (a date). */
+function perGroup(provide: FeatureProvider, groupOf: (t: TileRecord) => number): FeatureProvider {
+  return async (tiles) => standardizeColumns(await provide(tiles), (i) => groupOf(tiles[i]));
+}
+
+/** The rasters of a co-registered stack: one CRS and pixel grid (within a pixel); sizes may differ at the edges. */
+async function coRegisteredRasters(store: Store, ids: number[] | undefined): Promise<RasterRecord[]> {
+  const all = await store.listRasters();
+  const rasters = ids ? ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw new UserError(`raster ${id} is not in the catalog`); })()) : all;
+  if (rasters.length < 2) throw new UserError(`--temporal needs at least two co-registered rasters (dates of one place); the selection has ${rasters.length}`);
+  const [first] = rasters;
+  for (const r of rasters.slice(1)) {
+    const [ox, px, , oy, , py] = first.geotransform;
+    const [rx, rpx, , ry] = r.geotransform;
+    const why = r.crsDef !== first.crsDef ? 'its CRS differs'
+      : Math.abs(rx - ox) > Math.abs(px) || Math.abs(ry - oy) > Math.abs(py) || Math.abs(rpx - px) > Math.abs(px) * 1e-3 ? 'its grid is offset by more than a pixel, or its pixels differ in size'
+      : undefined;
+    if (why) throw new UserError(`--temporal needs co-registered rasters: raster ${r.id} (${r.uri}) does not line up with raster ${first.id}: ${why}; choose a stack with --rasters`);
+  }
+  return rasters;
 }
 
 /** The raster's tiles that have an embedding for the classifier's model. */
