@@ -28,7 +28,7 @@ function userError(r: CliResult, message: RegExp): void {
 /**
  * The whole classification path through the real CLI on the Zion scene: ingest, a model trained for a few steps,
  * embed, NLCD label import, classify train, classify predict (GeoTIFF read back by GDAL, GeoJSON) and evaluate.
- * The model is far too briefly trained to be good; accuracy is bench/landcover.ts's business.
+ * The model is far too briefly trained to be good; accuracy is bench/quality.ts's business.
  */
 describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing }, () => {
   let dir: ReturnType<typeof tempDir>;
@@ -93,12 +93,16 @@ describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing },
     assert.equal(existsSync(join(dir.path, 'x.tif')), false);
   });
 
-  test('evaluate: one table, last line JSON with accuracy per feature set, classifier and split', async () => {
+  test('evaluate: one table, last line JSON with accuracy per feature set, classifier and split, and search precision', async () => {
     const r = ok(await cli(['evaluate', '--labels', 'nlcd', '--model', 'quick', '--cv', '3', '--classifiers', 'logreg,knn'], 240_000));
     assert.match(r.stdout, /tilevec:quick\s+16\s+logreg\s+spatial/);
     assert.match(r.stdout, /random-init-backbone\s+16\s+knn\s+random/);
     assert.match(r.stdout, /Random splits .* leak/);
-    const json = lastJson<{ accuracy: Record<string, Record<string, Record<string, number>>>; tiles: number; skipped: unknown[] }>(r.stdout);
+    assert.match(r.stdout, /search by example: label precision@10/);
+    const json = lastJson<{ accuracy: Record<string, Record<string, Record<string, number>>>; search: Record<string, number>; tiles: number; skipped: unknown[] }>(r.stdout);
+    assert.deepEqual(Object.keys(json.search).sort(), Object.keys(json.accuracy).sort());
+    // Forest and shrubland are most of the scene, so any sensible features find the query's class most of the time.
+    for (const precision of Object.values(json.search)) assert.ok(precision > 0.5 && precision <= 1, `${precision}`);
     assert.equal(json.tiles, 1370);
     assert.deepEqual(json.skipped, []);
     assert.deepEqual(Object.keys(json.accuracy).sort(), ['band-mean-std', 'random-init-backbone', 'raw-pixel-pca', 'tilevec:quick']);

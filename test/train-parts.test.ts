@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { tripletLoss } from '../src/train/loss.ts';
 import { Adam } from '../src/train/adam.ts';
+import { learningRateAt } from '../src/train/trainer.ts';
 import { readTensorFile, writeTensorFile } from '../src/train/tensor-file.ts';
 import { tempDir } from './helpers.ts';
 
@@ -174,4 +175,19 @@ test('BatchNorm recalibration sets running statistics to the averaged batch stat
   assert.ok(worst < 1e-5, `running statistics match the averaged batch statistics (worst relative error ${worst})`);
   tf.dispose(batches);
   model.dispose();
+});
+
+test('the cosine schedule starts at lr, halves at mid-run, ends near 0; constant stays; Adam takes each step its own rate', () => {
+  assert.equal(learningRateAt('cosine', 1e-3, 1, 100), 1e-3);
+  assert.ok(Math.abs(learningRateAt('cosine', 1e-3, 51, 100) - 5e-4) < 1e-12);
+  assert.ok(learningRateAt('cosine', 1e-3, 100, 100) < 1e-6);
+  assert.equal(learningRateAt('constant', 1e-3, 77, 100), 1e-3);
+  // One Adam step moves a parameter by about lr (the bias-corrected m / sqrt(v) is ±1), whatever the configured rate.
+  const adam = new Adam({ lr: 1, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 });
+  const p = tf.variable(tf.scalar(0));
+  adam.beginStep(0.25);
+  adam.update(new Map([['p', p]]), new Map([['p', tf.scalar(3)]]));
+  assert.ok(Math.abs(p.dataSync()[0] + 0.25) < 1e-5, `${p.dataSync()[0]}`);
+  adam.dispose();
+  p.dispose();
 });

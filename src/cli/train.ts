@@ -60,6 +60,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
     .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)
     .option('--lr <rate>', 'Adam learning rate (betas 0.5, 0.999 as Tile2Vec)', numberOption('--lr', 0), TRAIN_DEFAULTS.lr)
+    .option('--schedule <s>', 'learning-rate schedule: cosine (decay to 0 over the run) | constant', choice('--schedule', ['cosine', 'constant']), TRAIN_DEFAULTS.schedule)
     .option('--seed <n>', 'seed for weights and sampling', intOption('--seed', 0), TRAIN_DEFAULTS.seed)
     .option('--backend <name>', `tfjs backend: ${BACKENDS.join('|')} (auto prefers an installed tfjs-node-gpu, then tfjs-node, then wasm)`, choice<BackendName>('--backend', BACKENDS), TRAIN_DEFAULTS.backend)
     .option('--engine <name>', 'ort (each step one ONNX Runtime graph, fast) | tfjs (autodiff on --backend)', choice('--engine', ['ort', 'tfjs']), TRAIN_DEFAULTS.engine)
@@ -76,7 +77,7 @@ export function registerTrainCommand(program: Command): void {
         train(store, {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, rasterIds: o.rasters,
-          loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
+          loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),
       ).finally(bar.stop);

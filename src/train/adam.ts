@@ -17,10 +17,14 @@ export const DEFAULT_ADAM: AdamOptions = { lr: 1e-3, beta1: 0.5, beta2: 0.999, e
  */
 export class Adam {
   step = 0;
+  /** The current step's learning rate (a schedule may change it every step). */
+  private lr: number;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
 
-  constructor(readonly options: AdamOptions) {}
+  constructor(readonly options: AdamOptions) {
+    this.lr = options.lr;
+  }
 
   /** One whole step: count it, then update every parameter that has a gradient. */
   apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): void {
@@ -28,15 +32,17 @@ export class Adam {
     this.update(params, grads);
   }
 
-  /** Counts a step; `update` may then be called several times, e.g. per unit as gradients stream out. */
-  beginStep(): void {
+  /** Counts a step at learning rate `lr`; `update` may then be called several times, e.g. per unit as gradients stream out. */
+  beginStep(lr = this.options.lr): void {
     this.step += 1;
+    this.lr = lr;
   }
 
   /** Updates the parameters that `grads` names, with the bias corrections of the current step. */
   update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): void {
     if (this.step === 0) throw new Error('Adam.update before beginStep');
-    const { lr, beta1, beta2, epsilon } = this.options;
+    const { beta1, beta2, epsilon } = this.options;
+    const lr = this.lr;
     const correction1 = 1 - beta1 ** this.step;
     const correction2 = 1 - beta2 ** this.step;
     for (const [name, grad] of grads) {

@@ -12,8 +12,8 @@ export type TrainingEngineName = 'ort' | 'tfjs';
 /** One training step's machinery, whichever engine runs it; the tfjs model stays the record of the weights. */
 export interface StepEngine {
   readonly name: TrainingEngineName;
-  /** One step on [anchors; neighbors; distants] NHWC; returns the loss before the update. */
-  step(batch: Float32Array, shape: [number, number, number, number]): Promise<number>;
+  /** One step on [anchors; neighbors; distants] NHWC at learning rate `lr`; returns the loss before the update. */
+  step(batch: Float32Array, shape: [number, number, number, number], lr: number): Promise<number>;
   /** Weights and running statistics by ParamStore name. */
   weights(): Map<string, NamedTensor>;
   adamState(): { step: number; tensors: Map<string, NamedTensor> };
@@ -35,7 +35,7 @@ async function ortEngine(model: RevBiFPN, opts: { loss: TripletLossOptions; adam
   const ort = await OrtTrainingStep.create(model, { lossOptions: opts.loss, adamOptions: opts.adam, threads: opts.threads });
   return {
     name: 'ort',
-    step: (batch, shape) => ort.step(batch, shape),
+    step: (batch, shape, lr) => ort.step(batch, shape, lr),
     weights: () => ort.readWeights(),
     adamState: () => ({ step: ort.stepCount, tensors: ort.adamState() }),
     restore(weights, adam, source) {
@@ -60,9 +60,9 @@ function tfjsEngine(model: RevBiFPN, opts: { loss: TripletLossOptions; adam: Ada
   });
   return {
     name: 'tfjs',
-    async step(batch, shape) {
+    async step(batch, shape, lr) {
       return tf.tidy(() => {
-        adam.beginStep();
+        adam.beginStep(lr);
         return gradients(tf.tensor4d(batch, shape)).value.dataSync()[0];
       });
     },

