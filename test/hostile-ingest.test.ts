@@ -171,10 +171,10 @@ const RSS_ABOVE_BASELINE_KB = 1024 * 1024;
 const TIME_LIMIT_S = 30;
 
 /** The CLI's ingest of `path` under /usr/bin/time: its result, wall time and peak RSS. */
-function timedIngest(path: string, db: string, allowUngeoreferenced = true) {
+function timedIngest(path: string, db: string, allowUngeoreferenced = true, env: NodeJS.ProcessEnv = {}) {
   const started = performance.now();
   const run = spawnSync('/usr/bin/time', ['-v', process.execPath, CLI, 'ingest', path, ...(allowUngeoreferenced ? ['--allow-ungeoreferenced'] : [])], {
-    cwd: ROOT, encoding: 'utf8', timeout: TIME_LIMIT_S * 1000, env: { ...process.env, TILEVEC_DB: db, TILEVEC_LOG_LEVEL: 'silent' },
+    cwd: ROOT, encoding: 'utf8', timeout: TIME_LIMIT_S * 1000, env: { ...process.env, TILEVEC_DB: db, TILEVEC_LOG_LEVEL: 'silent', ...env },
   });
   const peakKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr)?.[1]);
   return { run, seconds: (performance.now() - started) / 1000, peakKb };
@@ -224,6 +224,15 @@ describe('hostile GeoTIFFs through the CLI', () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('ingest.maxPixels and ingest.maxTiles (TILEVEC_MAX_PIXELS, TILEVEC_MAX_TILES) refuse a raster before reading it', () => {
+    const path = join(tmp.path, 'benign.tif');
+    const pixels = timedIngest(path, db, true, { TILEVEC_MAX_PIXELS: '262143' }).run;
+    assert.match(pixels.stderr, /512 x 512 pixels is more than ingest.maxPixels \(262143, TILEVEC_MAX_PIXELS\)/);
+    const tiles = timedIngest(path, db, true, { TILEVEC_MAX_TILES: '255' }).run;
+    assert.match(tiles.stderr, /256 tiles is more than ingest.maxTiles \(255, TILEVEC_MAX_TILES\)/);
+    assert.equal(timedIngest(path, db, true, { TILEVEC_MAX_TILES: '0' }).run.status, 1);
   });
 
   test('nothing of the refused files is in the store', async () => {
