@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec, type BlockRect } from '../src/ingest/codecs.ts';
 import { decodeJob } from '../src/ingest/decode-job.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, lzwBomb } from './helpers.ts';
 
 const inChild = process.env.TILEVEC_CODECS_CHILD === '1';
 
@@ -55,35 +55,6 @@ function assertRectCopied(bands: ArrayLike<number>[], expected: number[][], bloc
       bands.forEach((band, k) => assert.equal(band[o], expected[k][p], `band ${k} at window pixel ${o}`));
     }
   }
-}
-
-/**
- * An LZW stream of `codes` codes, each one the code the decoder is about to define (KwKwK): code k decodes to k + 1
- * zero bytes, so the output grows with the square of the input.
- */
-function lzwBomb(codes: number): Uint8Array {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  let codeLen = 9;
-  let next = 258;
-  const put = (code: number) => {
-    acc = acc * 2 ** codeLen + code;
-    bits += codeLen;
-    while (bits >= 8) {
-      bits -= 8;
-      out.push(Math.floor(acc / 2 ** bits) & 0xff);
-      acc %= 2 ** bits;
-    }
-  };
-  put(256);
-  put(0);
-  for (let i = 0; i < codes && next < 4095; i++) {
-    put(next++);
-    if (next + 1 >= 1 << codeLen && codeLen < 12) codeLen++;
-  }
-  if (bits > 0) out.push((acc * 2 ** (8 - bits)) & 0xff);
-  return new Uint8Array(out);
 }
 
 describe(`block decoding (${INFLATE_ENGINE})`, () => {

@@ -10,8 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
+import { hostAllowed, openSource } from '../src/ingest/source.ts';
 import { Store } from '../src/store/index.ts';
-import { CLI, ROOT, tempDir } from './helpers.ts';
+import { CLI, ROOT, lzwBomb, tempDir } from './helpers.ts';
 
 interface Crafted {
   width: number;
@@ -83,32 +84,6 @@ function craft(c: Crafted): Uint8Array {
 
 const DEFLATE = 8;
 const LZW = 5;
-
-/** An LZW stream whose code k decodes to k + 1 zero bytes (each code is the one being defined). */
-function lzwBomb(codes: number): Uint8Array {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  let codeLen = 9;
-  let next = 258;
-  const put = (code: number) => {
-    acc = acc * 2 ** codeLen + code;
-    bits += codeLen;
-    while (bits >= 8) {
-      bits -= 8;
-      out.push(Math.floor(acc / 2 ** bits) & 0xff);
-      acc %= 2 ** bits;
-    }
-  };
-  put(256);
-  put(0);
-  for (let i = 0; i < codes && next < 4095; i++) {
-    put(next++);
-    if (next + 1 >= 1 << codeLen && codeLen < 12) codeLen++;
-  }
-  if (bits > 0) out.push((acc * 2 ** (8 - bits)) & 0xff);
-  return new Uint8Array(out);
-}
 
 const zeros = (bytes: number) => new Uint8Array(deflateSync(new Uint8Array(bytes), { level: 9 }));
 
@@ -244,6 +219,90 @@ describe('hostile GeoTIFFs through the CLI', () => {
       assert.deepEqual({ rasters, tiles }, { rasters: 0, tiles: 0 });
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('hostile HTTP servers', () => {
+  /** A server whose every answer is `status` with `headers`, then `bodyBytes` of zeros written as fast as read. */
+  async function server(status: number, headers: Record<string, string>, bodyBytes: number) {
+    const { createServer } = await import('node:http');
+    let sent = 0;
+    const srv = createServer((_req, res) => {
+      res.writeHead(status, headers);
+      const chunk = Buffer.alloc(64 * 1024);
+      let left = bodyBytes;
+      const pump = () => {
+        while (left > 0) {
+          left -= chunk.length;
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => (left = 0));
+      pump();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(srv.address() as { port: number }).port}/x.tif`, sent: () => sent, close: () => srv.close() };
+  }
+
+  const GB = 1.5 * 2 ** 30;
+
+  test('a 206 to the bytes=0-0 probe carrying 1.5 GB is cut off after the one byte asked for', async () => {
+    for (const headers of [{ 'content-range': 'bytes 0-0/4096' } as Record<string, string>, { 'content-range': 'bytes 0-0/4096', 'content-length': String(GB) }]) {
+      const s = await server(206, headers, GB);
+      const rss = process.memoryUsage().rss;
+      try {
+        await assert.rejects(openSource(s.url), /the server sent more than the 1 bytes asked for/);
+        assert.ok(process.memoryUsage().rss - rss < 256 * 2 ** 20, 'the body was not buffered');
+        assert.ok(s.sent() < 256 * 2 ** 20, `${s.sent()} bytes sent`);
+      } finally {
+        s.close();
+      }
+    }
+  });
+
+  test('a 200 (Range ignored) and a Content-Range other than the one asked for are refused unread', async () => {
+    for (const [status, headers] of [[200, {}], [206, { 'content-range': 'bytes 0-1073741823/4294967296' }]] as const) {
+      const s = await server(status, headers, GB);
+      try {
+        await assert.rejects(openSource(s.url), /does not honour HTTP Range requests/);
+        assert.ok(s.sent() < 256 * 2 ** 20, `${s.sent()} bytes sent`);
+      } finally {
+        s.close();
+      }
+    }
+  });
+
+  test('allow-list entries: host:port allows that port, a bare host only the default one', () => {
+    assert.ok(hostAllowed(new URL('https://tiles.example.org/a.tif'), ['TILES.example.org']));
+    assert.ok(!hostAllowed(new URL('https://tiles.example.org:8443/a.tif'), ['tiles.example.org']));
+    assert.ok(hostAllowed(new URL('https://tiles.example.org:8443/a.tif'), ['tiles.example.org:8443']));
+    assert.ok(hostAllowed(new URL('http://tiles.example.org/a.tif'), ['tiles.example.org:80']));
+    assert.ok(!hostAllowed(new URL('http://tiles.example.org:8080/a.tif'), ['tiles.example.org:8443']));
+    assert.ok(!hostAllowed(new URL('https://tiles.example.org.evil.com/a.tif'), ['tiles.example.org']));
+  });
+
+  test('a closed port and an open one that hangs up give the same message', async () => {
+    const { createServer } = await import('node:net');
+    const hangUp = createServer((socket) => socket.destroy());
+    await new Promise<void>((r) => hangUp.listen(0, '127.0.0.1', r));
+    const open = (hangUp.address() as { port: number }).port;
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    try {
+      const message = async (port: number) => {
+        const err = await openSource(`http://127.0.0.1:${port}/x.tif`, { timeoutMs: 2000 }).then(() => null, (e: Error) => e.message);
+        return err?.replace(String(port), 'PORT');
+      };
+      const [a, b] = [await message(open), await message(closedPort)];
+      assert.equal(a, b);
+      assert.match(a!, /cannot fetch it from 127.0.0.1:PORT \(connection failed or timed out after 2 s\)/);
+    } finally {
+      hangUp.close();
     }
   });
 });
