@@ -10,6 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
+import { chipMaxSide } from '../src/embed/chip.ts';
+import { openRaster } from '../src/ingest/raster.ts';
 import { hostAllowed, openSource } from '../src/ingest/source.ts';
 import { Store } from '../src/store/index.ts';
 import { CLI, ROOT, lzwBomb, tempDir } from './helpers.ts';
@@ -220,6 +222,35 @@ describe('hostile GeoTIFFs through the CLI', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('hostile chips, read as ChipEmbedder reads them', () => {
+  const tmp = tempDir();
+  after(tmp.cleanup);
+  const chipOptions = { allowUngeoreferenced: true, maxBlockBytes: 16 * 2 ** 20 };
+
+  test('a chip whose block inflates to 256 MiB fails on the centre window, without inflating it', async () => {
+    const path = join(tmp.path, 'bomb-chip.tif');
+    writeFileSync(path, craft({ width: 512, height: 512, rowsPerStrip: 512, compression: DEFLATE, streams: [zeros(256 * 2 ** 20)], strips: [0] }));
+    const raster = await openRaster(path, chipOptions);
+    const rss = process.memoryUsage().rss;
+    try {
+      assert.ok(raster.width <= chipMaxSide(64));
+      await assert.rejects(raster.readWindow({ x: 224, y: 224, w: 64, h: 64 }), /corrupt block 0 at byte \d+: the DEFLATE stream inflates past the block's 262144 bytes/);
+      assert.ok(process.memoryUsage().rss - rss < 128 * 2 ** 20);
+    } finally {
+      await raster.close();
+    }
+  });
+
+  test('a chip declaring 65536 x 65536 is over the chip bound, and its 64 MiB strips over the chip block limit', async () => {
+    assert.ok(65536 > chipMaxSide(64));
+    assert.equal(chipMaxSide(32), 512);
+    assert.equal(chipMaxSide(256), 1024);
+    const path = join(tmp.path, 'huge-chip.tif');
+    writeFileSync(path, craft({ width: 65536, height: 65536, rowsPerStrip: 1024, compression: DEFLATE, streams: [zeros(4096)], strips: [0, ...new Array(63).fill(-1)] }));
+    await assert.rejects(openRaster(path, chipOptions), /would decode to 64.0 MiB each \(limit 16 MiB\)/);
   });
 });
 
