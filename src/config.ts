@@ -29,6 +29,10 @@ export const configSchema = z.object({
     roots: csv,
     /** Hosts that URL ingests may fetch from; empty means any host for the CLI, none over HTTP. */
     allowHosts: csv,
+    /** The most pixels (width x height) one raster may declare. */
+    maxPixels: z.coerce.number().int().min(1),
+    /** The most tiles one raster's grid may hold. */
+    maxTiles: z.coerce.number().int().min(1),
   }),
   /** The pg-boss work queue (server engine only): retries, back-off and how long a unit may run before it is retried. */
   queue: z.object({
@@ -50,12 +54,15 @@ type Input = {
 export const DEFAULT_DB = '.tilevec/db';
 const DEFAULT_MODELS_DIR = '.tilevec/models';
 
+export const DEFAULT_INGEST_LIMITS = { maxPixels: 20_000_000_000, maxTiles: 20_000_000 };
+
 const defaults: Config = {
   db: DEFAULT_DB,
   logLevel: 'warn',
   modelsDir: DEFAULT_MODELS_DIR,
   serve: { host: '127.0.0.1', port: 8080, token: undefined, corsOrigins: [], maxK: 1000, queryTimeoutMs: 10_000 },
-  ingest: { roots: [], allowHosts: [] },
+  // A 100k x 100k mosaic (1e10 pixels, 9.8 million 32-pixel tiles) passes; a header declaring more does not.
+  ingest: { roots: [], allowHosts: [], ...DEFAULT_INGEST_LIMITS },
   queue: { retryLimit: 5, retryDelaySeconds: 10, expireSeconds: 900, superviseSeconds: 30, pollSeconds: 2 },
 };
 
@@ -74,7 +81,7 @@ function fromEnv(rawEnv: NodeJS.ProcessEnv): Input {
       maxK: env.TILEVEC_MAX_K,
       queryTimeoutMs: env.TILEVEC_QUERY_TIMEOUT_MS,
     },
-    ingest: { roots: env.TILEVEC_DATA_ROOTS, allowHosts: env.TILEVEC_ALLOW_HOSTS },
+    ingest: { roots: env.TILEVEC_DATA_ROOTS, allowHosts: env.TILEVEC_ALLOW_HOSTS, maxPixels: env.TILEVEC_MAX_PIXELS, maxTiles: env.TILEVEC_MAX_TILES },
     queue: {
       retryLimit: env.TILEVEC_QUEUE_RETRY_LIMIT,
       retryDelaySeconds: env.TILEVEC_QUEUE_RETRY_DELAY,

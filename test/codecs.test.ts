@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec, type BlockRect } from '../src/ingest/codecs.ts';
 import { decodeJob } from '../src/ingest/decode-job.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, lzwBomb } from './helpers.ts';
 
 const inChild = process.env.TILEVEC_CODECS_CHILD === '1';
 
@@ -96,16 +96,27 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
     assert.deepEqual(planesOf(fresh, 4, 1, 64 * 64), planes);
   });
 
-  test('a stream longer than the block (writer padding) decodes to the block, and a corrupt one is an error', () => {
+  test('a last strip encoded at full height decodes to its rows, and a corrupt one is an error', () => {
     const { planes, raw } = storedBlock(16, 4, 3, 1, 1);
-    const padded = new Uint8Array(raw.length + 50);
+    const padded = new Uint8Array(16 * 6 * 3);
     padded.set(raw);
-    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 3, width: 16, rows: 4, littleEndian: true };
+    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 3, width: 16, rows: 4, maxBytes: padded.length, littleEndian: true };
     assert.deepEqual(planesOf(decodeBlock(codec, new Uint8Array(deflateSync(padded))), 3, 1, 64), planes);
     const corrupt = new Uint8Array(deflateSync(raw));
     corrupt.fill(0xff, 2, 12);
     assert.throws(() => decodeBlock(codec, corrupt), /invalid|incorrect|corrupt|unexpected/i);
     assert.throws(() => decodeBlock(codec, new Uint8Array(deflateSync(raw.subarray(0, 100)))), /corrupt block: decoded 100 bytes, expected 192/);
+  });
+
+  test('a stream that inflates past the block is refused, DEFLATE and LZW alike, without decoding it whole', () => {
+    const codec: BlockCodec = { compression: COMPRESSION.deflate, predictor: 1, bytesPerSample: 1, samples: 1, width: 64, rows: 64, littleEndian: true };
+    // 256 MiB of zeros in about 256 KiB: a decompression bomb for a 4 KiB block.
+    const bomb = new Uint8Array(deflateSync(new Uint8Array(256 * 2 ** 20)));
+    const rss = process.memoryUsage().rss;
+    assert.throws(() => decodeBlock(codec, bomb), /inflates past the block's 4096 bytes/);
+    assert.throws(() => decodeBlock({ ...codec, rows: 32, maxBytes: 4096 }, bomb), /inflates past the block's 4096 bytes/);
+    assert.throws(() => decodeBlock({ ...codec, compression: COMPRESSION.lzw }, lzwBomb(3000)), /LZW stream decodes past the block's 4096 bytes/);
+    assert.ok(process.memoryUsage().rss - rss < 64 * 2 ** 20, 'the bombs were not inflated');
   });
 
   test('copyBlockRect crops a plane rectangle into a window, whole runs and row by row', () => {

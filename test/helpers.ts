@@ -116,3 +116,32 @@ export function lastJson<T = Record<string, unknown>>(stdout: string): T {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]) as T;
 }
+
+/**
+ * An LZW stream of `codes` codes, each one the code the decoder is about to define (KwKwK): code k decodes to k + 1
+ * zero bytes, so the output grows with the square of the input.
+ */
+export function lzwBomb(codes: number): Uint8Array {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  let codeLen = 9;
+  let next = 258;
+  const put = (code: number) => {
+    acc = acc * 2 ** codeLen + code;
+    bits += codeLen;
+    while (bits >= 8) {
+      bits -= 8;
+      out.push(Math.floor(acc / 2 ** bits) & 0xff);
+      acc %= 2 ** bits;
+    }
+  };
+  put(256);
+  put(0);
+  for (let i = 0; i < codes && next < 4095; i++) {
+    put(next++);
+    if (next + 1 >= 1 << codeLen && codeLen < 12) codeLen++;
+  }
+  if (bits > 0) out.push((acc * 2 ** (8 - bits)) & 0xff);
+  return new Uint8Array(out);
+}

@@ -432,8 +432,8 @@ describe('bad input: one clear line per file, the batch goes on, nothing left in
       [files['flipped-naip.tif'], /corrupt/],
       [join(tmp.path, 'missing.tif'), /no such file/],
       [`${http.base}/nope.tif`, /HTTP 404/],
-      [refusedUrl, /connection refused/],
-      [silentUrl, /timed out/],
+      [refusedUrl, /cannot fetch it from 127.0.0.1:\d+ \(connection failed or timed out/],
+      [silentUrl, /cannot fetch it from 127.0.0.1:\d+ \(connection failed or timed out/],
       ['s3://bucket/key.tif', /unsupported URL scheme 's3:'/],
       ['ftp://example.com/a.tif', /unsupported URL scheme 'ftp:'/],
     ];

@@ -70,7 +70,8 @@ export function registerIngestCommands(program: Command): void {
       const config = configFrom(cmd);
       if (opts.queue) {
         const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced } = opts;
-        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, timeoutMs: opts.timeout * 1000 });
+        const { maxPixels, maxTiles } = config.ingest;
+        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, maxPixels, maxTiles, timeoutMs: opts.timeout * 1000 });
         for (const f of result.failed) process.stderr.write(`tilevec: ${f.uri}: ${f.error}\n`);
         emit(cmd, result, (r) => `queued ${r.queued} ingest job(s); run tilevec worker to process them, tilevec jobs to follow`);
         if (result.failed.length > 0) throw new UserError(`${result.failed.length} input(s) named no raster`);
@@ -85,6 +86,8 @@ export function registerIngestCommands(program: Command): void {
           bands: opts.bands,
           force: opts.force,
           allowUngeoreferenced: opts.allowUngeoreferenced,
+          maxPixels: config.ingest.maxPixels,
+          maxTiles: config.ingest.maxTiles,
           timeoutMs: opts.timeout * 1000,
         }, progress.onProgress).finally(() => progress.stop()),
       );

@@ -8,6 +8,14 @@ import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
 import { EmbeddingSession } from './session.ts';
 
+/** The largest decoded block of a chip: the 16 MiB upload limit, so an uncompressed chip always fits. */
+const CHIP_BLOCK_BYTES = 16 * 2 ** 20;
+
+/** A chip is centre-cropped to one tile: it may be a few tiles wide (4, and at least 512 px), not more. */
+export function chipMaxSide(tileSize: number): number {
+  return Math.max(4 * tileSize, 512);
+}
+
 /**
  * Embeds uploaded GeoTIFF chips with a model's ONNX session, read and normalised exactly as catalog tiles are.
  * A chip larger than the model's tile is centre-cropped; sessions are kept per model.
@@ -27,12 +35,17 @@ export class ChipEmbedder {
       writeFileSync(path, tiff);
       let raster;
       try {
-        raster = await openRaster(path);
+        // A chip needs no coordinates, and its blocks no more than an upload can hold.
+        raster = await openRaster(path, { allowUngeoreferenced: true, maxBlockBytes: CHIP_BLOCK_BYTES });
       } catch (err) {
         throw new UserError(`the chip is not a readable GeoTIFF: ${errorMessage(err).replace(path, 'chip')}`, { status: 422 });
       }
       const source = new IngestRasterSource(0, 'chip', raster);
       try {
+        const maxSide = chipMaxSide(tileSize);
+        if (raster.width > maxSide || raster.height > maxSide) {
+          throw new UserError(`the chip is ${raster.width}x${raster.height} px; model '${model.name}' takes chips of at most ${maxSide}x${maxSide}`, { status: 422 });
+        }
         if (raster.width < tileSize || raster.height < tileSize) {
           throw new UserError(`the chip is ${raster.width}x${raster.height} px; model '${model.name}' needs at least ${tileSize}x${tileSize}`, { status: 422 });
         }

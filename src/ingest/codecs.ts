@@ -53,6 +53,11 @@ export interface BlockCodec {
   width: number;
   /** Rows actually stored in this block (the last strip can be short). */
   rows: number;
+  /**
+   * The most bytes the stream may inflate to (default: the block's own size). The last strip may be encoded at
+   * the full strip height, so for strips this is a whole strip; a stream that holds more is refused.
+   */
+  maxBytes?: number;
   littleEndian: boolean;
 }
 
@@ -65,10 +70,11 @@ export interface BlockCodec {
 export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: ArrayBuffer): Uint8Array {
   const { width, rows, samples, bytesPerSample } = codec;
   const expected = width * rows * samples * bytesPerSample;
+  const limit = Math.max(codec.maxBytes ?? expected, expected);
   // The result goes to `spare` (a buffer the caller reuses) when it is large enough.
   const output = () => (spare && spare.byteLength >= expected ? new Uint8Array(spare, 0, expected) : new Uint8Array(expected));
   // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
-  const raw = decompress(codec.compression, stored, expected, samples > 1 ? () => scratch(expected) : output);
+  const raw = decompress(codec.compression, stored, expected, limit, samples > 1 ? () => scratch(expected) : output);
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
@@ -99,9 +105,10 @@ const scratch = reusableBuffer();
 
 /**
  * Inflates into `target()` (a buffer of `expected` bytes) where the native decoder can; otherwise returns a new
- * buffer, or `stored` itself when the block is uncompressed.
+ * buffer, or `stored` itself when the block is uncompressed. No codec writes more than `limit` bytes: a stream
+ * that would is a decompression bomb or a corrupt block, and an error.
  */
-function decompress(compression: number, stored: Uint8Array, expected: number, target: () => Uint8Array): Uint8Array {
+function decompress(compression: number, stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
   switch (compression) {
     case COMPRESSION.none:
       return stored;
@@ -109,19 +116,30 @@ function decompress(compression: number, stored: Uint8Array, expected: number, t
     case COMPRESSION.adobeDeflate: {
       if (native) {
         const out = target();
+        // libdeflate never writes past `out`; -1 means the stream holds more than the block.
         const written = native.inflateInto(stored, out);
         if (written >= 0) return out.subarray(0, written);
-        // The stream holds more than the block (padding some writers leave): zlib below takes it whole.
+        if (limit === expected) throw inflatesPast(limit);
+        // A last strip encoded at full height: zlib below decodes it, up to the limit.
       }
-      // One output chunk one byte larger than the block: zlib fills it in one pass and Node returns a view of
-      // it, instead of concatenating 16 KiB chunks (a whole extra copy of the block).
-      return inflateSync(stored, { chunkSize: Math.max(expected + 1, 64) });
+      // One output chunk one byte larger than the limit: zlib fills it in one pass and Node returns a view of it,
+      // instead of concatenating 16 KiB chunks (a whole extra copy of the block).
+      try {
+        return inflateSync(stored, { chunkSize: Math.max(limit + 1, 64), maxOutputLength: limit });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw inflatesPast(limit);
+        throw err;
+      }
     }
     case COMPRESSION.lzw:
-      return lzwDecode(stored, expected);
+      return lzwDecode(stored, expected, limit);
     default:
       throw new Error(`unsupported compression ${compressionName(compression)}`);
   }
+}
+
+function inflatesPast(limit: number): Error {
+  return new Error(`the DEFLATE stream inflates past the block's ${limit} bytes`);
 }
 
 /** Pixel-interleaved samples to planes, into `out` (as long as `bytes`). */

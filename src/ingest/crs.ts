@@ -51,8 +51,23 @@ export function crsFromGeoKeys(keys: GeoKeys | null): Crs | null {
   return null;
 }
 
+/** A numeric GeoKey, or undefined when absent; NaN and infinities are refused, never written into a definition. */
+function finiteKey(keys: GeoKeys, name: string): number | undefined {
+  const v = keys[name];
+  if (typeof v !== 'number') return undefined;
+  if (!Number.isFinite(v)) throw new UserError(`corrupt user-defined CRS: ${name} is ${v}`);
+  return v;
+}
+
+/** A GeoKey the projection cannot do without. */
+function requiredKey(keys: GeoKeys, name: string): number {
+  const v = finiteKey(keys, name);
+  if (v === undefined) throw new UserError(`corrupt user-defined CRS: ${name} is missing`);
+  return v;
+}
+
 function userDefinedProjection(keys: GeoKeys): string {
-  const n = (name: string) => (typeof keys[name] === 'number' ? (keys[name] as number) : undefined);
+  const n = (name: string) => finiteKey(keys, name);
   const ell = ellipsoid(keys);
   const units = n('ProjLinearUnitsGeoKey') === 9002 ? '+units=ft' : n('ProjLinearUnitsGeoKey') === 9003 ? '+units=us-ft' : '+units=m';
   const projection = n('ProjectionGeoKey');
@@ -69,9 +84,9 @@ function userDefinedProjection(keys: GeoKeys): string {
     case 1:
       return `+proj=tmerc +k=${n('ProjScaleAtNatOriginGeoKey') ?? 1} ${common}`;
     case 8:
-      return `+proj=lcc +lat_1=${n('ProjStdParallel1GeoKey')} +lat_2=${n('ProjStdParallel2GeoKey') ?? n('ProjStdParallel1GeoKey')} ${common}`;
+      return `+proj=lcc +lat_1=${requiredKey(keys, 'ProjStdParallel1GeoKey')} +lat_2=${n('ProjStdParallel2GeoKey') ?? n('ProjStdParallel1GeoKey')} ${common}`;
     case 11:
-      return `+proj=aea +lat_1=${n('ProjStdParallel1GeoKey')} +lat_2=${n('ProjStdParallel2GeoKey')} ${common}`;
+      return `+proj=aea +lat_1=${requiredKey(keys, 'ProjStdParallel1GeoKey')} +lat_2=${requiredKey(keys, 'ProjStdParallel2GeoKey')} ${common}`;
     default:
       throw new UserError(
         `unsupported user-defined projection (ProjectionGeoKey ${projection ?? 'absent'}, ProjCoordTransGeoKey ${n('ProjCoordTransGeoKey') ?? 'absent'})`,
@@ -84,9 +99,9 @@ function userDefinedProjection(keys: GeoKeys): string {
  * on an unnamed datum are taken as WGS84 latitudes and longitudes.
  */
 function ellipsoid(keys: GeoKeys): string {
-  const a = keys.GeogSemiMajorAxisGeoKey;
-  const rf = keys.GeogInvFlatteningGeoKey;
-  const b = keys.GeogSemiMinorAxisGeoKey;
+  const a = finiteKey(keys, 'GeogSemiMajorAxisGeoKey');
+  const rf = finiteKey(keys, 'GeogInvFlatteningGeoKey');
+  const b = finiteKey(keys, 'GeogSemiMinorAxisGeoKey');
   if (typeof a === 'number' && typeof rf === 'number') return `+a=${a} +rf=${rf}`;
   if (typeof a === 'number' && typeof b === 'number') return `+a=${a} +b=${b}`;
   const geographic = keys.GeographicTypeGeoKey;

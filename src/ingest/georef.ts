@@ -78,6 +78,11 @@ export function signedArea(ring: ArrayLike<ArrayLike<number>>): number {
   return s;
 }
 
+/** Whether every vertex is a finite WGS84 longitude and latitude (RFC 7946 needs them; proj4 may give NaN or 1e300). */
+export function footprintValid(p: Polygon): boolean {
+  return p.coordinates[0].every(([lon, lat]) => Number.isFinite(lon) && Number.isFinite(lat) && Math.abs(lon) <= 180 && Math.abs(lat) <= 90);
+}
+
 export function polygonBbox(p: Polygon): BBox {
   let minX = Infinity;
   let minY = Infinity;

@@ -1,4 +1,5 @@
 import { INFLATE_ENGINE } from './codecs.ts';
+import { DEFAULT_INGEST_LIMITS as DEFAULT_LIMITS } from '../config.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { UserError, errorMessage } from '../errors.ts';
@@ -23,8 +24,9 @@ export interface IngestOptions extends RasterOptions {
   bands?: number[];
   /** Re-ingest rasters whose content is unchanged. */
   force?: boolean;
-  /** Ingest rasters without georeferencing, with pixel-space footprints. */
-  allowUngeoreferenced?: boolean;
+  /** The most pixels and grid tiles one raster may have (the config's ingest.maxPixels, ingest.maxTiles). */
+  maxPixels?: number;
+  maxTiles?: number;
 }
 
 export type RasterOutcome =
@@ -116,6 +118,10 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
     }
 
     const grid = tileGrid(raster.width, raster.height, opts.tileSize, opts.stride);
+    const maxPixels = opts.maxPixels ?? DEFAULT_LIMITS.maxPixels;
+    const maxTiles = opts.maxTiles ?? DEFAULT_LIMITS.maxTiles;
+    if (raster.width * raster.height > maxPixels) throw new UserError(`${raster.width} x ${raster.height} pixels is more than ingest.maxPixels (${maxPixels}, TILEVEC_MAX_PIXELS)`);
+    if (grid.cols * grid.rows > maxTiles) throw new UserError(`${grid.cols * grid.rows} tiles is more than ingest.maxTiles (${maxTiles}, TILEVEC_MAX_TILES)`);
     onProgress({ kind: 'raster', uri, index, count, tiles: grid.cols * grid.rows });
     const pass = await scan(raster, bands, grid, (done) => onProgress({ kind: 'tiles', uri, done, tiles: grid.cols * grid.rows }));
 

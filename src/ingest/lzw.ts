@@ -6,7 +6,8 @@ const CLEAR = 256;
 const END = 257;
 const MAX_CODES = 4096;
 
-export function lzwDecode(src: Uint8Array, expectedBytes: number): Uint8Array {
+/** Decodes into a buffer of `expectedBytes`, grown up to `maxBytes`; a stream that decodes to more is an error. */
+export function lzwDecode(src: Uint8Array, expectedBytes: number, maxBytes = expectedBytes): Uint8Array {
   const prefix = new Int32Array(MAX_CODES);
   const suffix = new Uint8Array(MAX_CODES);
   const first = new Uint8Array(MAX_CODES);
@@ -17,7 +18,7 @@ export function lzwDecode(src: Uint8Array, expectedBytes: number): Uint8Array {
     first[i] = i;
     length[i] = 1;
   }
-  let out = new Uint8Array(Math.max(expectedBytes, 256));
+  let out = new Uint8Array(expectedBytes);
   let pos = 0;
   let bitPos = 0;
   const totalBits = src.length * 8;
@@ -49,8 +50,9 @@ export function lzwDecode(src: Uint8Array, expectedBytes: number): Uint8Array {
       next++;
     }
     const n = length[code];
+    if (pos + n > maxBytes) throw new Error(`the LZW stream decodes past the block's ${maxBytes} bytes`);
     if (pos + n > out.length) {
-      const grown = new Uint8Array(Math.max(out.length * 2, pos + n));
+      const grown = new Uint8Array(Math.min(Math.max(out.length * 2, pos + n), maxBytes));
       grown.set(out);
       out = grown;
     }

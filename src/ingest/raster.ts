@@ -5,7 +5,7 @@ import { BlockCache } from './block-cache.ts';
 import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
-import { applyGeotransform, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
+import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
 import { openSource, type ByteSource, type SourceOptions } from './source.ts';
 
 export type Dtype = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
@@ -53,6 +53,10 @@ export interface RasterOptions extends SourceOptions {
   pool?: DecodePool;
   /** Bytes of decoded blocks kept for repeated window reads (default 64 MiB; 0 keeps none). */
   cacheBytes?: number;
+  /** Open a raster whose georeferencing is missing or yields no valid WGS84 footprint in pixel space. */
+  allowUngeoreferenced?: boolean;
+  /** The largest decoded block accepted (default 256 MiB). */
+  maxBlockBytes?: number;
 }
 
 /** Metadata of an open raster, plain data. */
@@ -180,8 +184,9 @@ export class Raster implements RasterInfo {
     const interleave = bandCount > 1 && image.planarConfiguration === 2 ? 'band' : 'pixel';
     // A corrupt header can declare blocks no file holds; refuse them before decoding allocates them.
     const blockBytes = blockWidth * blockHeight * (interleave === 'band' ? 1 : bandCount) * ARRAYS[dtype].BYTES_PER_ELEMENT;
-    if (!(blockWidth > 0 && blockHeight > 0) || blockBytes > MAX_BLOCK_BYTES) {
-      throw new UserError(`corrupt or unsupported TIFF: ${blockWidth} x ${blockHeight} pixel blocks of ${bandCount} band(s) would decode to ${(blockBytes / 2 ** 20).toFixed(0)} MiB each (limit ${MAX_BLOCK_BYTES / 2 ** 20} MiB)`);
+    const maxBlockBytes = opts.maxBlockBytes ?? MAX_BLOCK_BYTES;
+    if (!(blockWidth > 0 && blockHeight > 0) || blockBytes > maxBlockBytes) {
+      throw new UserError(`corrupt or unsupported TIFF: ${blockWidth} x ${blockHeight} pixel blocks of ${bandCount} band(s) would decode to ${(blockBytes / 2 ** 20).toFixed(1)} MiB each (limit ${maxBlockBytes / 2 ** 20} MiB)`);
     }
     const [offsets, byteCounts] = await Promise.all([
       fd.loadValue(tiled ? 'TileOffsets' : 'StripOffsets'),
@@ -194,12 +199,15 @@ export class Raster implements RasterInfo {
       throw new UserError(`corrupt TIFF directory: ${offsets?.length ?? 0} block offsets for ${blocks} blocks`);
     }
 
+    checkBlockRanges(toNumbers(offsets), toNumbers(byteCounts), blocks, blockBytes, source.size);
+
     const tags = {
       ModelPixelScale: fd.getValue('ModelPixelScale') as number[] | undefined,
       ModelTiepoint: fd.getValue('ModelTiepoint') as number[] | undefined,
       ModelTransformation: fd.getValue('ModelTransformation') as number[] | undefined,
     };
-    let keys, gt, crs, nodata;
+    let keys, crs, nodata;
+    let gt: Geotransform | null;
     try {
       keys = image.getGeoKeys();
       gt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
@@ -208,6 +216,13 @@ export class Raster implements RasterInfo {
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(`corrupt georeferencing tags: ${errorMessage(err).split('\n')[0]}`);
+    }
+
+    if (gt && crs && !wgs84FootprintValid(gt, crs, width, height)) {
+      if (!opts.allowUngeoreferenced) {
+        throw new UserError('its georeferencing gives coordinates outside WGS84 (a footprint beyond ±180/±90 or not finite); pass --allow-ungeoreferenced to ingest it with pixel-space footprints');
+      }
+      gt = null;
     }
 
     const info: RasterInfo = {
@@ -228,9 +243,13 @@ export class Raster implements RasterInfo {
       interleave,
       compression: compressionName(compression),
     };
+    const predictor = Number((await fd.loadValue('Predictor')) ?? 1);
+    if (![1, 2, 3].includes(predictor)) throw new UserError(`unsupported TIFF predictor ${predictor}`);
+    if (predictor === 3 && !dtype.startsWith('float')) throw new UserError(`corrupt TIFF: floating-point predictor 3 on ${dtype} samples`);
     const codec: Omit<BlockCodec, 'rows'> = {
       compression,
-      predictor: Number((await fd.loadValue('Predictor')) ?? 1),
+      predictor,
+      maxBytes: blockBytes,
       bytesPerSample: ARRAYS[dtype].BYTES_PER_ELEMENT,
       samples: interleave === 'band' ? 1 : bandCount,
       width: blockWidth,
@@ -430,6 +449,16 @@ export class Raster implements RasterInfo {
   }
 }
 
+/** Whether the raster's outline (16 points an edge) maps to valid WGS84 coordinates; a CRS proj4 rejects does not. */
+function wgs84FootprintValid(gt: Geotransform, crs: Crs, width: number, height: number): boolean {
+  try {
+    const toLonLat = toWgs84(crs);
+    return footprintValid(windowFootprint({ x: 0, y: 0, w: width, h: height }, (c, r) => toLonLat(...applyGeotransform(gt, c, r)), 16));
+  } catch {
+    return false;
+  }
+}
+
 function dtypeOf(image: { getSampleFormat(i?: number): number; getBitsPerSample(i?: number): number }, bands: number): Dtype {
   const format = image.getSampleFormat(0);
   const bits = image.getBitsPerSample(0);
@@ -445,6 +474,38 @@ function dtypeOf(image: { getSampleFormat(i?: number): number; getBitsPerSample(
     throw new UserError(`unsupported sample format: ${bits}-bit ${formatName} (supported: 8/16/32-bit integers, 32/64-bit floats)`);
   }
   return dtype as Dtype;
+}
+
+/**
+ * The most decoded bytes a file may declare per byte it holds. DEFLATE cannot exceed 1032:1 and real LZW streams
+ * stay well under that; the margin is for GDAL's sparse blocks (offset 0, byte count 0), which cost their
+ * directory entry alone.
+ */
+const MAX_DECODED_RATIO = 8192;
+
+/**
+ * Refuses block tables that make a small file decode to a huge image: blocks sharing or overlapping bytes (GDAL's
+ * sparse blocks excepted), a block storing more than any codec needs, or more decoded bytes than the ratio allows.
+ */
+function checkBlockRanges(offsets: ArrayLike<number>, counts: ArrayLike<number>, blocks: number, blockBytes: number, fileSize: number): void {
+  const declared = blocks * blockBytes;
+  if (declared > MAX_DECODED_RATIO * fileSize) {
+    throw new UserError(`corrupt or hostile TIFF: ${blocks} blocks would decode to ${(declared / 2 ** 20).toFixed(0)} MiB from a ${fileSize}-byte file (more than ${MAX_DECODED_RATIO}:1)`);
+  }
+  // LZW can grow incompressible data by about half; nothing real stores more than twice the block.
+  const maxStored = 2 * blockBytes + 1024;
+  const stored: number[] = [];
+  for (let i = 0; i < blocks; i++) {
+    if (counts[i] > maxStored) throw new UserError(`corrupt TIFF: block ${i} stores ${counts[i]} bytes, more than its ${blockBytes} decoded bytes can need`);
+    if (counts[i] > 0) stored.push(i);
+  }
+  stored.sort((a, b) => offsets[a] - offsets[b]);
+  for (let k = 1; k < stored.length; k++) {
+    const [a, b] = [stored[k - 1], stored[k]];
+    if (offsets[a] + counts[a] > offsets[b]) {
+      throw new UserError(`corrupt or hostile TIFF: blocks ${a} and ${b} share bytes (at byte ${offsets[b]})`);
+    }
+  }
 }
 
 function toNumbers(values: ArrayLike<number | bigint>): ArrayLike<number> {

@@ -2,6 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
+import { logger } from '../log.ts';
 import { batched } from '../batched.ts';
 import { coalesceRanges, type ByteRange } from './coalesce.ts';
 
@@ -128,11 +129,13 @@ class HttpSource implements ByteSource {
   static async open(url: string, timeoutMs: number, allowHosts?: string[]): Promise<HttpSource> {
     // One ranged GET both proves the server honours Range and tells the size (Content-Range: bytes 0-0/SIZE).
     const res = await request(url, 'bytes=0-0', timeoutMs, allowHosts);
-    await res.arrayBuffer();
-    const total = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1]);
-    if (res.status !== 206 || !Number.isFinite(total)) {
+    const range = contentRange(res);
+    if (res.status !== 206 || !range || range.start !== 0 || range.end !== 0) {
+      await res.body?.cancel();
       throw new UserError(`the server does not honour HTTP Range requests (answered ${res.status} to a ranged GET); download the file and ingest the local copy`);
     }
+    await readBody(res, 1);
+    const total = range.total;
     const etag = res.headers.get('etag');
     const modified = res.headers.get('last-modified');
     const validator = etag ? `etag:${etag}` : modified ? `modified:${modified};size:${total}` : null;
@@ -168,8 +171,12 @@ class HttpSource implements ByteSource {
 
   private async get({ start, end }: ByteRange): Promise<Uint8Array> {
     const res = await request(this.uri, `bytes=${start}-${end - 1}`, this.timeoutMs, this.allowHosts);
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 206) throw new UserError(`HTTP ${res.status} for a range of ${this.uri}`);
+    const range = contentRange(res);
+    if (res.status !== 206 || !range || range.start !== start || range.end > end - 1) {
+      await res.body?.cancel();
+      throw new UserError(`HTTP ${res.status} for a range of ${this.uri}${range ? ` (bytes ${range.start}-${range.end} instead of ${start}-${end - 1})` : ''}`);
+    }
+    const body = await readBody(res, end - start);
     this.bytesRead += body.length;
     return body;
   }
@@ -209,6 +216,53 @@ function copyBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
 }
 
+/** Content-Range: bytes START-END/TOTAL, or null when absent or malformed. */
+function contentRange(res: Response): { start: number; end: number; total: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get('content-range')?.trim() ?? '');
+  return m ? { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) } : null;
+}
+
+/**
+ * The body of a ranged response, read as a stream and cut off past `maxBytes` (what was asked for): a server, even
+ * an allowed one, must not make the ingest buffer more than the range it requested.
+ */
+async function readBody(res: Response, maxBytes: number): Promise<Uint8Array> {
+  const tooLong = () => new UserError(`the server sent more than the ${maxBytes} bytes asked for`);
+  const declared = res.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) {
+    await res.body?.cancel();
+    throw tooLong();
+  }
+  const out = new Uint8Array(maxBytes);
+  let length = 0;
+  if (!res.body) return out.subarray(0, 0);
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (length + value.length > maxBytes) {
+      await reader.cancel();
+      throw tooLong();
+    }
+    out.set(value, length);
+    length += value.length;
+  }
+  return out.subarray(0, length);
+}
+
+/**
+ * Whether a URL's host is on the allow-list: an entry `host:port` allows that port, a bare `host` only the
+ * scheme's default port (80 or 443), so an entry never opens every port of a machine.
+ */
+export function hostAllowed(url: URL, allowHosts: string[]): boolean {
+  const host = url.hostname.toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return allowHosts.some((entry) => {
+    const e = entry.toLowerCase();
+    return e === `${host}:${port}` || (e === host && url.port === '');
+  });
+}
+
 const MAX_REDIRECTS = 5;
 
 /**
@@ -222,15 +276,16 @@ async function request(url: string, range: string, timeoutMs: number, allowHosts
     try {
       res = await fetch(target, { headers: { range }, signal: AbortSignal.timeout(timeoutMs), redirect: allowHosts ? 'manual' : 'follow' });
     } catch (err) {
-      throw new UserError(networkMessage(err, timeoutMs), { cause: err });
+      // One message whatever went wrong, so that errors cannot tell a closed port from an open one; the log has the detail.
+      logger().warn({ url: target, error: networkDetail(err) }, 'fetch failed');
+      throw new UserError(`cannot fetch it from ${new URL(target).host} (connection failed or timed out after ${timeoutMs / 1000} s)`, { cause: err });
     }
     const location = res.headers.get('location');
     if (!allowHosts || res.status < 300 || res.status >= 400 || !location) break;
     await res.body?.cancel();
     if (hop === MAX_REDIRECTS) throw new UserError(`more than ${MAX_REDIRECTS} redirects`);
     const next = new URL(location, target);
-    const hosts = allowHosts.map((h) => h.toLowerCase());
-    if (!/^https?:$/.test(next.protocol) || !(hosts.includes(next.hostname.toLowerCase()) || hosts.includes(next.host.toLowerCase()))) {
+    if (!/^https?:$/.test(next.protocol) || !hostAllowed(next, allowHosts)) {
       throw new UserError(`redirected to ${next.host}, which is not in ingest.allowHosts`);
     }
     target = next.toString();
@@ -242,12 +297,7 @@ async function request(url: string, range: string, timeoutMs: number, allowHosts
   return res;
 }
 
-function networkMessage(err: unknown, timeoutMs: number): string {
+function networkDetail(err: unknown): string {
   const e = err as { name?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs / 1000} s`;
-  const code = e.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET') return 'connection reset';
-  return `network error: ${e.cause?.message ?? (err instanceof Error ? err.message : String(err))}`;
+  return [e.name, e.cause?.code, e.cause?.message ?? (err instanceof Error ? err.message : String(err))].filter(Boolean).join(': ');
 }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { expandInputs } from '../ingest/inputs.ts';
+import { hostAllowed } from '../ingest/source.ts';
 import type { RequestHandler } from 'express';
 import { HttpProblem } from './problem.ts';
 
@@ -66,7 +67,6 @@ const URL_LIKE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
  */
 export async function confineIngestInputs(inputs: string[], limits: { roots: string[]; allowHosts: string[] }): Promise<string[]> {
   const roots = (await Promise.all(limits.roots.map((r) => realpath(r).catch(() => null)))).filter((r): r is string => r !== null);
-  const hosts = new Set(limits.allowHosts.map((h) => h.toLowerCase()));
   const underRoot = (p: string) => roots.some((r) => p === r || p.startsWith(r.endsWith(sep) ? r : r + sep));
   const vetted: string[] = [];
   for (const input of inputs) {
@@ -75,8 +75,8 @@ export async function confineIngestInputs(inputs: string[], limits: { roots: str
       try { url = new URL(input); } catch { throw new HttpProblem(400, `not a valid URL: ${input.slice(0, 200)}`); }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpProblem(400, `only http(s) URLs can be ingested over HTTP, got ${url.protocol}`);
       if (url.username || url.password) throw new HttpProblem(400, 'URLs with credentials are not accepted');
-      if (hosts.size === 0) throw new HttpProblem(403, 'URL ingest over HTTP is disabled: configure ingest.allowHosts (TILEVEC_ALLOW_HOSTS)');
-      if (!hosts.has(url.hostname.toLowerCase()) && !hosts.has(url.host.toLowerCase())) throw new HttpProblem(403, `host ${url.host} is not in ingest.allowHosts`);
+      if (limits.allowHosts.length === 0) throw new HttpProblem(403, 'URL ingest over HTTP is disabled: configure ingest.allowHosts (TILEVEC_ALLOW_HOSTS)');
+      if (!hostAllowed(url, limits.allowHosts)) throw new HttpProblem(403, `host ${url.host} is not in ingest.allowHosts`);
       vetted.push(url.href);
       continue;
     }

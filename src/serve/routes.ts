@@ -171,7 +171,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
         const inputs = await confineIngestInputs(body.inputs, deps.config.ingest);
         const options = {
           tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force,
-          allowHosts: deps.config.ingest.allowHosts,
+          allowHosts: deps.config.ingest.allowHosts, maxPixels: deps.config.ingest.maxPixels, maxTiles: deps.config.ingest.maxTiles,
         };
         if (store.engine.kind !== 'postgres') return { json: await ingest(store, inputs, options) };
         queue ??= JobQueue.open(store, deps.config.queue).catch((err) => { queue = undefined; throw err; });
