@@ -58,6 +58,25 @@ function maxKSuite(engineName: string, openDb: () => Promise<{ db: string; clean
       await cleanup?.();
     });
 
+    test('a vector whose distances would overflow single precision is a 400; an overflowing stored vector a 422', async () => {
+      const server = await startServer({ store, config: testConfig() });
+      servers.push(server);
+      const a = await post(server.url, '/v1/search', { vector: Array(8).fill(3.4e38) });
+      assert.equal(a.status, 400);
+      assert.match(a.type, /^application\/problem\+json/);
+      assert.match(a.body.detail, /vector: .*overflow single precision/);
+      // A stored vector of 1e19s: its squared distance to anything exceeds float32's range.
+      const huge = ids[ids.length - 1];
+      await store.upsertEmbeddings(world.model, [{ tileId: huge, vector: new Float32Array(8).fill(1e19) }]);
+      try {
+        const b = await get(server.url, `/v1/tiles/${huge}/similar?k=5`);
+        assert.equal(b.status, 422, JSON.stringify(b.body).slice(0, 300));
+        assert.match(b.body.detail, /overflow single precision/);
+      } finally {
+        await store.upsertEmbeddings(world.model, [{ tileId: huge, vector: world.vectors.get(huge)! }]);
+      }
+    });
+
     for (const [maxK, minRecall] of [[1000, 0.95], [1500, 1]] as const) {
       test(`maxK ${maxK}: /similar, filtered /similar, /v1/search by vector and tile, /v1/analogy`, async () => {
         const server = await startServer({ store, config: testConfig({ maxK }) });
@@ -96,5 +115,74 @@ describe('k = max on the PostgreSQL server', async () => {
   maxKSuite('PostgreSQL', async () => {
     const { url, drop } = await freshServerDb();
     return { db: url, cleanup: drop };
+  });
+});
+
+/** A raw socket to the service; resolves with the milliseconds until the server closed it. */
+async function closedAfter(base: string, write: (socket: Socket) => void): Promise<number> {
+  const { hostname, port } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  const started = performance.now();
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  write(socket);
+  await once(socket, 'close');
+  return performance.now() - started;
+}
+
+describe('connection limits (PGlite)', () => {
+  let store: Store;
+  let server: RunningServer;
+  before(async () => {
+    store = await Store.open('memory://');
+    server = await startServer({ store, config: testConfig({ headersTimeoutMs: 500, keepAliveTimeoutMs: 300, maxConnections: 3 }) });
+  });
+  after(async () => {
+    await server?.close();
+    await store?.close();
+  });
+
+  test('a silent connection is closed after headersTimeoutMs', async () => {
+    const ms = await closedAfter(server.url, () => {});
+    assert.ok(ms >= 400 && ms < 3000, `closed after ${ms} ms`);
+  });
+
+  test('a header drip is cut at headersTimeoutMs, though each byte comes sooner than that', async () => {
+    const ms = await closedAfter(server.url, (socket) => {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      const drip = setInterval(() => socket.writable && socket.write('X-A: b\r\n'), 100);
+      socket.once('close', () => clearInterval(drip));
+    });
+    assert.ok(ms >= 400 && ms < 3000, `closed after ${ms} ms`);
+  });
+
+  test('an idle keep-alive connection is closed after keepAliveTimeoutMs, a served request first', async () => {
+    let answered = '';
+    const ms = await closedAfter(server.url, (socket) => {
+      socket.on('data', (d) => { answered += d.toString(); });
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    assert.match(answered, /^HTTP\/1\.1 200/);
+    assert.ok(ms >= 250 && ms < 3000, `closed after ${ms} ms`);
+  });
+
+  test('connections beyond maxConnections are closed at once; the service answers again when they go', async () => {
+    const { hostname, port } = new URL(server.url);
+    const held = await Promise.all([0, 1, 2].map(async () => {
+      const s = connect(Number(port), hostname);
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    }));
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const ms = await closedAfter(server.url, (socket) => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      assert.ok(ms < 400, `the fourth connection was closed after ${ms} ms, not at once`);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await get(server.url, '/healthz')).status, 200);
   });
 });

@@ -142,10 +142,20 @@ export interface RunningServer {
 /** Listens on host:port (port 0 picks a free one); close() stops accepting and ends idle keep-alive sockets. */
 export async function startServer(deps: ServeDeps, where: { host?: string; port?: number } = {}): Promise<RunningServer> {
   const app = createApp(deps);
-  const server = createServer(app);
-  // Slow clients must not hold sockets forever; queries have their own, shorter deadline.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = Math.max(30_000, deps.config.serve.queryTimeoutMs + 5_000);
+  const { headersTimeoutMs, keepAliveTimeoutMs, maxConnections, queryTimeoutMs } = deps.config.serve;
+  // Slow clients must not hold sockets forever; queries have their own, shorter deadline. Node checks the header and
+  // request deadlines only every connectionsCheckingInterval (30 s by default), so it is tied to the header limit.
+  const server = createServer({
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: Math.max(30_000, queryTimeoutMs + 5_000, headersTimeoutMs),
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+  }, app);
+  server.maxConnections = maxConnections;
+  // Node's header deadline starts with the first byte: a connection that never sends one would stay open. Once a
+  // request has arrived, the request deadline and then keepAliveTimeout take over.
+  server.on('connection', (socket) => socket.setTimeout(headersTimeoutMs));
+  server.on('request', (req) => req.socket.setTimeout(0));
   const host = where.host ?? deps.config.serve.host;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
