@@ -61,7 +61,7 @@ function send(res: Response, reply: Reply): void {
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
     res.type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
   } else {
-    res.type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
+    res.status(reply.status ?? 200).type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
   }
 }
 

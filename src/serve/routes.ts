@@ -9,10 +9,11 @@ import type { ServeDeps } from './index.ts';
 import { confineIngestInputs } from './access.ts';
 import { ingest } from '../ingest/index.ts';
 import { JobQueue, planIngest } from '../queue/index.ts';
+import { IngestJobs } from './ingest-jobs.ts';
 
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
-  | { json: unknown; type?: string }
+  | { json: unknown; type?: string; status?: number }
   | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
@@ -57,6 +58,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
   const { store } = deps;
   // Opened on the first queued ingest; it shares the store's pool and runs no timers, so it needs no closing.
   let queue: Promise<JobQueue> | undefined;
+  const ingestJobs = new IngestJobs();
   return [
     route({
       method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
@@ -173,12 +175,23 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
           tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force,
           allowHosts: deps.config.ingest.allowHosts,
         };
-        if (store.engine.kind !== 'postgres') return { json: await ingest(store, inputs, options) };
+        // In the request it would outlive the query deadline and land after a 503 said it was abandoned: a job says
+        // what is true, and is polled. Jobs run one at a time, as the embedded engine writes one at a time anyway.
+        if (store.engine.kind !== 'postgres') {
+          const id = ingestJobs.start(() => ingest(store, inputs, options));
+          return { status: 202, json: { job: id, state: 'running', poll: `/v1/ingest/jobs/${id}` } };
+        }
         queue ??= JobQueue.open(store, deps.config.queue).catch((err) => { queue = undefined; throw err; });
         const { units } = await planIngest(inputs, options);
         const jobs = await (await queue).enqueue(units);
         return { json: { queued: jobs.length, jobs } };
       },
+    }),
+    route({
+      method: 'get', path: '/v1/ingest/jobs/:id', tag: 'admin', auth: true, summary: 'an embedded-engine ingest job: running, done with its summary, or failed',
+      params: z.object({ id: z.string().uuid() }),
+      responses: { 200: { description: 'the job' }, ...problems(400, 401, 403, 404) },
+      handle: async ({ params }) => ({ json: ingestJobs.get(params.id) }),
     }),
     route({
       method: 'get', path: '/v1/admin/status', tag: 'admin', summary: 'store status: engine, migration level, row counts', auth: true,
