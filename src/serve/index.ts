@@ -29,9 +29,10 @@ export interface ServeDeps {
   /**
    * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
    * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
-   * decode, wrong band count or size; anything else it throws is a 500.
+   * decode, wrong band count or size; anything else it throws is a 500. The signal aborts when the request's
+   * deadline passes: the work should stop then.
    */
-  embedChip?: (tiff: Uint8Array, model: ModelRecord) => Promise<Float32Array>;
+  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<Float32Array>;
   limits?: Partial<ServeLimits>;
 }
 
@@ -46,12 +47,20 @@ export const DEFAULT_LIMITS: ServeLimits = { jsonBytes: 256 * 1024, chipBytes: 1
 
 const VERSION = '0.1.0';
 
-/** Rejects with a 503 when `work` outlives the deadline; the reply of a late handler is dropped, never written. */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * Rejects with a 503 when `work` outlives the deadline, and aborts the signal it was given so that the work stops
+ * too; the reply of a late handler is dropped, never written.
+ */
+function withDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const abandon = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpProblem(503, `the query took longer than ${ms} ms and was abandoned`, {}, { 'Retry-After': '1' })), ms);
+    timer = setTimeout(() => {
+      abandon.abort();
+      reject(new HttpProblem(503, `the query took longer than ${ms} ms and was abandoned`, {}, { 'Retry-After': '1' }));
+    }, ms);
   });
+  const work = start(abandon.signal);
   work.catch(() => {}); // a late failure after the deadline has nobody to tell
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
@@ -117,7 +126,7 @@ export function createApp(deps: ServeDeps): ServeApp {
         body: r.body && req.is('application/json') ? r.body.parse(req.body) : undefined,
         req,
       };
-      send(res, await withDeadline(r.handle(input), config.serve.queryTimeoutMs));
+      send(res, await withDeadline((signal) => r.handle({ ...input, signal }), config.serve.queryTimeoutMs));
     });
   }
   // A known path with the wrong method is a 405 that says what the path takes, not a bare 404.

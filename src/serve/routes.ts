@@ -35,7 +35,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   /** Documented answers by status; OpenAPI is generated from these. */
   responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
   /** `body` is the parsed JSON body, or undefined when the request sent none (or sent multipart). */
-  handle(input: { params: P; query: Q; body: B | undefined; req: Request }): Promise<Reply>;
+  /** `signal` aborts when the request's deadline has passed and its answer is a 503. */
+  handle(input: { params: P; query: Q; body: B | undefined; req: Request; signal: AbortSignal }): Promise<Reply>;
 }
 
 /** Keeps each spec's handler typed by its own schemas while the table holds them all. */
@@ -144,8 +145,8 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       body: s.searchBody,
       multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
       responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 413, 415, 501, 503) },
-      handle: async ({ body, req }) => {
-        if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req) };
+      handle: async ({ body, req, signal }) => {
+        if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
         const opts = { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox, excludeSameRaster: body.excludeSameRaster };
         if (body.tileId !== undefined) return { type: GEOJSON, json: await queries.similar(body.tileId, opts) };
@@ -200,7 +201,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
   ];
 
-  async function chipSearch(req: Request) {
+  async function chipSearch(req: Request, signal: AbortSignal) {
     const parts = parseMultipart(req.body as Buffer, req.get('content-type') ?? '');
     const chip = parts.filter((p) => p.name === 'chip');
     if (chip.length !== 1) throw new HttpProblem(400, 'send exactly one file part named "chip"');
@@ -208,7 +209,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     if (!looksLikeTiff(chip[0].data)) throw new HttpProblem(415, 'the chip is not a TIFF file');
     const model = await queries.model(fields.model);
     if (!deps.embedChip) throw new HttpProblem(501, 'chip search is not available in this deployment (no embedding runtime)');
-    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model);
+    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model, signal);
     const k = fields.k ?? DEFAULT_K;
     return queries.ranked(model, vector, { k, bbox: fields.bbox }, { chip: chip[0].filename ?? true, k, bbox: fields.bbox ?? null });
   }
