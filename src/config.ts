@@ -23,6 +23,12 @@ export const configSchema = z.object({
     corsOrigins: csv,
     maxK: z.coerce.number().int().min(1).max(10_000),
     queryTimeoutMs: z.coerce.number().int().min(10),
+    /** A connection must send a request's headers within this, and a new one is closed if it sends nothing. */
+    headersTimeoutMs: z.coerce.number().int().min(10).max(600_000),
+    /** How long an idle keep-alive connection is kept after a response. */
+    keepAliveTimeoutMs: z.coerce.number().int().min(10).max(600_000),
+    /** Open connections at most; further ones are closed at once. */
+    maxConnections: z.coerce.number().int().min(1).max(1_000_000),
   }),
   ingest: z.object({
     /** Local folders that HTTP-requested ingests may read from. */
@@ -60,7 +66,8 @@ const defaults: Config = {
   db: DEFAULT_DB,
   logLevel: 'warn',
   modelsDir: DEFAULT_MODELS_DIR,
-  serve: { host: '127.0.0.1', port: 8080, token: undefined, corsOrigins: [], maxK: 1000, queryTimeoutMs: 10_000 },
+  serve: { host: '127.0.0.1', port: 8080, token: undefined, corsOrigins: [], maxK: 1000, queryTimeoutMs: 10_000,
+    headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 },
   // A 100k x 100k mosaic (1e10 pixels, 9.8 million 32-pixel tiles) passes; a header declaring more does not.
   ingest: { roots: [], allowHosts: [], ...DEFAULT_INGEST_LIMITS },
   queue: { retryLimit: 5, retryDelaySeconds: 10, expireSeconds: 900, superviseSeconds: 30, pollSeconds: 2 },
@@ -80,6 +87,9 @@ function fromEnv(rawEnv: NodeJS.ProcessEnv): Input {
       corsOrigins: env.TILEVEC_CORS_ORIGINS,
       maxK: env.TILEVEC_MAX_K,
       queryTimeoutMs: env.TILEVEC_QUERY_TIMEOUT_MS,
+      headersTimeoutMs: env.TILEVEC_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.TILEVEC_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: env.TILEVEC_MAX_CONNECTIONS,
     },
     ingest: { roots: env.TILEVEC_DATA_ROOTS, allowHosts: env.TILEVEC_ALLOW_HOSTS, maxPixels: env.TILEVEC_MAX_PIXELS, maxTiles: env.TILEVEC_MAX_TILES },
     queue: {

@@ -2,6 +2,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Store } from '../src/store/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
@@ -85,11 +87,50 @@ describe('POST /v1/ingest: token, roots, host allow-list, limits', { skip: dataM
     assert.equal((await post(server.url, undefined, TOKEN, `{"inputs": ["${'a'.repeat(400 * 1024)}"]}`)).status, 413);
   });
 
-  test('files under the roots are ingested (embedded engine: in the request); a directory walk skips symlinks', async () => {
+  test('files under the roots are ingested (embedded engine: a job to poll); a directory walk skips symlinks', async () => {
     const r = await post(server.url, { inputs: [root] });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.ingested, 1, JSON.stringify(r.body));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const job = await pollJob(server.url, r.body.poll as string);
+    assert.equal(job.state, 'done', JSON.stringify(job));
+    assert.equal((job.summary as { ingested: number }).ingested, 1, JSON.stringify(job));
     assert.deepEqual((await store.listRasters()).map((x) => x.uri), [join(root, 'sub/a.tif')]);
+    const missing = await fetch(`${server.url}/v1/ingest/jobs/00000000-0000-4000-8000-000000000000`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(missing.status, 404);
+  });
+});
+
+/** Polls an ingest job until it is no longer running. */
+async function pollJob(base: string, path: string): Promise<Record<string, unknown>> {
+  for (;;) {
+    const job = (await (await fetch(base + path, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as Record<string, unknown>;
+    if (job.state !== 'running') return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('POST /v1/ingest of a slow URL on the embedded engine', () => {
+  test('answers 202 at once, and the job, not a 503, tells how it ended', async () => {
+    // Loopback only: a source that stalls past the query deadline, then fails.
+    const slow = createServer((_req, res) => { setTimeout(() => res.writeHead(503).end(), 800); });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const { port } = slow.address() as AddressInfo;
+    const store = await Store.open('memory://');
+    const cfg = config('memory://', { allowHosts: `127.0.0.1:${port}` });
+    const server = await startServer({ store, config: { ...cfg, serve: { ...cfg.serve, queryTimeoutMs: 200 } } });
+    try {
+      const started = performance.now();
+      const r = await post(server.url, { inputs: [`http://127.0.0.1:${port}/a.tif`] });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      assert.ok(performance.now() - started < 700, 'the answer does not wait for the source');
+      const job = await pollJob(server.url, r.body.poll as string);
+      assert.equal(job.state, 'done');
+      assert.match(JSON.stringify(job.summary), /HTTP 503/);
+      assert.equal((await store.listRasters()).length, 0);
+    } finally {
+      await server.close();
+      await store.close();
+      slow.close();
+    }
   });
 });
 

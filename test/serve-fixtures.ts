@@ -107,6 +107,8 @@ export function bruteForce(world: SyntheticWorld, query: ArrayLike<number>, k: n
     .sort((a, b) => a.distance - b.distance).slice(0, k);
 }
 
-export function testConfig(overrides: { maxK?: number; token?: string; corsOrigins?: string; queryTimeoutMs?: number } = {}): Config {
+export function testConfig(overrides: {
+  maxK?: number; token?: string; corsOrigins?: string; queryTimeoutMs?: number; headersTimeoutMs?: number; keepAliveTimeoutMs?: number; maxConnections?: number;
+} = {}): Config {
   return loadConfig({ db: 'memory://', logLevel: 'silent', serve: { port: 0, ...overrides } }, {});
 }

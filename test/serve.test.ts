@@ -444,6 +444,32 @@ describe('serve: deployment variants (PGlite)', () => {
     }
   });
 
+  test('an abandoned chip search is told to stop: the embedder sees its signal abort at the 503', async () => {
+    let steps = 0;
+    let abortedAt: number | undefined;
+    const server = await startServer({
+      store, config: testConfig({ queryTimeoutMs: 100 }),
+      // Works in 50 ms steps for a second, as a slow decode would, unless told to stop.
+      embedChip: async (_tiff, _model, signal) => {
+        signal.addEventListener('abort', () => { abortedAt = steps; });
+        for (; steps < 20; steps++) {
+          signal.throwIfAborted();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return new Float32Array(8);
+      },
+    });
+    try {
+      const form = multipart([{ name: 'chip', data: fakeChip(1) }]);
+      assertProblem(await call(server.url, '/v1/search', { method: 'POST', headers: { 'Content-Type': form.contentType }, body: form.body }), 503, /abandoned/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(abortedAt !== undefined && abortedAt < 20, 'the signal aborted while the work ran');
+      assert.ok(steps <= abortedAt + 1, `the work went on for ${steps - abortedAt} steps after the abort`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('thumbnails render from the source GeoTIFF through the ingest renderer', async () => {
     const dir = tempDir();
     const thumbnails = new RasterThumbnails(store, 1);

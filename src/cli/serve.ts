@@ -24,7 +24,7 @@ export async function serveUntilSignal(store: Store, config: Config, model: stri
   const server = await startServer({
     store, config, logger: logger(), model,
     renderThumbnail: (tile) => thumbnails.render(tile),
-    embedChip: (tiff, m) => chips.embed(tiff, m),
+    embedChip: (tiff, m, signal) => chips.embed(tiff, m, signal),
   });
   try {
     await ready(server);

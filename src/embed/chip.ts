@@ -25,7 +25,8 @@ export class ChipEmbedder {
 
   constructor(private readonly store: Store) {}
 
-  async embed(tiff: Uint8Array, model: ModelRecord): Promise<Float32Array> {
+  /** An aborted `signal` (the request was abandoned) stops the work at the next step. */
+  async embed(tiff: Uint8Array, model: ModelRecord, signal?: AbortSignal): Promise<Float32Array> {
     const { session, dataset } = await this.sessionFor(model);
     const { tileSize, bands } = session.info;
     // The ingest reader takes paths and URLs; a private temp file lets chips use the same decoders and limits.
@@ -53,7 +54,9 @@ export class ChipEmbedder {
           throw new UserError(`the chip has ${raster.bandCount} bands; model '${model.name}' reads bands ${bands.join(',')}`, { status: 422 });
         }
         const window = { x: Math.floor((raster.width - tileSize) / 2), y: Math.floor((raster.height - tileSize) / 2), w: tileSize, h: tileSize };
+        signal?.throwIfAborted();
         const input = await dataset(source).readTile({ rasterId: 0, window, augment: IDENTITY });
+        signal?.throwIfAborted();
         return await session.embed(input, 1);
       } finally {
         await source.close();

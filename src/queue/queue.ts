@@ -34,7 +34,7 @@ export function requireQueueServer(store: Store): void {
  * twice after a worker died changes nothing.
  */
 export class JobQueue {
-  private constructor(private readonly boss: PgBoss, private readonly settings: QueueSettings) {}
+  private constructor(private readonly boss: PgBoss, private readonly store: Store, private readonly settings: QueueSettings) {}
 
   /** `supervise` makes this process one of those that retry expired units: workers do, enqueuers need not. */
   static async open(store: Store, settings: QueueSettings, opts: { supervise?: boolean } = {}): Promise<JobQueue> {
@@ -54,7 +54,7 @@ export class JobQueue {
       if (err instanceof UserError) throw err;
       throw new UserError(`cannot set up the job queue on ${store.engine.location}: ${errorMessage(err)}`);
     }
-    return new JobQueue(boss, settings);
+    return new JobQueue(boss, store, settings);
   }
 
   /** Queues units with retries, exponential back-off and a dead letter once retries run out. */
@@ -86,8 +86,12 @@ export class JobQueue {
     await this.boss.complete(job.queue, job.id, output);
   }
 
-  /** Records the error on the job: it is retried later, or becomes a dead letter that carries the error. */
-  async fail(job: FetchedJob, err: unknown): Promise<void> {
+  /**
+   * Records the error on the job: it is retried later, or becomes a dead letter that carries the error. A permanent
+   * error would fail every retry the same way, so its job's retries are used up first and it dead-letters at once.
+   */
+  async fail(job: FetchedJob, err: unknown, opts: { permanent?: boolean } = {}): Promise<void> {
+    if (opts.permanent) await this.store.engine.query(`update ${BOSS_SCHEMA}.job set retry_limit = retry_count where name = $1 and id = $2`, [job.queue, job.id]);
     await this.boss.fail(job.queue, job.id, { message: errorMessage(err) });
   }
 

@@ -50,7 +50,7 @@ export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptio
         opts.onJob?.({ job, status: 'done', seconds: (performance.now() - started) / 1000, output });
       } catch (err) {
         if (!(err instanceof UserError)) logger().debug({ err, job: job.id }, 'job failed');
-        await queue.fail(job, err).catch((e) => logger().warn({ err: errorMessage(e), job: job!.id }, 'could not record the failure; the job expires and is retried'));
+        await queue.fail(job, err, { permanent: isPermanent(err) }).catch((e) => logger().warn({ err: errorMessage(e), job: job!.id }, 'could not record the failure; the job expires and is retried'));
         summary.failed++;
         opts.onJob?.({ job, status: 'failed', seconds: (performance.now() - started) / 1000, output: { error: errorMessage(err) } });
       }
@@ -62,6 +62,17 @@ export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptio
     await sessions.close();
   }
   return summary;
+}
+
+/**
+ * Errors worth a retry: network trouble, time-outs, a server's 5xx, 408 or 429, and faults that are not the input's
+ * (anything but a UserError). Every other UserError (not a TIFF, a refused redirect, a missing file) fails alike
+ * each time. Ingest reports its failures as text, so the text is what tells them apart.
+ */
+const TRANSIENT = /timed out|time-out|network|connect|reset|host not found|HTTP (5\d\d|408|429)\b|internal error/i;
+
+function isPermanent(err: unknown): boolean {
+  return err instanceof UserError && !TRANSIENT.test(err.message);
 }
 
 async function runIngest(store: Store, unit: IngestUnit): Promise<object> {

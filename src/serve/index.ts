@@ -29,9 +29,10 @@ export interface ServeDeps {
   /**
    * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
    * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
-   * decode, wrong band count or size; anything else it throws is a 500.
+   * decode, wrong band count or size; anything else it throws is a 500. The signal aborts when the request's
+   * deadline passes: the work should stop then.
    */
-  embedChip?: (tiff: Uint8Array, model: ModelRecord) => Promise<Float32Array>;
+  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<Float32Array>;
   limits?: Partial<ServeLimits>;
 }
 
@@ -46,12 +47,20 @@ export const DEFAULT_LIMITS: ServeLimits = { jsonBytes: 256 * 1024, chipBytes: 1
 
 const VERSION = '0.1.0';
 
-/** Rejects with a 503 when `work` outlives the deadline; the reply of a late handler is dropped, never written. */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * Rejects with a 503 when `work` outlives the deadline, and aborts the signal it was given so that the work stops
+ * too; the reply of a late handler is dropped, never written.
+ */
+function withDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const abandon = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpProblem(503, `the query took longer than ${ms} ms and was abandoned`, {}, { 'Retry-After': '1' })), ms);
+    timer = setTimeout(() => {
+      abandon.abort();
+      reject(new HttpProblem(503, `the query took longer than ${ms} ms and was abandoned`, {}, { 'Retry-After': '1' }));
+    }, ms);
   });
+  const work = start(abandon.signal);
   work.catch(() => {}); // a late failure after the deadline has nobody to tell
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
@@ -61,7 +70,7 @@ function send(res: Response, reply: Reply): void {
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
     res.type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
   } else {
-    res.type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
+    res.status(reply.status ?? 200).type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
   }
 }
 
@@ -117,7 +126,7 @@ export function createApp(deps: ServeDeps): ServeApp {
         body: r.body && req.is('application/json') ? r.body.parse(req.body) : undefined,
         req,
       };
-      send(res, await withDeadline(r.handle(input), config.serve.queryTimeoutMs));
+      send(res, await withDeadline((signal) => r.handle({ ...input, signal }), config.serve.queryTimeoutMs));
     });
   }
   // A known path with the wrong method is a 405 that says what the path takes, not a bare 404.
@@ -142,10 +151,20 @@ export interface RunningServer {
 /** Listens on host:port (port 0 picks a free one); close() stops accepting and ends idle keep-alive sockets. */
 export async function startServer(deps: ServeDeps, where: { host?: string; port?: number } = {}): Promise<RunningServer> {
   const app = createApp(deps);
-  const server = createServer(app);
-  // Slow clients must not hold sockets forever; queries have their own, shorter deadline.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = Math.max(30_000, deps.config.serve.queryTimeoutMs + 5_000);
+  const { headersTimeoutMs, keepAliveTimeoutMs, maxConnections, queryTimeoutMs } = deps.config.serve;
+  // Slow clients must not hold sockets forever; queries have their own, shorter deadline. Node checks the header and
+  // request deadlines only every connectionsCheckingInterval (30 s by default), so it is tied to the header limit.
+  const server = createServer({
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: Math.max(30_000, queryTimeoutMs + 5_000, headersTimeoutMs),
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+  }, app);
+  server.maxConnections = maxConnections;
+  // Node's header deadline starts with the first byte: a connection that never sends one would stay open. Once a
+  // request has arrived, the request deadline and then keepAliveTimeout take over.
+  server.on('connection', (socket) => socket.setTimeout(headersTimeoutMs));
+  server.on('request', (req) => req.socket.setTimeout(0));
   const host = where.host ?? deps.config.serve.host;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -9,10 +9,11 @@ import type { ServeDeps } from './index.ts';
 import { confineIngestInputs } from './access.ts';
 import { ingest } from '../ingest/index.ts';
 import { JobQueue, planIngest } from '../queue/index.ts';
+import { IngestJobs } from './ingest-jobs.ts';
 
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
-  | { json: unknown; type?: string }
+  | { json: unknown; type?: string; status?: number }
   | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
@@ -34,7 +35,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   /** Documented answers by status; OpenAPI is generated from these. */
   responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
   /** `body` is the parsed JSON body, or undefined when the request sent none (or sent multipart). */
-  handle(input: { params: P; query: Q; body: B | undefined; req: Request }): Promise<Reply>;
+  /** `signal` aborts when the request's deadline has passed and its answer is a 503. */
+  handle(input: { params: P; query: Q; body: B | undefined; req: Request; signal: AbortSignal }): Promise<Reply>;
 }
 
 /** Keeps each spec's handler typed by its own schemas while the table holds them all. */
@@ -57,6 +59,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
   const { store } = deps;
   // Opened on the first queued ingest; it shares the store's pool and runs no timers, so it needs no closing.
   let queue: Promise<JobQueue> | undefined;
+  const ingestJobs = new IngestJobs();
   return [
     route({
       method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
@@ -142,8 +145,8 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       body: s.searchBody,
       multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
       responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 413, 415, 501, 503) },
-      handle: async ({ body, req }) => {
-        if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req) };
+      handle: async ({ body, req, signal }) => {
+        if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
         const opts = { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox, excludeSameRaster: body.excludeSameRaster };
         if (body.tileId !== undefined) return { type: GEOJSON, json: await queries.similar(body.tileId, opts) };
@@ -173,12 +176,23 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
           tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force,
           allowHosts: deps.config.ingest.allowHosts, maxPixels: deps.config.ingest.maxPixels, maxTiles: deps.config.ingest.maxTiles,
         };
-        if (store.engine.kind !== 'postgres') return { json: await ingest(store, inputs, options) };
+        // In the request it would outlive the query deadline and land after a 503 said it was abandoned: a job says
+        // what is true, and is polled. Jobs run one at a time, as the embedded engine writes one at a time anyway.
+        if (store.engine.kind !== 'postgres') {
+          const id = ingestJobs.start(() => ingest(store, inputs, options));
+          return { status: 202, json: { job: id, state: 'running', poll: `/v1/ingest/jobs/${id}` } };
+        }
         queue ??= JobQueue.open(store, deps.config.queue).catch((err) => { queue = undefined; throw err; });
         const { units } = await planIngest(inputs, options);
         const jobs = await (await queue).enqueue(units);
         return { json: { queued: jobs.length, jobs } };
       },
+    }),
+    route({
+      method: 'get', path: '/v1/ingest/jobs/:id', tag: 'admin', auth: true, summary: 'an embedded-engine ingest job: running, done with its summary, or failed',
+      params: z.object({ id: z.string().uuid() }),
+      responses: { 200: { description: 'the job' }, ...problems(400, 401, 403, 404) },
+      handle: async ({ params }) => ({ json: ingestJobs.get(params.id) }),
     }),
     route({
       method: 'get', path: '/v1/admin/status', tag: 'admin', summary: 'store status: engine, migration level, row counts', auth: true,
@@ -187,7 +201,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
   ];
 
-  async function chipSearch(req: Request) {
+  async function chipSearch(req: Request, signal: AbortSignal) {
     const parts = parseMultipart(req.body as Buffer, req.get('content-type') ?? '');
     const chip = parts.filter((p) => p.name === 'chip');
     if (chip.length !== 1) throw new HttpProblem(400, 'send exactly one file part named "chip"');
@@ -195,7 +209,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     if (!looksLikeTiff(chip[0].data)) throw new HttpProblem(415, 'the chip is not a TIFF file');
     const model = await queries.model(fields.model);
     if (!deps.embedChip) throw new HttpProblem(501, 'chip search is not available in this deployment (no embedding runtime)');
-    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model);
+    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model, signal);
     const k = fields.k ?? DEFAULT_K;
     return queries.ranked(model, vector, { k, bbox: fields.bbox }, { chip: chip[0].filename ?? true, k, bbox: fields.bbox ?? null });
   }

@@ -87,6 +87,10 @@ export function schemasFor(maxK: number) {
     if (byPoint && (b.lon === undefined || b.lat === undefined)) ctx.addIssue({ code: 'custom', message: 'lon and lat go together' });
     const modes = [b.tileId !== undefined, byPoint, b.vector !== undefined].filter(Boolean).length;
     if (modes !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of tileId, lon and lat, or vector' });
+    // pgvector sums squared differences in single precision: past FLOAT32_MAX every distance would be infinite.
+    if (b.vector !== undefined && b.vector.reduce((sum, x) => sum + x * x, 0) > FLOAT32_MAX) {
+      ctx.addIssue({ code: 'custom', path: ['vector'], message: `the vector's squared norm exceeds ${FLOAT32_MAX}, so its distances would overflow single precision` });
+    }
     if (b.vector !== undefined && b.excludeSameRaster) ctx.addIssue({ code: 'custom', path: ['excludeSameRaster'], message: 'a vector query has no raster' });
   }).describe('exactly one of tileId, lon+lat, or vector');
 

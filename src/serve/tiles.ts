@@ -1,7 +1,7 @@
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import type { BBox, ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { booleanPointInPolygon, point } from '@turf/turf';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, UserError } from '../errors.ts';
 import { batched } from '../batched.ts';
 
 export type TileFeature = Feature<Polygon, TileProperties>;
@@ -130,5 +130,9 @@ export class TileQueries {
 }
 
 function collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>): RankedCollection {
+  // An overflowing distance would be written as null, which no client can rank by.
+  if (found.some((t) => !Number.isFinite(t.distance))) {
+    throw new UserError(`distances to this query overflow single precision (model '${model.name}' has vectors too large to compare with it)`, { status: 422 });
+  }
   return { type: 'FeatureCollection', features: found.map((t) => tileFeature(t, t.distance)), model: model.name, query };
 }

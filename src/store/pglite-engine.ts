@@ -1,5 +1,5 @@
-import { mkdirSync, accessSync, constants, writeFileSync, readFileSync, unlinkSync, linkSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, accessSync, constants, writeFileSync, readFileSync, unlinkSync, linkSync, lstatSync, readdirSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { UserError, errorMessage } from '../errors.ts';
@@ -17,6 +17,8 @@ function acquireDirLock(dir: string, waitMs: number): () => void {
   const lockPath = `${dir}.lock`;
   const mine = `${process.pid} ${startTime(process.pid) ?? ''}`.trim();
   const deadline = Date.now() + waitMs;
+  removeDeadDrafts(lockPath);
+  let told = false;
   for (;;) {
     // Written aside and linked into place, so a lock is never seen half-written (link fails if one exists).
     const draft = `${lockPath}.${process.pid}`;
@@ -35,6 +37,11 @@ function acquireDirLock(dir: string, waitMs: number): () => void {
       takeOverStale(lockPath, holder.text);
       continue;
     }
+    if (!told) {
+      // A wait of up to a minute must not look like a hang.
+      process.stderr.write(`tilevec: the database ${dir} is in use by process ${holder.pid}; waiting up to ${Math.round(waitMs / 1000)} s for it\n`);
+      told = true;
+    }
     if (Date.now() > deadline) {
       throw new UserError(`the database ${dir} is in use by process ${holder.pid}; stop it, or use a PostgreSQL server (--db postgres://...) for concurrent access`);
     }
@@ -50,6 +57,18 @@ interface LockHolder {
 }
 
 function readHolder(lockPath: string): LockHolder | undefined {
+  let stat;
+  try {
+    stat = lstatSync(lockPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  // Only a plain file can be a lock this code wrote; anything else (a dangling symlink, a directory) would make
+  // every attempt fail the same way, forever.
+  if (!stat.isFile()) {
+    throw new UserError(`${lockPath} is not a lock file tilevec wrote (it is ${stat.isDirectory() ? 'a directory' : stat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}); remove it once no process uses the database`);
+  }
   try {
     const text = readFileSync(lockPath, 'utf8');
     const [pid, start] = text.trim().split(/\s+/);
@@ -57,6 +76,16 @@ function readHolder(lockPath: string): LockHolder | undefined {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+/** Drafts (`db.lock.<pid>`) left by processes killed between writing and removing them. */
+function removeDeadDrafts(lockPath: string): void {
+  const prefix = `${basename(lockPath)}.`;
+  for (const name of readdirSync(dirname(lockPath))) {
+    const pid = name.startsWith(prefix) ? name.slice(prefix.length) : '';
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid || holderAlive({ text: '', pid: Number(pid) })) continue;
+    try { unlinkSync(join(dirname(lockPath), name)); } catch { /* another process removed it */ }
   }
 }
 

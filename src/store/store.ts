@@ -6,6 +6,8 @@ import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
 import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, RasterRecord, StoreStatus, TileRecord } from './records.ts';
 
 const INSERT_CHUNK = 2000;
+/** pgvector's upper bound on hnsw.ef_search. */
+const MAX_EF_SEARCH = 1000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
@@ -315,19 +317,26 @@ export class Store {
       where ${where}
       order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
     const excluded = (params[2] as number[]).length;
-    return this.searchIndex(opts.k + excluded, !!(opts.bbox || opts.excludeQueryRaster), (db) => db.query<TileRecord & { distance: number }>(sql, params, { prepare: true }));
+    return this.searchIndex(opts.k + excluded, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
   }
 
   /**
    * Runs an HNSW search that must yield `rows` candidates per query. With no filter and at most pgvector's default
    * ef_search (40) of them, the plain statement suffices, so the common query skips the settings transaction and
-   * its three extra round trips; otherwise ef_search is raised and iterative scans keep filtered queries whole.
+   * its three extra round trips. Otherwise ef_search is raised, within pgvector's range (1..1000), and iterative
+   * scans keep filtered queries whole. Past that range the search is exact: an iterative scan stops at
+   * hnsw.max_scan_tuples and could come back short, and a sort of one model's vectors is affordable for such k.
+   * The exact search is not prepared: a cached plan keeps the index scan whatever enable_indexscan says now.
    */
-  private searchIndex<T>(rows: number, filtered: boolean, run: (sql: Sql) => Promise<T>): Promise<T> {
-    if (!filtered && rows <= 40) return run(this.engine);
+  private searchIndex<T>(rows: number, filtered: boolean, run: (sql: Sql, prepare: boolean) => Promise<T>): Promise<T> {
+    if (!filtered && rows <= 40) return run(this.engine, true);
     return this.engine.transaction(async (tx) => {
+      if (rows > MAX_EF_SEARCH) {
+        await tx.query(`select set_config('enable_indexscan', 'off', true)`);
+        return run(tx, false);
+      }
       await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, rows))], { prepare: true });
-      return run(tx);
+      return run(tx, true);
     });
   }
 
@@ -346,7 +355,7 @@ export class Store {
         where e.model_id = ${modelId} and e.tile_id <> q.tile_id and ${target} is not null
         order by e.embedding::vector(${dim}) <-> ${target} limit $2) n
       order by q.ord, n.distance`;
-    const rows = await this.searchIndex(k + 1, false, (db) => db.query<TileRecord & { distance: number; ord: number }>(sql, [tileIds, k], { prepare: true }));
+    const rows = await this.searchIndex(k + 1, false, (db, prepare) => db.query<TileRecord & { distance: number; ord: number }>(sql, [tileIds, k], { prepare }));
     const out: (TileRecord & { distance: number })[][] = tileIds.map(() => []);
     for (const { ord, ...row } of rows) out[ord - 1].push(row);
     return out;
