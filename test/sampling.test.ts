@@ -225,3 +225,39 @@ describe('bad parameters give clear errors', () => {
     await assert.rejects(createTripletSampling([{ record: recordOf(a, { georeferenced: false }), source: a }], { tileSize: 16, neighborhood: '100m' }), /not georeferenced/);
   });
 });
+
+describe('temporal positives', () => {
+  const dates = [syntheticRaster(1, 120, 100), syntheticRaster(2, 120, 101), syntheticRaster(3, 119, 100, 1, [{ x: 0, y: 0, w: 60, h: 100 }])];
+  const stacked = (stack: string | undefined) => dates.map((r) => ({ ...samplerRaster(r, 8), stack }));
+
+  test('the neighbor is the anchor window on another date with probability p, valid there; the distant tile is of the anchor date', () => {
+    const sampler = new TripletSampler(stacked('one place'), { tileSize: 16, crossRasterProbability: 0, temporalProbability: 0.5, maxNodataFraction: 0, augment: false, seed: 4 });
+    const triplets = sampler.take(2000);
+    const temporal = triplets.filter((t) => t.neighborFrom === 'other-date');
+    for (const t of temporal) {
+      assert.notEqual(t.neighbor.rasterId, t.anchor.rasterId);
+      assert.deepEqual(t.neighbor.window, t.anchor.window);
+      // Raster 3's left half is nodata, so no temporal neighbor lands there.
+      if (t.neighbor.rasterId === 3) assert.ok(t.neighbor.window.x >= 60, `x ${t.neighbor.window.x}`);
+    }
+    for (const t of triplets) assert.equal(t.distant.rasterId, t.anchor.rasterId);
+    const share = temporal.length / triplets.length;
+    assert.ok(share > 0.44 && share <= 0.5, `temporal share ${share}`);
+    assert.ok(triplets.filter((t) => t.neighborFrom === 'nearby').every((t) => t.neighbor.rasterId === t.anchor.rasterId));
+  });
+
+  test('bad probabilities and rasters that do not line up are one clear error', () => {
+    const opts = { tileSize: 16, crossRasterProbability: 0, maxNodataFraction: 0.1, augment: false, seed: 1 };
+    assert.throws(() => new TripletSampler(stacked('a'), { ...opts, temporalProbability: 1.5 }), (e: unknown) => e instanceof UserError && /between 0 and 1, got 1.5/.test(e.message));
+    assert.throws(() => new TripletSampler(stacked(undefined), { ...opts, temporalProbability: 0.3 }), (e: unknown) => e instanceof UserError && /need co-registered rasters/.test(e.message));
+  });
+
+  test('a stack key is shared by grids less than half a pixel apart, and not by other CRSs or offset grids', async () => {
+    const { stackKey } = await import('../src/sampling/index.ts');
+    const base = { georeferenced: true, crsDef: '+proj=utm +zone=14', geotransform: [500000, 5, 0, 5200000, 0, -5] };
+    assert.equal(stackKey(base), stackKey({ ...base, geotransform: [500001, 5, 0, 5199999, 0, -5] }));
+    assert.notEqual(stackKey(base), stackKey({ ...base, geotransform: [500005, 5, 0, 5200000, 0, -5] }));
+    assert.notEqual(stackKey(base), stackKey({ ...base, crsDef: '+proj=utm +zone=15' }));
+    assert.equal(stackKey({ ...base, georeferenced: false }), undefined);
+  });
+});

@@ -55,6 +55,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
     .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
     .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
+    .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
+    .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
     .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
@@ -77,6 +79,7 @@ export function registerTrainCommand(program: Command): void {
         train(store, {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, rasterIds: o.rasters,
+          temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster,
           loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),

@@ -17,8 +17,10 @@ export interface SamplingParams {
   tileSize?: number;
   /** Neighborhood radius: pixels (`32`, `32px`) or metres (`100m`); default the tile size in pixels. */
   neighborhood?: string | number;
-  /** Chance that the distant tile comes from another raster (default 0.5, or 0 with a single raster). */
+  /** Chance that the distant tile comes from another raster (default 0.5; 0 with a single raster or with temporal positives). */
   crossRasterProbability?: number;
+  /** Chance that the neighbor is the anchor's window on another date of a co-registered stack (default 0). */
+  temporalProbability?: number;
   /** Largest nodata share of any sampled tile (default 0.1). */
   maxNodataFraction?: number;
   /** 1-based bands, in tensor channel order (default all; the rasters must then have the same band count). */
@@ -42,6 +44,7 @@ export interface ResolvedSamplingParams {
   /** The neighborhood in each raster's pixels, by raster id. */
   radiusPixels: Record<number, { x: number; y: number }>;
   crossRasterProbability: number;
+  temporalProbability: number;
   maxNodataFraction: number;
   bands: number[];
   normalization: NormalizationMethod;
@@ -108,7 +111,9 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
   checkSampleTypes(records);
   const tileSize = params.tileSize ?? DEFAULT_TILE_SIZE;
   const radius = parseRadius(params.neighborhood ?? tileSize);
-  const crossRasterProbability = params.crossRasterProbability ?? (records.length > 1 ? DEFAULT_CROSS_RASTER : 0);
+  const temporalProbability = params.temporalProbability ?? 0;
+  // With temporal positives the distant tile shares the anchor's date by default, so the date cannot separate a triplet.
+  const crossRasterProbability = params.crossRasterProbability ?? (records.length > 1 && temporalProbability === 0 ? DEFAULT_CROSS_RASTER : 0);
   const maxNodataFraction = params.maxNodataFraction ?? DEFAULT_MAX_NODATA;
   const method = params.normalization ?? 'percentile';
   if (method !== 'zscore' && method !== 'percentile') throw new UserError(`normalization must be zscore or percentile, got '${method}'`);
@@ -122,8 +127,9 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     height: r.height,
     validity: masks[i],
     radius: radiusPixels(radius, pixelSizeOf(r), `raster ${r.id} (${r.uri})`),
+    stack: stackKey(r),
   }));
-  const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, maxNodataFraction, augment: params.augment ?? true, seed });
+  const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, temporalProbability, maxNodataFraction, augment: params.augment ?? true, seed });
   if (params.rngState) sampler.setState(params.rngState);
   const normalization = normalizationFromStats(records.map((r) => ({ id: r.id, label: `raster ${r.id} (${r.uri})`, bandStats: r.bandStats })), bands, method);
   const dataset = new TripletDataset(inputs.map((i) => i.source), normalization);
@@ -132,6 +138,7 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     neighborhood: formatRadius(radius),
     radiusPixels: Object.fromEntries(samplerRasters.map((r) => [r.id, r.radius])),
     crossRasterProbability,
+    temporalProbability,
     maxNodataFraction,
     bands,
     normalization: method,
@@ -160,6 +167,17 @@ function checkSampleTypes(records: CatalogRecord[]): void {
     const example = types.map((t) => `raster ${records.find((r) => r.dtype === t)!.id} is ${t}`).join(', ');
     throw new UserError(`these rasters cannot share one normalization: their sample types differ (${example}); sample rasters of one sensor (--rasters)`);
   }
+}
+
+/**
+ * Rasters with equal keys are co-registered: one CRS, one pixel size, and grid origins less than half a pixel apart,
+ * so a pixel window covers the same ground in each (their sizes may differ at the far edges). Undefined when the
+ * raster has no georeferencing.
+ */
+export function stackKey(r: Pick<CatalogRecord, 'georeferenced' | 'crsDef' | 'geotransform'>): string | undefined {
+  if (!r.georeferenced) return undefined;
+  const [x0, px, rx, y0, ry, py] = r.geotransform;
+  return [r.crsDef, px.toPrecision(6), py.toPrecision(6), rx, ry, Math.round(x0 / px), Math.round(y0 / py)].join('|');
 }
 
 function pixelSizeOf(r: CatalogRecord) {

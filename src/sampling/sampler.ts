@@ -13,6 +13,8 @@ export interface SamplerRaster {
   validity: ValidityMask;
   /** Neighborhood radius in this raster's pixels along x and y (a radius in metres converts per raster). */
   radius: { x: number; y: number };
+  /** Rasters with the same key are co-registered dates of one place: a window means the same ground in each. */
+  stack?: string;
 }
 
 export interface SamplerOptions {
@@ -22,6 +24,8 @@ export interface SamplerOptions {
   crossRasterProbability: number;
   /** No sampled tile has a larger share of nodata pixels. */
   maxNodataFraction: number;
+  /** Probability that the neighbor is the anchor's window on another date of its stack (a temporal positive). */
+  temporalProbability?: number;
   /** Random flips and quarter turns per tile. */
   augment: boolean;
   seed: number | string;
@@ -38,6 +42,7 @@ export interface Triplet {
   neighbor: TileDraw;
   distant: TileDraw;
   distantFrom: 'same-raster' | 'other-raster';
+  neighborFrom: 'nearby' | 'other-date';
 }
 
 /** Window positions checked per raster up front; larger rasters are checked on a regular sub-grid. */
@@ -81,6 +86,11 @@ export class TripletSampler {
       throw new UserError(`a cross-raster probability of ${p} needs at least two rasters, and only ${rasters[0].label} is selected; set it to 0 or add rasters`);
     }
     if (new Set(rasters.map((r) => r.id)).size !== rasters.length) throw new UserError('each raster may be selected only once');
+    const q = options.temporalProbability ?? 0;
+    if (!(q >= 0 && q <= 1)) throw new UserError(`temporal-positive probability must be between 0 and 1, got ${q}`);
+    if (q > 0 && !rasters.some((r) => r.stack !== undefined && rasters.some((o) => o !== r && o.stack === r.stack))) {
+      throw new UserError(`temporal positives (probability ${q}) need co-registered rasters (dates of one place on one grid), and no two selected rasters line up; set it to 0`);
+    }
     this.rasters = rasters.map((r) => prepare(r, t, f, p < 1));
     let sum = 0;
     this.cumulative = this.rasters.map((r) => (sum += r.validity.validPixels));
@@ -119,7 +129,10 @@ export class TripletSampler {
     const rasterIndex = this.pickRaster(-1);
     const r = this.rasters[rasterIndex];
     const anchor = this.drawUniform(r);
-    const neighbor = this.drawNeighbor(r, anchor);
+    const q = this.options.temporalProbability ?? 0;
+    const otherDate = q > 0 && this.rng.float() < q ? this.drawOtherDate(r, anchor) : undefined;
+    const neighborRaster = otherDate ?? r;
+    const neighbor = otherDate ? anchor : this.drawNeighbor(r, anchor);
     if (!neighbor) return undefined;
     const fromOther = this.options.crossRasterProbability > 0 && this.rng.float() < this.options.crossRasterProbability;
     const distantRaster = fromOther ? this.rasters[this.pickRaster(rasterIndex)] : r;
@@ -127,10 +140,17 @@ export class TripletSampler {
     if (!distant) return undefined;
     return {
       anchor: this.tile(r, anchor),
-      neighbor: this.tile(r, neighbor),
+      neighbor: this.tile(neighborRaster, neighbor),
       distant: this.tile(distantRaster, distant),
       distantFrom: fromOther ? 'other-raster' : 'same-raster',
+      neighborFrom: otherDate ? 'other-date' : 'nearby',
     };
+  }
+
+  /** Another date of the anchor's stack on which its window lies within the raster and the nodata limit. */
+  private drawOtherDate(r: Prepared, at: Position): Prepared | undefined {
+    const dates = this.rasters.filter((o) => o !== r && o.stack !== undefined && o.stack === r.stack && at.x <= o.maxX && at.y <= o.maxY && this.acceptable(o, at));
+    return dates.length ? dates[this.rng.int(dates.length)] : undefined;
   }
 
   private tile(r: Prepared, at: Position): TileDraw {

@@ -35,6 +35,7 @@ export interface TrainOptions {
   neighborhood?: string;
   normalization: NormalizationMethod;
   crossRasterProbability?: number;
+  temporalProbability?: number;
   maxNodataFraction?: number;
   rasterIds?: number[];
   loss: TripletLossOptions;
@@ -165,6 +166,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
     neighborhood: options.neighborhood,
     normalization: options.normalization,
     crossRasterProbability: options.crossRasterProbability,
+    temporalProbability: options.temporalProbability,
     maxNodataFraction: options.maxNodataFraction,
     rasterIds: options.rasterIds,
     seed: options.seed,
