@@ -252,12 +252,18 @@ describe('temporal positives', () => {
     assert.throws(() => new TripletSampler(stacked(undefined), { ...opts, temporalProbability: 0.3 }), (e: unknown) => e instanceof UserError && /need co-registered rasters/.test(e.message));
   });
 
-  test('a stack key is shared by grids less than half a pixel apart, and not by other CRSs or offset grids', async () => {
-    const { stackKey } = await import('../src/sampling/index.ts');
-    const base = { georeferenced: true, crsDef: '+proj=utm +zone=14', geotransform: [500000, 5, 0, 5200000, 0, -5] };
-    assert.equal(stackKey(base), stackKey({ ...base, geotransform: [500001, 5, 0, 5199999, 0, -5] }));
-    assert.notEqual(stackKey(base), stackKey({ ...base, geotransform: [500005, 5, 0, 5200000, 0, -5] }));
-    assert.notEqual(stackKey(base), stackKey({ ...base, crsDef: '+proj=utm +zone=15' }));
-    assert.equal(stackKey({ ...base, georeferenced: false }), undefined);
+  test('rasters line up when CRS and pixel size agree and origins lie within a pixel; stacks group them', async () => {
+    const { coRegistered, coRegisteredStacks } = await import('../src/sampling/index.ts');
+    const base = { id: 1, georeferenced: true, crsDef: '+proj=utm +zone=14', geotransform: [500000, 5, 0, 5200000, 0, -5] };
+    const near = { ...base, id: 2, geotransform: [500002, 5, 0, 5199997.5, 0, -5] };
+    const shifted = { ...base, id: 3, geotransform: [500005, 5, 0, 5200000, 0, -5] };
+    assert.ok(coRegistered(base, near));
+    assert.ok(!coRegistered(base, shifted));
+    assert.ok(!coRegistered(base, { ...base, crsDef: '+proj=utm +zone=15' }));
+    assert.ok(!coRegistered(base, { ...base, geotransform: [500000, 10, 0, 5200000, 0, -10] }));
+    assert.ok(!coRegistered(base, { ...base, georeferenced: false }));
+    const stacks = coRegisteredStacks([base, near, shifted]);
+    assert.equal(stacks.get(1), stacks.get(2));
+    assert.notEqual(stacks.get(1), stacks.get(3));
   });
 });

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
 import type { ModelRecord, RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { initBackend } from '../train/index.ts';
-import { stackKey } from '../sampling/index.ts';
+import { coRegistered } from '../sampling/index.ts';
 import {
   CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
   createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, evaluateTemporal, formatEvaluation, formatTemporal, importLabels, loadClassifier,
@@ -231,16 +231,16 @@ function perGroup(provide: FeatureProvider, groupOf: (t: TileRecord) => number):
   return async (tiles) => standardizeColumns(await provide(tiles), (i) => groupOf(tiles[i]));
 }
 
-/** The rasters of a co-registered stack (see `stackKey`); anything else is a clear error. */
+/** The rasters of a co-registered stack (see `coRegistered`); anything else is a clear error. */
 async function coRegisteredRasters(store: Store, ids: number[] | undefined): Promise<RasterRecord[]> {
   const all = await store.listRasters();
   const rasters = ids ? ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw new UserError(`raster ${id} is not in the catalog`); })()) : all;
   if (rasters.length < 2) throw new UserError(`--temporal needs at least two co-registered rasters (dates of one place); the selection has ${rasters.length}`);
   const [first] = rasters;
-  const odd = rasters.find((r) => stackKey(r) === undefined || stackKey(r) !== stackKey(first));
+  const odd = rasters.find((r) => !coRegistered(first, r));
   if (odd) {
     throw new UserError(`--temporal needs co-registered rasters: raster ${odd.id} (${odd.uri}) does not line up with raster ${first.id} ` +
-      `(CRS, pixel size or grid origin differ by half a pixel or more); choose a stack with --rasters`);
+      `(CRS or pixel size differ, or the grid origins lie a pixel or more apart); choose a stack with --rasters`);
   }
   return rasters;
 }

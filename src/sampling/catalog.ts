@@ -120,6 +120,7 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
   const seed = params.seed ?? 0;
 
   const masks = await Promise.all(inputs.map((i) => ValidityMask.ofSource(i.source, bands)));
+  const stacks = coRegisteredStacks(records);
   const samplerRasters = records.map((r, i) => ({
     id: r.id,
     label: `raster ${r.id} (${r.uri})`,
@@ -127,7 +128,7 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     height: r.height,
     validity: masks[i],
     radius: radiusPixels(radius, pixelSizeOf(r), `raster ${r.id} (${r.uri})`),
-    stack: stackKey(r),
+    stack: stacks.get(r.id),
   }));
   const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, temporalProbability, maxNodataFraction, augment: params.augment ?? true, seed });
   if (params.rngState) sampler.setState(params.rngState);
@@ -169,15 +170,32 @@ function checkSampleTypes(records: CatalogRecord[]): void {
   }
 }
 
+type GridRecord = Pick<CatalogRecord, 'id' | 'georeferenced' | 'crsDef' | 'geotransform'>;
+
 /**
- * Rasters with equal keys are co-registered: one CRS, one pixel size, and grid origins less than half a pixel apart,
- * so a pixel window covers the same ground in each (their sizes may differ at the far edges). Undefined when the
- * raster has no georeferencing.
+ * Two rasters are co-registered when they share a CRS and a pixel size and their grid origins lie less than a
+ * pixel apart on each axis, so a pixel window covers the same ground in both (their sizes may differ at the far
+ * edges, as NAIP dates of one quarter-quad do).
  */
-export function stackKey(r: Pick<CatalogRecord, 'georeferenced' | 'crsDef' | 'geotransform'>): string | undefined {
-  if (!r.georeferenced) return undefined;
-  const [x0, px, rx, y0, ry, py] = r.geotransform;
-  return [r.crsDef, px.toPrecision(6), py.toPrecision(6), rx, ry, Math.round(x0 / px), Math.round(y0 / py)].join('|');
+export function coRegistered(a: GridRecord, b: GridRecord): boolean {
+  if (!a.georeferenced || !b.georeferenced || a.crsDef !== b.crsDef) return false;
+  const [ax, apx, arx, ay, ary, apy] = a.geotransform;
+  const [bx, bpx, brx, by, bry, bpy] = b.geotransform;
+  const same = (p: number, q: number) => Math.abs(p - q) <= 1e-6 * Math.max(Math.abs(p), Math.abs(q));
+  return same(apx, bpx) && same(apy, bpy) && arx === brx && ary === bry && Math.abs(ax - bx) < Math.abs(apx) && Math.abs(ay - by) < Math.abs(apy);
+}
+
+/** Stacks of co-registered rasters, by raster id: each raster joins the first stack whose first raster it lines up with. */
+export function coRegisteredStacks(records: GridRecord[]): Map<number, string> {
+  const firsts: GridRecord[] = [];
+  const stacks = new Map<number, string>();
+  for (const r of records) {
+    if (!r.georeferenced) continue;
+    let first = firsts.find((f) => coRegistered(f, r));
+    if (!first) firsts.push((first = r));
+    stacks.set(r.id, `stack of raster ${first.id}`);
+  }
+  return stacks;
 }
 
 function pixelSizeOf(r: CatalogRecord) {
