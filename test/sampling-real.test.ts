@@ -113,9 +113,27 @@ describe('sampling real imagery', { skip: dataMissing }, () => {
     }
   });
 
+  test('two NAIP dates 2-3 m apart form a stack: temporal positives by default, distant tiles of the anchor date', async () => {
+    const store = await Store.open(db);
+    let sampling: TripletSampling | undefined;
+    try {
+      sampling = await openTripletSampling(store, { rasterIds: ids.naip, tileSize: 32, seed: 2 });
+      assert.equal(sampling.params.temporalProbability, 0.9);
+      assert.equal(sampling.params.crossRasterProbability, 0);
+      const triplets = sampling.sampler.take(300);
+      const temporal = triplets.filter((t) => t.neighborFrom === 'other-date');
+      assert.ok(temporal.length > 240, `${temporal.length} temporal positives of 300`);
+      for (const t of temporal) assert.ok(t.neighbor.rasterId !== t.anchor.rasterId && t.neighbor.window.x === t.anchor.window.x && t.neighbor.window.y === t.anchor.window.y);
+      for (const t of triplets) assert.equal(t.distant.rasterId, t.anchor.rasterId);
+    } finally {
+      await sampling?.close();
+      await store.close();
+    }
+  });
+
   test('tilevec sample writes an index, float32 tensors that match it, and a contact sheet', async () => {
     const out = join(tmp.path, 'sample');
-    const args = ['--db', db, 'sample', '--count', '40', '--seed', '3', '--out', out, '--rasters', ids.naip.join(','), '--neighborhood', '100m', '--tile-size', '48', '--json'];
+    const args = ['--db', db, 'sample', '--count', '40', '--seed', '3', '--out', out, '--rasters', ids.naip.join(','), '--neighborhood', '100m', '--tile-size', '48', '--temporal-positives', '0', '--json'];
     const res = await runCli(args);
     assert.equal(res.code, 0, res.stderr);
     const summary = lastJson<{ count: number; params: { radiusPixels: Record<string, { x: number }> } }>(res.stdout);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
-import { openTripletSampling, exportTriplets, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, type NormalizationMethod } from '../sampling/index.ts';
+import { openTripletSampling, exportTriplets, DEFAULT_CROSS_RASTER, DEFAULT_TEMPORAL_POSITIVES, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, type NormalizationMethod } from '../sampling/index.ts';
 
 interface SampleOptions {
   count: number;
@@ -9,6 +9,7 @@ interface SampleOptions {
   tileSize: number;
   neighborhood?: string;
   crossRaster?: number;
+  temporalPositives?: number;
   maxNodata: number;
   bands?: number[];
   normalization: NormalizationMethod;
@@ -25,7 +26,8 @@ export function registerSampleCommand(program: Command): void {
     .requiredOption('--out <dir>', 'folder for triplets.json, anchor/neighbor/distant.f32 and contact-sheet.png')
     .option('--tile-size <px>', 'tile side in pixels', intOption('--tile-size', 1), DEFAULT_TILE_SIZE)
     .option('--neighborhood <radius>', 'neighbor radius in pixels (32, 32px) or metres (100m); default the tile size')
-    .option('--cross-raster <p>', `probability that the distant tile comes from another raster (default ${DEFAULT_CROSS_RASTER}, 0 with one raster)`, fractionOption('--cross-raster'))
+    .option('--cross-raster <p>', `probability that the distant tile comes from another raster (default ${DEFAULT_CROSS_RASTER}; 0 with one raster or with temporal positives)`, fractionOption('--cross-raster'))
+    .option('--temporal-positives <p>', `probability that the neighbor is the anchor's window on another date of co-registered rasters (default ${DEFAULT_TEMPORAL_POSITIVES} where they form a stack)`, fractionOption('--temporal-positives'))
     .option('--max-nodata <f>', 'largest nodata fraction of any sampled tile', fractionOption('--max-nodata'), DEFAULT_MAX_NODATA)
     .option('--bands <list>', '1-based bands in channel order, e.g. 4,3,2 (default all)', intListOption('--bands'))
     .option('--normalization <method>', 'percentile (p2-p98 to 0..1) or zscore', (v: string) => {
@@ -42,6 +44,7 @@ export function registerSampleCommand(program: Command): void {
           tileSize: o.tileSize,
           neighborhood: o.neighborhood,
           crossRasterProbability: o.crossRaster,
+          temporalProbability: o.temporalPositives,
           maxNodataFraction: o.maxNodata,
           bands: o.bands,
           normalization: o.normalization,
@@ -58,7 +61,7 @@ export function registerSampleCommand(program: Command): void {
       });
       emit(cmd, summary, (s) =>
         `wrote ${s.count} triplets to ${s.out} (${s.files.join(', ')}) in ${s.seconds.toFixed(2)} s, ${Math.round(s.tripletsPerSecond)} triplets/s\n` +
-        `tile ${s.params.tileSize} px, neighborhood ${s.params.neighborhood}, cross-raster ${s.params.crossRasterProbability}, ` +
+        `tile ${s.params.tileSize} px, neighborhood ${s.params.neighborhood}, cross-raster ${s.params.crossRasterProbability}, temporal positives ${s.params.temporalProbability}, ` +
         `max nodata ${s.params.maxNodataFraction}, bands ${s.params.bands.join(',')}, ${s.normalization.method} normalization`);
     });
 }

@@ -19,7 +19,7 @@ export interface SamplingParams {
   neighborhood?: string | number;
   /** Chance that the distant tile comes from another raster (default 0.5; 0 with a single raster or with temporal positives). */
   crossRasterProbability?: number;
-  /** Chance that the neighbor is the anchor's window on another date of a co-registered stack (default 0). */
+  /** Chance that the neighbor is the anchor's window on another date of a co-registered stack (default 0.9 where rasters form one, else 0). */
   temporalProbability?: number;
   /** Largest nodata share of any sampled tile (default 0.1). */
   maxNodataFraction?: number;
@@ -72,6 +72,8 @@ export interface TripletSampling {
 export const DEFAULT_TILE_SIZE = 64;
 export const DEFAULT_MAX_NODATA = 0.1;
 export const DEFAULT_CROSS_RASTER = 0.5;
+/** Measured on the ten NAIP dates (4k triplets): hit@10 of the same window on another date 0.063 at p = 0, 0.163 at 0.5, 0.237 at 0.9. */
+export const DEFAULT_TEMPORAL_POSITIVES = 0.9;
 
 /**
  * Sampling over the store's catalog: opens each raster through src/ingest (block-cached reads), maps its nodata,
@@ -111,7 +113,9 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
   checkSampleTypes(records);
   const tileSize = params.tileSize ?? DEFAULT_TILE_SIZE;
   const radius = parseRadius(params.neighborhood ?? tileSize);
-  const temporalProbability = params.temporalProbability ?? 0;
+  const stacks = coRegisteredStacks(records);
+  const hasStack = new Set(stacks.values()).size < stacks.size;
+  const temporalProbability = params.temporalProbability ?? (hasStack ? DEFAULT_TEMPORAL_POSITIVES : 0);
   // With temporal positives the distant tile shares the anchor's date by default, so the date cannot separate a triplet.
   const crossRasterProbability = params.crossRasterProbability ?? (records.length > 1 && temporalProbability === 0 ? DEFAULT_CROSS_RASTER : 0);
   const maxNodataFraction = params.maxNodataFraction ?? DEFAULT_MAX_NODATA;
@@ -120,7 +124,6 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
   const seed = params.seed ?? 0;
 
   const masks = await Promise.all(inputs.map((i) => ValidityMask.ofSource(i.source, bands)));
-  const stacks = coRegisteredStacks(records);
   const samplerRasters = records.map((r, i) => ({
     id: r.id,
     label: `raster ${r.id} (${r.uri})`,

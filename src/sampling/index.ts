@@ -1,4 +1,4 @@
-export { createTripletSampling, openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, coRegistered, coRegisteredStacks } from './catalog.ts';
+export { createTripletSampling, openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_TEMPORAL_POSITIVES, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, coRegistered, coRegisteredStacks } from './catalog.ts';
 export type { CatalogRecord, ResolvedSamplingParams, SamplingParams, TripletSampling } from './catalog.ts';
 export { TripletSampler, type SamplerOptions, type SamplerRaster, type TileDraw, type Triplet } from './sampler.ts';
 export { TripletDataset, type TripletTensors } from './dataset.ts';
