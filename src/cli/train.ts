@@ -55,7 +55,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
     .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
     .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
-    .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
+    .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (default 0.9 where they form a stack; distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
     .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
