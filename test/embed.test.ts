@@ -12,7 +12,8 @@ import { createBackbone, initBackend, saveWeights, MODEL_FILES, type ModelCard }
 import { writeCard } from '../src/train/model-dir.ts';
 import { EmbeddingSession, exportModelOnnx, readBatch, readOnnx } from '../src/embed/index.ts';
 import { IngestRasterSource, TripletDataset } from '../src/sampling/index.ts';
-import { CLI, DATA_DIR, ROOT, dataMissing, lastJson, runCli, tempDir } from './helpers.ts';
+import { CLI, DATA_DIR, ROOT, dataMissing, lastJson, lzwBomb, runCli, tempDir } from './helpers.ts';
+import { craft, DEFLATE, LZW, zeros } from './crafted-tiff.ts';
 
 const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
 const NAIP = join(DATA_DIR, 'naip-northdakota/m_4709963_se_14_1_20090818.tif');
@@ -257,6 +258,34 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
       const truncated = await post(readFileSync(chip).subarray(0, 300));
       assert.equal(truncated.status, 422, await truncated.clone().text());
       assert.match(((await truncated.json()) as { detail: string }).detail, /not a readable GeoTIFF/);
+
+      // Hostile chips through the route, for a one-band model so that they reach decoding: each is a 422 naming
+      // what is wrong, and the service's memory stays near where it was.
+      await makeModelDir(store, join(tmp.path, 'one-band'), 'one-band', 1, [1]);
+      await embed(store, { model: join(tmp.path, 'one-band') });
+      const postTo = async (bytes: Uint8Array) => {
+        const form = new FormData();
+        form.append('chip', new Blob([bytes], { type: 'image/tiff' }), 'chip.tif');
+        form.append('model', 'one-band');
+        return fetch(`${server.url}/v1/search`, { method: 'POST', body: form });
+      };
+      const rssBefore = process.memoryUsage().rss;
+      const bombs: [string, Uint8Array, RegExp][] = [
+        ['a 512-px strip inflating to 256 MiB', craft({ width: 512, height: 512, rowsPerStrip: 512, compression: DEFLATE, streams: [zeros(256 * 2 ** 20)], strips: [0] }), /inflates past the block's 262144 bytes/],
+        ['a 64-px strip storing 64 times its size', craft({ width: 64, height: 64, rowsPerStrip: 64, compression: DEFLATE, streams: [zeros(256 * 2 ** 20)], strips: [0] }), /stores \d+ bytes, more than its 4096 decoded bytes can need/],
+        ['an LZW strip decoding far past its block', craft({ width: 64, height: 64, rowsPerStrip: 64, compression: LZW, streams: [lzwBomb(3800)], strips: [0] }), /LZW stream decodes past the block's 4096 bytes/],
+        ['a 65536 x 65536 chip of one shared stream', craft({ width: 65536, height: 65536, rowsPerStrip: 16, compression: DEFLATE, streams: [zeros(4096)], strips: new Array(4096).fill(0) }), /not a readable GeoTIFF|at most 512x512/],
+      ];
+      for (const [what, bytes, reason] of bombs) {
+        for (let round = 0; round < 3; round++) {
+          const res = await postTo(bytes);
+          const text = await res.text();
+          assert.equal(res.status, 422, `${what}: ${text}`);
+          assert.match(text, reason, what);
+        }
+      }
+      const grown = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+      assert.ok(grown < 256, `the service grew by ${grown.toFixed(0)} MiB over twelve hostile chips`);
     } finally {
       await server.close();
       await chips.close();

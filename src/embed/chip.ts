@@ -55,7 +55,10 @@ export class ChipEmbedder {
         }
         const window = { x: Math.floor((raster.width - tileSize) / 2), y: Math.floor((raster.height - tileSize) / 2), w: tileSize, h: tileSize };
         signal?.throwIfAborted();
-        const input = await dataset(source).readTile({ rasterId: 0, window, augment: IDENTITY });
+        // A block that decodes badly (a bomb, a corrupt stream) is the chip's fault, as an unreadable header is.
+        const input = await dataset(source).readTile({ rasterId: 0, window, augment: IDENTITY }).catch((err: unknown) => {
+          throw new UserError(`the chip is not a readable GeoTIFF: ${errorMessage(err).replace(path, 'chip')}`, { status: 422 });
+        });
         signal?.throwIfAborted();
         return await session.embed(input, 1);
       } finally {
