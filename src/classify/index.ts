@@ -12,6 +12,7 @@ export { embeddingFeatures, bandStatsFeatures, rawPixelPcaFeatures, type Feature
 export { randomBackboneFeatures } from './backbone-features.ts';
 export { tilePixelReader, type TilePixelReader, type TilePixels } from './tile-pixels.ts';
 export { evaluateFeatureSets, formatEvaluation, evaluateTemporal, formatTemporal, SEARCH_K, type EvaluationOptions, type EvaluationRow, type AccuracyTable, type TemporalRow } from './evaluate.ts';
+export { evaluationFeatureSets, coRegisteredRasters } from './evaluation-sets.ts';
 export { searchPrecision, temporalRetrieval, temporalAnalogy, standardizeColumns, windowsTouch, type Place, type DatedPlace, type TemporalMetrics, type AnalogyMetrics } from './retrieval.ts';
 export { majorityLabel, acceptLabel, type MajorityLabel, type LabelThresholds } from './majority-label.ts';
 export { labelTilesFromRaster, type RasterTiles, type RasterLabelOptions } from './raster-labels.ts';

@@ -3,14 +3,11 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
-import type { ModelRecord, RasterRecord, Store, TileRecord } from '../store/index.ts';
-import { initBackend } from '../train/index.ts';
-import { coRegistered } from '../sampling/index.ts';
+import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import {
-  CLASSIFIER_KINDS, SPLIT_KINDS, bandStatsFeatures, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
-  createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, evaluateTemporal, formatEvaluation, formatTemporal, importLabels, loadClassifier,
-  standardizeColumns, type FeatureProvider, type TilePixelReader,
-  randomBackboneFeatures, rawPixelPcaFeatures, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult, type FeatureSet,
+  CLASSIFIER_KINDS, SPLIT_KINDS, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
+  coRegisteredRasters, createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, evaluateTemporal, evaluationFeatureSets, formatEvaluation, formatTemporal,
+  importLabels, loadClassifier, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult,
   type LabelClass, type SplitKind,
 } from '../classify/index.ts';
 import { configFrom, emit, globalOptions, intListOption, intOption, withStore } from './context.ts';
@@ -170,13 +167,13 @@ export function registerClassifyCommands(program: Command): void {
             const rasters = await coRegisteredRasters(store, opts.rasters);
             const tiles = (await Promise.all(rasters.map((r) => store.tilesOfRaster(r.id)))).flat();
             const byId = new Map(rasters.map((r) => [r.id, r]));
-            const result = await evaluateTemporal(tiles, await featureSets(store, model, read, model?.dim ?? opts.dim, byId), { queries: opts.queries, seed: opts.seed });
+            const result = await evaluateTemporal(tiles, await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim, byId), { queries: opts.queries, seed: opts.seed });
             if (!json) process.stdout.write(`${formatTemporal(result)}\n`);
             process.stdout.write(`${JSON.stringify(result)}\n`);
             return;
           }
           const { tiles, classIds } = await labelledTiles(store, opts.labels);
-          const sets = await featureSets(store, model, read, model?.dim ?? opts.dim);
+          const sets = await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim);
           const result = await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
           if (!json) process.stdout.write(`${formatEvaluation(result)}\n`);
           process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped })}\n`);
@@ -185,64 +182,6 @@ export function registerClassifyCommands(program: Command): void {
         }
       });
     });
-}
-
-/**
- * The model's embeddings and the baselines on the same tiles. With `perDate` (a co-registered stack), band
- * statistics come twice: standardised over the whole stack and within each date.
- */
-async function featureSets(store: Store, model: ModelRecord | undefined, read: TilePixelReader, pcaDim: number, perDate?: Map<number, RasterRecord>): Promise<FeatureSet[]> {
-  const sets: FeatureSet[] = [];
-  if (model) {
-    await initBackend('cpu'); // the random backbone's weights are tfjs variables until exported to ONNX
-    sets.push({ name: `tilevec:${model.name}`, provide: embeddingFeatures(store, model), model, searchAsIs: true });
-    // The weights training started from: what the architecture gives before any learning.
-    sets.push({ name: 'random-init-backbone', provide: randomBackboneFeatures(store, model), searchAsIs: true });
-  }
-  if (perDate) {
-    sets.push({ name: 'band-mean-std', provide: rawBandStatsFeatures(read, perDate) });
-    sets.push({ name: 'band-mean-std-per-date', provide: perGroup(bandStatsFeatures(read), (t) => t.rasterId), searchAsIs: true });
-    // Pooled 2x2 so the covariance of a 64-px, 4-band stack stays small enough to factor.
-    sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, pcaDim, { pool: 2 }) });
-  } else {
-    sets.push({ name: 'band-mean-std', provide: bandStatsFeatures(read) });
-    sets.push({ name: 'raw-pixel-pca', provide: rawPixelPcaFeatures(read, pcaDim) });
-  }
-  return sets;
-}
-
-/**
- * Band mean and std in the raster's own units, so standardising them over the stack keeps the differences
- * between dates (the pixel reader standardises each raster by its own statistics).
- */
-function rawBandStatsFeatures(read: TilePixelReader, rasters: Map<number, RasterRecord>): FeatureProvider {
-  const perRaster = bandStatsFeatures(read);
-  return async (tiles) => (await perRaster(tiles)).map((row, i) => {
-    const stats = rasters.get(tiles[i].rasterId)!.bandStats;
-    return row.map((v, j) => {
-      const s = stats[j >> 1];
-      return j % 2 === 0 ? v * (s.std || 1) + s.mean : v * (s.std || 1);
-    });
-  });
-}
-
-/** Features standardised per column within each group of tiles (a date). */
-function perGroup(provide: FeatureProvider, groupOf: (t: TileRecord) => number): FeatureProvider {
-  return async (tiles) => standardizeColumns(await provide(tiles), (i) => groupOf(tiles[i]));
-}
-
-/** The rasters of a co-registered stack (see `coRegistered`); anything else is a clear error. */
-async function coRegisteredRasters(store: Store, ids: number[] | undefined): Promise<RasterRecord[]> {
-  const all = await store.listRasters();
-  const rasters = ids ? ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw new UserError(`raster ${id} is not in the catalog`); })()) : all;
-  if (rasters.length < 2) throw new UserError(`--temporal needs at least two co-registered rasters (dates of one place); the selection has ${rasters.length}`);
-  const [first] = rasters;
-  const odd = rasters.find((r) => !coRegistered(first, r));
-  if (odd) {
-    throw new UserError(`--temporal needs co-registered rasters: raster ${odd.id} (${odd.uri}) does not line up with raster ${first.id} ` +
-      `(CRS or pixel size differ, or the grid origins lie a pixel or more apart); choose a stack with --rasters`);
-  }
-  return rasters;
 }
 
 /** The raster's tiles that have an embedding for the classifier's model. */
