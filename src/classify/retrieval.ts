@@ -15,21 +15,27 @@ export function windowsTouch(a: Place, b: Place): boolean {
   return a.rasterId === b.rasterId && a.x <= b.x + b.size && b.x <= a.x + a.size && a.y <= b.y + b.size && b.y <= a.y + a.size;
 }
 
-function squaredDistance(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    s += d * d;
+/** Squared L2 distance from `query` to every row. */
+function distancesTo(rows: Float32Array[], query: Float32Array): Float64Array {
+  const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    let s = 0;
+    for (let j = 0; j < row.length; j++) {
+      const d = row[j] - query[j];
+      s += d * d;
+    }
+    out[i] = s;
   }
-  return s;
+  return out;
 }
 
-/** Indices of the k rows nearest `query`, nearest first, among those `allowed` keeps. */
-function nearest(rows: Float32Array[], query: Float32Array, k: number, allowed: (i: number) => boolean): number[] {
+/** Indices of the k smallest distances, nearest first, among the rows `allowed` keeps. */
+function nearest(distances: Float64Array, k: number, allowed: (i: number) => boolean): number[] {
   const best: { i: number; d: number }[] = [];
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = 0; i < distances.length; i++) {
     if (!allowed(i)) continue;
-    const d = squaredDistance(rows[i], query);
+    const d = distances[i];
     if (best.length === k && d >= best[k - 1].d) continue;
     let at = best.length === k ? k - 1 : best.length;
     if (best.length < k) best.push({ i, d });
@@ -42,11 +48,10 @@ function nearest(rows: Float32Array[], query: Float32Array, k: number, allowed: 
   return best.map((b) => b.i);
 }
 
-/** 1-based rank of row `target` among the rows `allowed` keeps, by distance to `query` (ties count against it). */
-function rankOf(rows: Float32Array[], query: Float32Array, target: number, allowed: (i: number) => boolean): number {
-  const d = squaredDistance(rows[target], query);
+/** 1-based rank of row `target` among the rows `allowed` keeps (ties count against it). */
+function rankOf(distances: Float64Array, target: number, allowed: (i: number) => boolean): number {
   let rank = 1;
-  for (let i = 0; i < rows.length; i++) if (i !== target && allowed(i) && squaredDistance(rows[i], query) <= d) rank++;
+  for (let i = 0; i < distances.length; i++) if (i !== target && allowed(i) && distances[i] <= distances[target]) rank++;
   return rank;
 }
 
@@ -58,7 +63,7 @@ export function searchPrecision(rows: Float32Array[], labels: number[], places: 
   if (rows.length !== labels.length || rows.length !== places.length) throw new RangeError('rows, labels and places differ in length');
   let sum = 0;
   for (let q = 0; q < rows.length; q++) {
-    const hits = nearest(rows, rows[q], k, (i) => !windowsTouch(places[q], places[i]));
+    const hits = nearest(distancesTo(rows, rows[q]), k, (i) => !windowsTouch(places[q], places[i]));
     sum += hits.filter((i) => labels[i] === labels[q]).length / Math.max(1, hits.length);
   }
   return sum / rows.length;
@@ -89,11 +94,13 @@ export interface TemporalMetrics {
   queries: number;
 }
 
+const windowKey = (p: Place) => `${p.x},${p.y},${p.size}`;
+
 /** Windows by position, each with its tile index per date: the co-registered stack's columns. */
 function windowsAcrossDates(places: DatedPlace[]): Map<string, Map<number, number>> {
   const byWindow = new Map<string, Map<number, number>>();
   places.forEach((p, i) => {
-    const key = `${p.x},${p.y},${p.size}`;
+    const key = windowKey(p);
     let dates = byWindow.get(key);
     if (!dates) byWindow.set(key, (dates = new Map()));
     dates.set(p.date, i);
@@ -101,7 +108,6 @@ function windowsAcrossDates(places: DatedPlace[]): Map<string, Map<number, numbe
   return byWindow;
 }
 
-const windowKey = (p: Place) => `${p.x},${p.y},${p.size}`;
 
 /**
  * Same place across dates. Each query is a tile whose window exists on other dates; those tiles are the answers.
@@ -122,13 +128,14 @@ export function temporalRetrieval(rows: Float32Array[], places: DatedPlace[], op
     const { i: q, others } = candidates[Math.floor(random() * candidates.length)];
     const target = others[Math.floor(random() * others.length)];
     const notQuery = (i: number) => i !== q;
-    const top = nearest(rows, rows[q], k, notQuery);
+    const distances = distancesTo(rows, rows[q]);
+    const top = nearest(distances, k, notQuery);
     const found = others.filter((j) => top.includes(j)).length;
     recall += found / others.length;
     if (found > 0) hits++;
     sameDate += top.filter((i) => places[i].date === places[q].date).length / top.length;
     chance += (dateSizes.get(places[q].date)! - 1) / (places.length - 1);
-    ranks.push(rankOf(rows, rows[q], target, notQuery));
+    ranks.push(rankOf(distances, target, notQuery));
   }
   return { recall: recall / count, hitRate: hits / count, medianRank: median(ranks), sameDateShare: sameDate / count, sameDateChance: chance / count, queries: count };
 }
@@ -162,8 +169,8 @@ export function temporalAnalogy(rows: Float32Array[], places: DatedPlace[], opts
     const t2 = rest[Math.floor(random() * rest.length)];
     const [a1, a2, b1, target] = [a.get(t1)!, a.get(t2)!, b.get(t1)!, b.get(t2)!];
     const query = rows[a2].map((v, j) => v - rows[a1][j] + rows[b1][j]);
-    if (nearest(rows, query, k, (i) => i !== a1 && i !== a2 && i !== b1).includes(target)) analogy++;
-    if (nearest(rows, rows[b1], k, (i) => i !== b1).includes(target)) trivial++;
+    if (nearest(distancesTo(rows, query), k, (i) => i !== a1 && i !== a2 && i !== b1).includes(target)) analogy++;
+    if (nearest(distancesTo(rows, rows[b1]), k, (i) => i !== b1).includes(target)) trivial++;
     drawn++;
   }
   if (drawn === 0) throw new UserError('no two windows of the stack lie apart; analogies need a larger stack');
