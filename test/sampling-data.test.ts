@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { augmentTile, createTripletSampling, normalizationFromStats, normalizeTile, parseNormalization, type Augmentation } from '../src/sampling/index.ts';
+import { augmentTile, createTripletSampling, MemoryRaster, normalizationForRaster, normalizationFromStats, normalizeTile, parseNormalization, type Augmentation } from '../src/sampling/index.ts';
 import { exactStats, recordOf, syntheticRaster } from './sampling-fixtures.ts';
 
 describe('normalization', () => {
@@ -32,6 +32,39 @@ describe('normalization', () => {
     assert.deepEqual(Array.from(out), [0.5, 0.5, 0, 0, 0, 0.25, 1, 0, 0, 1]);
     const z = normalizationFromStats([{ id: 1, label: 'a', bandStats: [stats(1, 10, 100, 20, 0, 0)] }], [1], 'zscore');
     assert.deepEqual(Array.from(normalizeTile(Float32Array.from([140, 60, 65535]), z, 65535)), [2, -2, 0]);
+  });
+});
+
+describe('per-raster normalization', () => {
+  test('two dates that differ by a gain and an offset give the same model inputs; pooled statistics do not', async () => {
+    const a = syntheticRaster(1, 64, 64, 2);
+    const b = new MemoryRaster(2, 64, 64, 2, a.data.map((v) => (v === a.nodata ? v : 3 * v + 40)), a.nodata);
+    const inputs = [a, b].map((r) => ({ record: recordOf(r), source: r }));
+    const window = { x: 8, y: 8, w: 16, h: 16 };
+    const read = async (scope: 'pooled' | 'raster') => {
+      const s = await createTripletSampling(inputs, { tileSize: 16, normalization: 'zscore', normalizationScope: scope, crossRasterProbability: 0 });
+      assert.equal(s.params.normalizationScope, scope);
+      return Promise.all([1, 2].map((rasterId) => s.dataset.readTile({ rasterId, window, augment: { flipH: false, flipV: false, rot90: 0 } })));
+    };
+    const [ra, rb] = await read('raster');
+    assert.ok(ra.every((v, i) => Math.abs(v - rb[i]) < 1e-4), 'per-raster inputs differ');
+    // Each raster's own z-scores, computed independently from its pixels.
+    const own = exactStats(b);
+    const i = (12 * 64 + 9) * 2 + 1;
+    assert.ok(Math.abs(rb[(4 * 16 + 1) * 2 + 1] - (b.data[i] - own[1].mean) / own[1].std) < 1e-4);
+    const [pa, pb] = await read('pooled');
+    assert.ok(pa.some((v, k) => Math.abs(v - pb[k]) > 0.5), 'pooled inputs should keep the gain');
+  });
+
+  test('the scope survives the model card; a pooled normalization is the same for every raster', () => {
+    const stats = (id: number, mean: number) => ({ id, label: `r${id}`, bandStats: [{ band: 1, count: 10, min: 0, max: 0, mean, std: 2, p2: 0, p98: 1 }] });
+    const pooled = normalizationFromStats([stats(1, 10), stats(2, 20)], [1], 'zscore');
+    const perRaster = normalizationFromStats([stats(1, 10), stats(2, 20)], [1], 'zscore', 'raster');
+    assert.equal(pooled.scope, undefined);
+    assert.deepEqual(parseNormalization(JSON.parse(JSON.stringify(perRaster))), perRaster);
+    assert.throws(() => parseNormalization({ ...perRaster, scope: 'tile' }), /no valid normalization/);
+    assert.equal(normalizationForRaster(pooled, stats(3, 99)), pooled);
+    assert.deepEqual(normalizationForRaster(perRaster, stats(3, 99)).offset, [99]);
   });
 });
 

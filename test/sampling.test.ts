@@ -246,6 +246,19 @@ describe('temporal positives', () => {
     assert.ok(triplets.filter((t) => t.neighborFrom === 'nearby').every((t) => t.neighbor.rasterId === t.anchor.rasterId));
   });
 
+  test('paired augmentation: a temporal positive shows its anchor\'s flips and turns; nearby neighbours keep their own', () => {
+    const opts = { tileSize: 16, crossRasterProbability: 0, temporalProbability: 0.5, maxNodataFraction: 0, augment: true, seed: 4 };
+    const paired = new TripletSampler(stacked('one place'), { ...opts, pairedTemporalAugment: true }).take(2000);
+    const independent = new TripletSampler(stacked('one place'), opts).take(2000);
+    const same = (t: Triplet) => JSON.stringify(t.anchor.augment) === JSON.stringify(t.neighbor.augment);
+    const share = (ts: Triplet[]) => ts.filter(same).length / ts.length;
+    assert.equal(share(paired.filter((t) => t.neighborFrom === 'other-date')), 1);
+    assert.ok(Math.abs(share(paired.filter((t) => t.neighborFrom === 'nearby')) - 1 / 16) < 0.03);
+    assert.ok(Math.abs(share(independent.filter((t) => t.neighborFrom === 'other-date')) - 1 / 16) < 0.03);
+    // Pairing draws the same random numbers, so the windows are those of the independent run.
+    assert.deepEqual(paired.map((t) => t.neighbor.window), independent.map((t) => t.neighbor.window));
+  });
+
   test('bad probabilities and rasters that do not line up are one clear error', () => {
     const opts = { tileSize: 16, crossRasterProbability: 0, maxNodataFraction: 0.1, augment: false, seed: 1 };
     assert.throws(() => new TripletSampler(stacked('a'), { ...opts, temporalProbability: 1.5 }), (e: unknown) => e instanceof UserError && /between 0 and 1, got 1.5/.test(e.message));

@@ -1,5 +1,5 @@
 import { EmbeddingSession, exportBackboneOnnx, onnxMetadata, readBatch } from '../embed/index.ts';
-import { IngestRasterSource, TripletDataset, type Normalization } from '../sampling/index.ts';
+import { IngestRasterSource, statsOfRaster, TripletDataset, type Normalization } from '../sampling/index.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { createBackbone, readCard } from '../train/index.ts';
 import type { FeatureProvider } from './feature-providers.ts';
@@ -41,8 +41,9 @@ async function embedTiles(store: Store, session: EmbeddingSession, normalization
     byRaster.get(t.rasterId)!.push({ t, i });
   });
   for (const [rasterId, members] of byRaster) {
-    const source = await IngestRasterSource.open(await store.raster(rasterId));
-    const dataset = new TripletDataset([source], normalization);
+    const raster = await store.raster(rasterId);
+    const source = await IngestRasterSource.open(raster);
+    const dataset = new TripletDataset([source], normalization, [statsOfRaster(raster)]);
     try {
       for (let k = 0; k < members.length; k += BATCH) {
         const batch = members.slice(k, k + BATCH);

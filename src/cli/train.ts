@@ -56,8 +56,11 @@ export function registerTrainCommand(program: Command): void {
     .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
     .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
     .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (default 0.9 where they form a stack; distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
+    .option('--paired-augment', 'a temporal positive takes its anchor\'s flips and quarter turns')
+    .option('--jitter <s>', 'per-tile, per-band radiometric jitter strength (gain, offset, gamma; 0 = none)', numberOption('--jitter', 0, 2))
     .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
+    .option('--normalization-scope <s>', 'pooled (one set of statistics for all rasters) | raster (each raster by its own, also at inference)', choice('--normalization-scope', ['pooled', 'raster']), 'pooled')
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
     .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
     .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)
@@ -78,8 +81,8 @@ export function registerTrainCommand(program: Command): void {
       const summary = await withStore(config, (store) =>
         train(store, {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, triplets: o.triplets, epochs: o.epochs,
-          batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, rasterIds: o.rasters,
-          temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster,
+          batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
+          temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter,
           loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError, errorMessage } from '../errors.ts';
-import { openRaster } from '../ingest/index.ts';
+import { BandStatsAccumulator, openRaster, type Raster } from '../ingest/index.ts';
 import type { ModelRecord, Store } from '../store/index.ts';
-import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import { IDENTITY, IngestRasterSource, TripletDataset, type Normalization, type StatsOfRaster } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
 import { EmbeddingSession } from './session.ts';
 
@@ -21,13 +21,13 @@ export function chipMaxSide(tileSize: number): number {
  * A chip larger than the model's tile is centre-cropped; sessions are kept per model.
  */
 export class ChipEmbedder {
-  private readonly sessions = new Map<number, Promise<{ session: EmbeddingSession; dataset: (source: IngestRasterSource) => TripletDataset }>>();
+  private readonly sessions = new Map<number, Promise<{ session: EmbeddingSession; normalization: Normalization }>>();
 
   constructor(private readonly store: Store) {}
 
   /** An aborted `signal` (the request was abandoned) stops the work at the next step. */
   async embed(tiff: Uint8Array, model: ModelRecord, signal?: AbortSignal): Promise<Float32Array> {
-    const { session, dataset } = await this.sessionFor(model);
+    const { session, normalization } = await this.sessionFor(model);
     const { tileSize, bands } = session.info;
     // The ingest reader takes paths and URLs; a private temp file lets chips use the same decoders and limits.
     const dir = mkdtempSync(join(tmpdir(), 'tilevec-chip-'));
@@ -56,9 +56,13 @@ export class ChipEmbedder {
         const window = { x: Math.floor((raster.width - tileSize) / 2), y: Math.floor((raster.height - tileSize) / 2), w: tileSize, h: tileSize };
         signal?.throwIfAborted();
         // A block that decodes badly (a bomb, a corrupt stream) is the chip's fault, as an unreadable header is.
-        const input = await dataset(source).readTile({ rasterId: 0, window, augment: IDENTITY }).catch((err: unknown) => {
+        const unreadable = (err: unknown): never => {
           throw new UserError(`the chip is not a readable GeoTIFF: ${errorMessage(err).replace(path, 'chip')}`, { status: 422 });
-        });
+        };
+        // A per-raster model normalizes a chip by the chip's own statistics, as it normalized each training raster.
+        const stats = normalization.scope === 'raster' ? [await chipStats(raster, bands).catch(unreadable)] : [];
+        const dataset = new TripletDataset([source], normalization, stats);
+        const input = await dataset.readTile({ rasterId: 0, window, augment: IDENTITY }).catch(unreadable);
         signal?.throwIfAborted();
         return await session.embed(input, 1);
       } finally {
@@ -75,7 +79,7 @@ export class ChipEmbedder {
       entry = (async () => {
         const { dir, card } = await resolveModel(this.store, model.name);
         const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(dir)));
-        return { session, dataset: (source: IngestRasterSource) => new TripletDataset([source], card.normalization) };
+        return { session, normalization: card.normalization };
       })();
       entry.catch(() => this.sessions.delete(model.id));
       this.sessions.set(model.id, entry);
@@ -87,4 +91,15 @@ export class ChipEmbedder {
     for (const entry of this.sessions.values()) await entry.then((e) => e.session.release(), () => {});
     this.sessions.clear();
   }
+}
+
+/** Band statistics of every pixel of a chip (a chip is at most `chipMaxSide` square, so one read holds it). */
+async function chipStats(raster: Raster, bands: number[]): Promise<StatsOfRaster> {
+  const { data } = await raster.readWindow({ x: 0, y: 0, w: raster.width, h: raster.height }, bands);
+  const bandStats = bands.map((band, i) => {
+    const acc = new BandStatsAccumulator(band, raster.dtype, raster.nodata);
+    acc.add(data[i]);
+    return acc.result();
+  });
+  return { id: 0, label: 'chip', bandStats };
 }

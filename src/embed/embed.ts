@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
-import { IDENTITY, IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import { IDENTITY, IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
 import { EmbeddingSession } from './session.ts';
 
@@ -69,7 +69,7 @@ export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: 
       alreadyDone += all.length - todo.length;
       if (todo.length === 0) continue;
       const source = await IngestRasterSource.open(raster);
-      const dataset = new TripletDataset([source], card.normalization);
+      const dataset = new TripletDataset([source], card.normalization, [statsOfRaster(raster)]);
       try {
         const rasterStart = performance.now();
         let pending = readBatch(dataset, raster.id, todo.slice(0, batchSize));

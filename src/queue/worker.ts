@@ -4,7 +4,7 @@ import { UserError, errorMessage } from '../errors.ts';
 import { logger } from '../log.ts';
 import { EmbeddingSession, checkRasterFitsModel, ensureModelOnnx, readBatch, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
 import { ingest } from '../ingest/index.ts';
-import { IngestRasterSource, TripletDataset } from '../sampling/index.ts';
+import { IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import type { Store } from '../store/index.ts';
 import type { FetchedJob, JobQueue } from './queue.ts';
 import type { EmbedUnit, IngestUnit } from './units.ts';
@@ -91,7 +91,7 @@ async function runEmbed(store: Store, sessions: SessionCache, unit: EmbedUnit): 
   const tiles = await store.tilesOfRasterInRange(unit.rasterId, unit.firstTileId, unit.lastTileId);
   const source = await IngestRasterSource.open(raster);
   try {
-    const dataset = new TripletDataset([source], model.card.normalization);
+    const dataset = new TripletDataset([source], model.card.normalization, [statsOfRaster(raster)]);
     for (let i = 0; i < tiles.length; i += unit.batch) {
       const batch = tiles.slice(i, i + unit.batch);
       const vectors = await session.embed(await readBatch(dataset, raster.id, batch), batch.length);

@@ -4,7 +4,7 @@ import type { RasterRecord } from '../store/records.ts';
 import { TripletDataset } from './dataset.ts';
 import { IngestRasterSource } from './ingest-source.ts';
 import { TripletLoader, type LoaderOptions } from './loader.ts';
-import { normalizationFromStats, type Normalization, type NormalizationMethod } from './normalize.ts';
+import { normalizationFromStats, type Normalization, type NormalizationMethod, type NormalizationScope, type StatsOfRaster } from './normalize.ts';
 import { formatRadius, parseRadius, pixelSizeMetres, radiusPixels } from './radius.ts';
 import type { RngState } from './rng.ts';
 import { TripletSampler } from './sampler.ts';
@@ -27,8 +27,14 @@ export interface SamplingParams {
   bands?: number[];
   /** Default 'percentile' (p2-p98 stretched to 0..1). */
   normalization?: NormalizationMethod;
+  /** Pooled statistics for all rasters (default), or each raster by its own. */
+  normalizationScope?: NormalizationScope;
   /** Random flips and quarter turns (default true). */
   augment?: boolean;
+  /** A temporal positive takes its anchor's flips and turns (default false). */
+  pairedTemporalAugment?: boolean;
+  /** Per-tile, per-band gain, offset and gamma jitter strength (default 0: none). */
+  radiometricJitter?: number;
   /** Default 0. */
   seed?: number | string;
   /** Catalog rasters to sample (default all). */
@@ -48,7 +54,10 @@ export interface ResolvedSamplingParams {
   maxNodataFraction: number;
   bands: number[];
   normalization: NormalizationMethod;
+  normalizationScope: NormalizationScope;
   augment: boolean;
+  pairedTemporalAugment: boolean;
+  radiometricJitter: number;
   seed: number | string;
   rasterIds: number[];
   /** Sampling weight of each raster (its valid pixels), by raster id. */
@@ -105,6 +114,11 @@ export async function openTripletSampling(
   }
 }
 
+/** A catalog raster's stored band statistics, as normalization reads them. */
+export function statsOfRaster(r: Pick<RasterRecord, 'id' | 'uri' | 'bandStats'>): StatsOfRaster {
+  return { id: r.id, label: `raster ${r.id} (${r.uri})`, bandStats: r.bandStats };
+}
+
 /** The same over rasters already open (tests, benches, callers outside a store). */
 export async function createTripletSampling(inputs: { record: CatalogRecord; source: RasterSource }[], params: SamplingParams = {}): Promise<TripletSampling> {
   const records = inputs.map((i) => i.record);
@@ -133,10 +147,14 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     radius: radiusPixels(radius, pixelSizeOf(r), `raster ${r.id} (${r.uri})`),
     stack: stacks.get(r.id),
   }));
-  const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, temporalProbability, maxNodataFraction, augment: params.augment ?? true, seed });
+  const augmentation = { augment: params.augment ?? true, pairedTemporalAugment: params.pairedTemporalAugment ?? false, radiometricJitter: params.radiometricJitter ?? 0 };
+  const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, temporalProbability, maxNodataFraction, ...augmentation, seed });
   if (params.rngState) sampler.setState(params.rngState);
-  const normalization = normalizationFromStats(records.map((r) => ({ id: r.id, label: `raster ${r.id} (${r.uri})`, bandStats: r.bandStats })), bands, method);
-  const dataset = new TripletDataset(inputs.map((i) => i.source), normalization);
+  const scope = params.normalizationScope ?? 'pooled';
+  if (scope !== 'pooled' && scope !== 'raster') throw new UserError(`normalization scope must be pooled or raster, got '${scope}'`);
+  const stats = records.map(statsOfRaster);
+  const normalization = normalizationFromStats(stats, bands, method, scope);
+  const dataset = new TripletDataset(inputs.map((i) => i.source), normalization, stats);
   const resolved: ResolvedSamplingParams = {
     tileSize,
     neighborhood: formatRadius(radius),
@@ -146,7 +164,8 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     maxNodataFraction,
     bands,
     normalization: method,
-    augment: params.augment ?? true,
+    normalizationScope: scope,
+    ...augmentation,
     seed,
     rasterIds: records.map((r) => r.id),
     weights: Object.fromEntries(sampler.weights()),

@@ -1,9 +1,9 @@
-export { createTripletSampling, openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_TEMPORAL_POSITIVES, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, coRegistered, coRegisteredStacks } from './catalog.ts';
+export { createTripletSampling, openTripletSampling, DEFAULT_CROSS_RASTER, DEFAULT_TEMPORAL_POSITIVES, DEFAULT_MAX_NODATA, DEFAULT_TILE_SIZE, coRegistered, coRegisteredStacks, statsOfRaster } from './catalog.ts';
 export type { CatalogRecord, ResolvedSamplingParams, SamplingParams, TripletSampling } from './catalog.ts';
 export { TripletSampler, type SamplerOptions, type SamplerRaster, type TileDraw, type Triplet } from './sampler.ts';
 export { TripletDataset, type TripletTensors } from './dataset.ts';
 export { TripletLoader, type LoaderOptions, type TripletBatch } from './loader.ts';
-export { normalizeTile, normalizationFromStats, parseNormalization, type Normalization, type NormalizationMethod } from './normalize.ts';
+export { normalizeTile, normalizationForRaster, normalizationFromStats, parseNormalization, type Normalization, type NormalizationMethod, type NormalizationScope, type StatsOfRaster } from './normalize.ts';
 export { augmentTile, drawAugmentation, IDENTITY, type Augmentation } from './augment.ts';
 export { Rng, type RngState } from './rng.ts';
 export { MemoryRaster, pixelIsNodata, type PixelWindow, type RasterSource } from './source.ts';

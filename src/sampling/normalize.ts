@@ -3,6 +3,8 @@ import type { BandStats } from '../store/records.ts';
 import { pixelIsNodata } from './source.ts';
 
 export type NormalizationMethod = 'zscore' | 'percentile';
+/** pooled: one set of numbers for every raster; raster: each raster by its own statistics. */
+export type NormalizationScope = 'pooled' | 'raster';
 
 /**
  * How raw band values become model inputs. Training writes this object into the model card and inference reads
@@ -28,6 +30,12 @@ export interface Normalization {
   fill: number;
   /** The rasters whose statistics produced the numbers. */
   rasterIds: number[];
+  /**
+   * 'raster': every raster, in training and at inference, is normalized by its own band statistics (see
+   * `normalizationForRaster`), which takes out differences of date, sensor gain and sample type; `offset` and
+   * `scale` then record the pooled numbers of the training rasters. Absent: pooled.
+   */
+  scope?: 'raster';
 }
 
 /** The smallest scale used, so a constant band maps to 0 instead of dividing by zero. */
@@ -39,7 +47,7 @@ export interface StatsOfRaster {
   bandStats: BandStats[];
 }
 
-export function normalizationFromStats(rasters: StatsOfRaster[], bands: number[], method: NormalizationMethod): Normalization {
+export function normalizationFromStats(rasters: StatsOfRaster[], bands: number[], method: NormalizationMethod, scope: NormalizationScope = 'pooled'): Normalization {
   if (rasters.length === 0) throw new UserError('normalization needs at least one raster');
   const offset: number[] = [];
   const scale: number[] = [];
@@ -73,7 +81,13 @@ export function normalizationFromStats(rasters: StatsOfRaster[], bands: number[]
     clip: method === 'percentile' ? [0, 1] : null,
     fill: 0,
     rasterIds: rasters.map((r) => r.id),
+    ...(scope === 'raster' ? { scope } : {}),
   };
+}
+
+/** The numbers that apply to one raster: its own statistics under per-raster scope, the model's otherwise. */
+export function normalizationForRaster(n: Normalization, raster: StatsOfRaster): Normalization {
+  return n.scope === 'raster' ? { ...normalizationFromStats([raster], n.bands, n.method, 'raster'), fill: n.fill } : n;
 }
 
 /** Checks a normalization read back from a model card, so inference fails clearly on a damaged one. */
@@ -83,7 +97,7 @@ export function parseNormalization(value: unknown): Normalization {
   if (
     !n || n.version !== 1 || (n.method !== 'zscore' && n.method !== 'percentile') || !Array.isArray(n.bands) || n.bands.length === 0 ||
     !numbers(n.bands, n.bands.length) || !numbers(n.offset, n.bands.length) || !numbers(n.scale, n.bands.length) ||
-    !(n.clip === null || numbers(n.clip, 2)) || typeof n.fill !== 'number'
+    !(n.clip === null || numbers(n.clip, 2)) || typeof n.fill !== 'number' || !(n.scope === undefined || n.scope === 'raster')
   ) {
     throw new UserError('the model card has no valid normalization (expected {version: 1, method, bands, offset, scale, clip, fill})');
   }

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.ts';
 import { drawAugmentation, IDENTITY, type Augmentation } from './augment.ts';
+import type { RadiometricJitter } from './radiometry.ts';
 import { Rng, type RngState } from './rng.ts';
 import type { PixelWindow } from './source.ts';
 import type { ValidityMask } from './validity.ts';
@@ -28,6 +29,13 @@ export interface SamplerOptions {
   temporalProbability?: number;
   /** Random flips and quarter turns per tile. */
   augment: boolean;
+  /**
+   * A temporal positive takes its anchor's flips and turns instead of its own, so the pair differs only by date
+   * and the network need not give up the layout that identifies a place.
+   */
+  pairedTemporalAugment?: boolean;
+  /** Strength of per-tile, per-band gain, offset and gamma jitter (0: none); see radiometry.ts. */
+  radiometricJitter?: number;
   seed: number | string;
 }
 
@@ -35,6 +43,7 @@ export interface TileDraw {
   rasterId: number;
   window: PixelWindow;
   augment: Augmentation;
+  jitter?: RadiometricJitter;
 }
 
 export interface Triplet {
@@ -88,6 +97,8 @@ export class TripletSampler {
     if (new Set(rasters.map((r) => r.id)).size !== rasters.length) throw new UserError('each raster may be selected only once');
     const q = options.temporalProbability ?? 0;
     if (!(q >= 0 && q <= 1)) throw new UserError(`temporal-positive probability must be between 0 and 1, got ${q}`);
+    const jitter = options.radiometricJitter ?? 0;
+    if (!(jitter >= 0 && jitter <= 2)) throw new UserError(`radiometric jitter must be between 0 and 2, got ${jitter}`);
     if (q > 0 && !rasters.some((r) => r.stack !== undefined && rasters.some((o) => o !== r && o.stack === r.stack))) {
       throw new UserError(`temporal positives (probability ${q}) need co-registered rasters (dates of one place on one grid), and no two selected rasters line up; set it to 0`);
     }
@@ -138,9 +149,12 @@ export class TripletSampler {
     const distantRaster = fromOther ? this.rasters[this.pickRaster(rasterIndex)] : r;
     const distant = fromOther ? this.drawUniform(distantRaster) : this.drawFarFrom(r, anchor);
     if (!distant) return undefined;
+    const anchorTile = this.tile(r, anchor);
+    const neighborTile = this.tile(neighborRaster, neighbor);
+    if (otherDate && this.options.pairedTemporalAugment) neighborTile.augment = anchorTile.augment;
     return {
-      anchor: this.tile(r, anchor),
-      neighbor: this.tile(neighborRaster, neighbor),
+      anchor: anchorTile,
+      neighbor: neighborTile,
       distant: this.tile(distantRaster, distant),
       distantFrom: fromOther ? 'other-raster' : 'same-raster',
       neighborFrom: otherDate ? 'other-date' : 'nearby',
@@ -155,7 +169,10 @@ export class TripletSampler {
 
   private tile(r: Prepared, at: Position): TileDraw {
     const size = this.options.tileSize;
-    return { rasterId: r.id, window: { x: at.x, y: at.y, w: size, h: size }, augment: this.options.augment ? drawAugmentation(this.rng) : IDENTITY };
+    const draw: TileDraw = { rasterId: r.id, window: { x: at.x, y: at.y, w: size, h: size }, augment: this.options.augment ? drawAugmentation(this.rng) : IDENTITY };
+    const strength = this.options.radiometricJitter ?? 0;
+    if (strength > 0) draw.jitter = { strength, seed: this.rng.nextUint32() };
+    return draw;
   }
 
   /** A raster index with probability proportional to valid pixels, never `exclude`. */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { Store, ModelRecord } from '../store/index.ts';
-import { openTripletSampling, Rng, type NormalizationMethod, type TripletSampling } from '../sampling/index.ts';
+import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
 import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName } from './model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
@@ -34,8 +34,12 @@ export interface TrainOptions {
   batch: number;
   neighborhood?: string;
   normalization: NormalizationMethod;
+  /** pooled statistics for all rasters, or each raster by its own (default pooled). */
+  normalizationScope?: NormalizationScope;
   crossRasterProbability?: number;
   temporalProbability?: number;
+  pairedTemporalAugment?: boolean;
+  radiometricJitter?: number;
   maxNodataFraction?: number;
   rasterIds?: number[];
   loss: TripletLossOptions;
@@ -165,8 +169,11 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
     bands: options.bands,
     neighborhood: options.neighborhood,
     normalization: options.normalization,
+    normalizationScope: options.normalizationScope,
     crossRasterProbability: options.crossRasterProbability,
     temporalProbability: options.temporalProbability,
+    pairedTemporalAugment: options.pairedTemporalAugment,
+    radiometricJitter: options.radiometricJitter,
     maxNodataFraction: options.maxNodataFraction,
     rasterIds: options.rasterIds,
     seed: options.seed,
