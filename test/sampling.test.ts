@@ -259,6 +259,22 @@ describe('temporal positives', () => {
     assert.deepEqual(paired.map((t) => t.neighbor.window), independent.map((t) => t.neighbor.window));
   });
 
+  test('adjacent negatives: with a temporal positive the distant tile is on the anchor date, not overlapping it, within two tiles', () => {
+    const opts = { tileSize: 16, crossRasterProbability: 0, temporalProbability: 0.5, maxNodataFraction: 0, augment: false, seed: 9, adjacentNegatives: true };
+    const triplets = new TripletSampler(stacked('one place'), opts).take(2000);
+    const gap = (t: Triplet) => Math.max(Math.abs(t.distant.window.x - t.anchor.window.x), Math.abs(t.distant.window.y - t.anchor.window.y));
+    const temporal = triplets.filter((t) => t.neighborFrom === 'other-date');
+    assert.ok(temporal.length > 800);
+    for (const t of temporal) {
+      assert.equal(t.distant.rasterId, t.anchor.rasterId);
+      assert.ok(gap(t) >= 16 && gap(t) <= 32, `distant ${gap(t)} px away`);
+    }
+    // Nearby neighbours keep the far distant tile (beyond the 8 px radius on both axes).
+    for (const t of triplets.filter((t) => t.neighborFrom === 'nearby')) {
+      assert.ok(Math.abs(t.distant.window.x - t.anchor.window.x) > 8 && Math.abs(t.distant.window.y - t.anchor.window.y) > 8);
+    }
+  });
+
   test('bad probabilities and rasters that do not line up are one clear error', () => {
     const opts = { tileSize: 16, crossRasterProbability: 0, maxNodataFraction: 0.1, augment: false, seed: 1 };
     assert.throws(() => new TripletSampler(stacked('a'), { ...opts, temporalProbability: 1.5 }), (e: unknown) => e instanceof UserError && /between 0 and 1, got 1.5/.test(e.message));

@@ -57,6 +57,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
     .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (default 0.9 where they form a stack; distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
     .option('--paired-augment', 'a temporal positive takes its anchor\'s flips and quarter turns')
+    .option('--adjacent-negatives', 'with a temporal positive, the distant tile lies next to the anchor on its date (within two tiles)')
     .option('--jitter <s>', 'per-tile, per-band radiometric jitter strength (gain, offset, gamma; 0 = none)', numberOption('--jitter', 0, 2))
     .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
@@ -82,7 +83,7 @@ export function registerTrainCommand(program: Command): void {
         train(store, {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
-          temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter,
+          temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
           loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),

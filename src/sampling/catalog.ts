@@ -35,6 +35,8 @@ export interface SamplingParams {
   pairedTemporalAugment?: boolean;
   /** Per-tile, per-band gain, offset and gamma jitter strength (default 0: none). */
   radiometricJitter?: number;
+  /** With a temporal positive, the distant tile lies next to the anchor on its date (default false). */
+  adjacentNegatives?: boolean;
   /** Default 0. */
   seed?: number | string;
   /** Catalog rasters to sample (default all). */
@@ -58,6 +60,7 @@ export interface ResolvedSamplingParams {
   augment: boolean;
   pairedTemporalAugment: boolean;
   radiometricJitter: number;
+  adjacentNegatives: boolean;
   seed: number | string;
   rasterIds: number[];
   /** Sampling weight of each raster (its valid pixels), by raster id. */
@@ -147,7 +150,7 @@ export async function createTripletSampling(inputs: { record: CatalogRecord; sou
     radius: radiusPixels(radius, pixelSizeOf(r), `raster ${r.id} (${r.uri})`),
     stack: stacks.get(r.id),
   }));
-  const augmentation = { augment: params.augment ?? true, pairedTemporalAugment: params.pairedTemporalAugment ?? false, radiometricJitter: params.radiometricJitter ?? 0 };
+  const augmentation = { augment: params.augment ?? true, pairedTemporalAugment: params.pairedTemporalAugment ?? false, radiometricJitter: params.radiometricJitter ?? 0, adjacentNegatives: params.adjacentNegatives ?? false };
   const sampler = new TripletSampler(samplerRasters, { tileSize, crossRasterProbability, temporalProbability, maxNodataFraction, ...augmentation, seed });
   if (params.rngState) sampler.setState(params.rngState);
   const scope = params.normalizationScope ?? 'pooled';

@@ -34,6 +34,11 @@ export interface SamplerOptions {
    * and the network need not give up the layout that identifies a place.
    */
   pairedTemporalAugment?: boolean;
+  /**
+   * With a temporal positive, the distant tile is a window of the anchor's date next to it (not overlapping, within
+   * two tiles) instead of far away: the hardest negative for telling a place from its surroundings.
+   */
+  adjacentNegatives?: boolean;
   /** Strength of per-tile, per-band gain, offset and gamma jitter (0: none); see radiometry.ts. */
   radiometricJitter?: number;
   seed: number | string;
@@ -147,7 +152,8 @@ export class TripletSampler {
     if (!neighbor) return undefined;
     const fromOther = this.options.crossRasterProbability > 0 && this.rng.float() < this.options.crossRasterProbability;
     const distantRaster = fromOther ? this.rasters[this.pickRaster(rasterIndex)] : r;
-    const distant = fromOther ? this.drawUniform(distantRaster) : this.drawFarFrom(r, anchor);
+    const adjacent = otherDate && this.options.adjacentNegatives ? this.drawAdjacent(r, anchor) : undefined;
+    const distant = fromOther ? this.drawUniform(distantRaster) : adjacent ?? this.drawFarFrom(r, anchor);
     if (!distant) return undefined;
     const anchorTile = this.tile(r, anchor);
     const neighborTile = this.tile(neighborRaster, neighbor);
@@ -212,6 +218,19 @@ export class TripletSampler {
         y: this.rng.intBetween(Math.max(0, a.y - r.radius.y), Math.min(r.maxY, a.y + r.radius.y)),
       };
       if (this.acceptable(r, at)) return at;
+    }
+    return undefined;
+  }
+
+  /** A window that does not overlap the anchor's but lies within two tiles of it; undefined where none is valid. */
+  private drawAdjacent(r: Prepared, a: Position): Position | undefined {
+    const t = this.options.tileSize;
+    for (let i = 0; i < NEIGHBOR_TRIES; i++) {
+      const at = {
+        x: this.rng.intBetween(Math.max(0, a.x - 2 * t), Math.min(r.maxX, a.x + 2 * t)),
+        y: this.rng.intBetween(Math.max(0, a.y - 2 * t), Math.min(r.maxY, a.y + 2 * t)),
+      };
+      if (Math.max(Math.abs(at.x - a.x), Math.abs(at.y - a.y)) >= t && this.acceptable(r, at)) return at;
     }
     return undefined;
   }

@@ -40,6 +40,7 @@ export interface TrainOptions {
   temporalProbability?: number;
   pairedTemporalAugment?: boolean;
   radiometricJitter?: number;
+  adjacentNegatives?: boolean;
   maxNodataFraction?: number;
   rasterIds?: number[];
   loss: TripletLossOptions;
@@ -174,6 +175,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
     temporalProbability: options.temporalProbability,
     pairedTemporalAugment: options.pairedTemporalAugment,
     radiometricJitter: options.radiometricJitter,
+    adjacentNegatives: options.adjacentNegatives,
     maxNodataFraction: options.maxNodataFraction,
     rasterIds: options.rasterIds,
     seed: options.seed,
