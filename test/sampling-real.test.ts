@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fromFile } from 'geotiff';
 import { ingest } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
-import { augmentTile, openTripletSampling, type TripletSampling } from '../src/sampling/index.ts';
+import { augmentTile, DEFAULT_TEMPORAL_POSITIVES, openTripletSampling, type TripletSampling } from '../src/sampling/index.ts';
 import type { TripletIndex } from '../src/sampling/export.ts';
 import { DATA_DIR, dataMissing, lastJson, runCli, tempDir } from './helpers.ts';
 
@@ -118,7 +118,8 @@ describe('sampling real imagery', { skip: dataMissing }, () => {
     let sampling: TripletSampling | undefined;
     try {
       sampling = await openTripletSampling(store, { rasterIds: ids.naip, tileSize: 32, seed: 2 });
-      assert.equal(sampling.params.temporalProbability, 0.9);
+      assert.equal(sampling.params.temporalProbability, DEFAULT_TEMPORAL_POSITIVES);
+      assert.equal(sampling.params.pairedTemporalAugment, true);
       assert.equal(sampling.params.crossRasterProbability, 0);
       const triplets = sampling.sampler.take(300);
       const temporal = triplets.filter((t) => t.neighborFrom === 'other-date');

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { DEFAULT_TEMPORAL_POSITIVES } from '../sampling/index.ts';
 import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
 import { train, TRAIN_DEFAULTS, backboneConfigs, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary } from '../train/index.ts';
 
@@ -55,8 +56,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
     .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
     .option('--neighborhood <r>', 'neighborhood radius: pixels (32) or metres (100m); default the tile size')
-    .option('--temporal-positives <p>', 'probability that the neighbor is the same window on another date of co-registered rasters (default 0.9 where they form a stack; distant tiles then share the anchor\'s date)', numberOption('--temporal-positives', 0, 1))
-    .option('--paired-augment', 'a temporal positive takes its anchor\'s flips and quarter turns')
+    .option('--temporal-positives <p>', `probability that the neighbor is the same window on another date of co-registered rasters (default ${DEFAULT_TEMPORAL_POSITIVES} where they form a stack; distant tiles then share the anchor's date)`, numberOption('--temporal-positives', 0, 1))
+    .option('--no-paired-augment', 'a temporal positive gets its own flips and quarter turns (default: its anchor\'s)')
     .option('--adjacent-negatives', 'with a temporal positive, the distant tile lies next to the anchor on its date (within two tiles)')
     .option('--jitter <s>', 'per-tile, per-band radiometric jitter strength (gain, offset, gamma; 0 = none)', numberOption('--jitter', 0, 2))
     .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
