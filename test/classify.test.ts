@@ -115,6 +115,21 @@ describe('metrics, PCA, majority', () => {
   });
 });
 
+test('a class map of 250,000 tiles (past where spreading them into Math.min overflowed the stack)', () => {
+  const [cols, rows, size, stride] = [500, 500, 32, 16];
+  const raster = { ...utmRaster('big.tif', 8100, 8100, size, stride), id: 1, ingestedAt: '' };
+  // The grid starts at the second column and row: the map's origin is the first tile's, not the raster's.
+  const tiles = Array.from({ length: cols * rows }, (_, i) => ({ id: i + 1, x: (1 + (i % cols)) * stride, y: (1 + Math.floor(i / cols)) * stride }));
+  const predictions = tiles.map((t) => ({ tileId: t.id, classId: t.id % 3, className: '', probability: 1 }));
+  const map = classMapRaster(raster, tiles as never, predictions, [{ id: 0, name: 'a' }, { id: 1, name: 'b' }, { id: 2, name: 'c' }]);
+  assert.equal(map.width, cols);
+  assert.equal(map.height, rows);
+  // Pixel (0, 0) is centred on the tile at (16, 16): its corner is 8 px in, 16 + 8 = 24 px from the raster's.
+  assert.deepEqual(map.geotransform, [300000 + 24 * 30, 16 * 30, 0, 4150000 - 24 * 30, 0, -16 * 30]);
+  for (const i of [0, 1, cols, cols * rows - 1]) assert.equal(map.bands[0][i], tiles[i].id % 3);
+  assert.throws(() => classMapRaster(raster, [], [], []), /has no tiles/);
+});
+
 describe('spatial folds', () => {
   // Overlapping tiles: 32 px at stride 16, two rasters of the same place (a second date).
   const tiles: TilePlace[] = [];
