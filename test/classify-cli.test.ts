@@ -30,7 +30,7 @@ function userError(r: CliResult, message: RegExp): void {
  * embed, NLCD label import, classify train, classify predict (GeoTIFF read back by GDAL, GeoJSON) and evaluate.
  * The model is far too briefly trained to be good; accuracy is bench/quality.ts's business.
  */
-describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing }, () => {
+describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing() }, () => {
   let dir: ReturnType<typeof tempDir>;
   let db: string;
   let env: NodeJS.ProcessEnv;

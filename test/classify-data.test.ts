@@ -40,7 +40,7 @@ async function registerGrid(store: Store, path: string, size: number, stride: nu
   }, tiles);
 }
 
-describe('real label data', { skip: dataMissing }, () => {
+describe('real label data', { skip: dataMissing() }, () => {
   let dir: ReturnType<typeof tempDir>;
   let store: Store;
   before(async () => {

@@ -13,7 +13,7 @@ import {
 import { seededRandom, shuffled } from '../src/classify/random.ts';
 import { proj4ForEpsg } from '../src/classify/crs.ts';
 import { UserError } from '../src/errors.ts';
-import { tempDir } from './helpers.ts';
+import { gdalMissing, tempDir } from './helpers.ts';
 
 /** Gaussian blobs: class c is centred at 3 on axis c, noise elsewhere. */
 function blobs(n: number, d: number, k: number, seed = 1) {
@@ -224,13 +224,7 @@ describe('store-backed import, class map and classification', () => {
     });
   });
 
-  test('class map GeoTIFF round-trips through GDAL: georeferencing, values, colour table', async (t) => {
-    try {
-      execFileSync('/usr/bin/python3', ['-c', 'from osgeo import gdal']);
-    } catch {
-      t.skip('GDAL Python bindings not found at /usr/bin/python3 (apt install python3-gdal)');
-      return;
-    }
+  test('class map GeoTIFF round-trips through GDAL: georeferencing, values, colour table', { skip: gdalMissing() }, async () => {
     const raster = await store.raster(rasterId);
     const tiles = await store.tilesOfRaster(rasterId);
     const predictions = tiles.slice(0, 11).map((tile, i) => ({ tileId: tile.id, classId: [3, 7, 12][i % 3], className: '', probability: 1 }));

@@ -5,14 +5,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ingest, openRaster } from '../src/ingest/index.ts';
 import { Store } from '../src/store/index.ts';
-import { ROOT, tempDir } from './helpers.ts';
+import { GDAL_PY, ROOT, gdalMissing, tempDir } from './helpers.ts';
 
-const GDAL_PY = '/usr/bin/python3';
-const gdalMissing = existsSync(GDAL_PY) ? false : `${GDAL_PY} (Debian's python3-gdal) not found; skipping the sparse-file comparisons`;
 
 interface Case { name: string; dtype: 'float32' | 'uint16' | 'int16'; nodata: 'nan' | number | null; driver: 'GTiff' | 'COG'; tiled: boolean; compress: string; predictor: number }
 interface GdalRead { name: string; path: string; sparseBlocks: number; bands: string[]; valid: string }
@@ -28,7 +25,7 @@ const CASES: Case[] = [
 let tmp: ReturnType<typeof tempDir>;
 let refs: GdalRead[] = [];
 before(() => {
-  if (gdalMissing) return;
+  if (gdalMissing()) return;
   tmp = tempDir();
   const out = execFileSync(GDAL_PY, [join(ROOT, 'test/fixtures/sparse_rasters.py')], { input: JSON.stringify({ dir: tmp.path, cases: CASES }), maxBuffer: 64 << 20 });
   refs = JSON.parse(out.toString());
@@ -39,7 +36,7 @@ const f64 = (b64: string) => new Float64Array(new Uint8Array(Buffer.from(b64, 'b
 const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
 
 for (const [k, c] of CASES.entries()) {
-  test(`${c.name}: sparse blocks read as GDAL reads them, cached and streamed`, { skip: gdalMissing }, async () => {
+  test(`${c.name}: sparse blocks read as GDAL reads them, cached and streamed`, { skip: gdalMissing() }, async () => {
     const ref = refs[k];
     assert.ok(ref.sparseBlocks >= 1, `GDAL left ${ref.sparseBlocks} blocks out of ${c.name}`);
     const bands = ref.bands.map(f64);
@@ -76,7 +73,7 @@ for (const [k, c] of CASES.entries()) {
   });
 }
 
-test('ingest of a NaN-nodata COG: band statistics and tile valid fractions leave the sparse blocks out', { skip: gdalMissing }, async () => {
+test('ingest of a NaN-nodata COG: band statistics and tile valid fractions leave the sparse blocks out', { skip: gdalMissing() }, async () => {
   const k = CASES.findIndex((c) => c.name === 'float-nan-cog');
   const ref = refs[k];
   const bands = ref.bands.map(f64);

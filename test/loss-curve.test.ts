@@ -1,14 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { GDAL_PY, gdalMissing } from './helpers.ts';
 import { lossCurveSvg } from '../src/train/loss-curve.ts';
 
-const PY = '/usr/bin/python3';
 
 /** The SVG's text elements and element names, as Python's XML parser reads them. */
 function parseSvg(svg: string): { texts: string[]; tags: string[] } {
-  return JSON.parse(execFileSync(PY, ['-c', `
+  return JSON.parse(execFileSync(GDAL_PY, ['-c', `
 import json, sys
 import xml.etree.ElementTree as E
 root = E.fromstring(sys.stdin.read())
@@ -16,7 +15,7 @@ print(json.dumps({"texts": [t.text for t in root.iter('{http://www.w3.org/2000/s
 `], { input: svg, encoding: 'utf8' }));
 }
 
-test('a model name with markup stays the title text, and a 300,000-step history draws', { skip: existsSync(PY) ? false : `${PY} not found` }, () => {
+test('a model name with markup stays the title text, and a 300,000-step history draws', { skip: gdalMissing() }, () => {
   const name = `evil"</text><script>alert('x')</script><text>& co`;
   const losses = Array.from({ length: 300_000 }, (_, i) => 10 / (1 + i / 1000));
   const { texts, tags } = parseSvg(lossCurveSvg(losses, `${name}: Tile2Vec triplet loss`));

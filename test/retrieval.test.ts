@@ -86,7 +86,7 @@ describe('same place across dates', () => {
   });
 });
 
-describe('tilevec evaluate --temporal', { skip: dataMissing }, () => {
+describe('tilevec evaluate --temporal', { skip: dataMissing() }, () => {
   test('rasters that do not line up are refused with one line, and a stack is measured', async () => {
     const dir = tempDir();
     try {

@@ -1,22 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { GDAL_PY, gdalMissing } from './helpers.ts';
 import { symmetricEigen } from '../src/classify/symmetric-eigen.ts';
 import { seededRandom } from '../src/classify/random.ts';
 
-const PY = '/usr/bin/python3';
 
 /** numpy's eigenvalues (LAPACK syevd), descending. */
 function numpyEigenvalues(m: Float64Array, n: number): number[] {
-  return JSON.parse(execFileSync(PY, ['-c', `
+  return JSON.parse(execFileSync(GDAL_PY, ['-c', `
 import json, sys, numpy
 m = numpy.array(json.load(sys.stdin)).reshape(${n}, ${n})
 print(json.dumps(sorted(numpy.linalg.eigvalsh(m).tolist(), reverse=True)))
 `], { input: JSON.stringify(Array.from(m)), encoding: 'utf8' }));
 }
 
-test('eigenvalues equal numpy\'s at every scale, in a few sweeps, and the vectors diagonalise the matrix', { skip: existsSync(PY) ? false : `${PY} not found` }, () => {
+test('eigenvalues equal numpy\'s at every scale, in a few sweeps, and the vectors diagonalise the matrix', { skip: gdalMissing() }, () => {
   const n = 24;
   const r = seededRandom(3);
   // A covariance-like matrix: B Bᵀ of a random B.
