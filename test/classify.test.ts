@@ -10,14 +10,14 @@ import {
   labelTilesFromFeatures, majorityLabel, acceptLabel, overlapNeighbours, serializeClassifier, spatialFolds, randomFolds, tilesOverlap,
   writeClassGeoTiff, CLASSIFIER_KINDS, type TilePlace,
 } from '../src/classify/index.ts';
-import { seededRandom, shuffled } from '../src/classify/random.ts';
+import { shuffled, uniform } from '../src/rng.ts';
 import { proj4ForEpsg } from '../src/classify/crs.ts';
 import { UserError } from '../src/errors.ts';
 import { gdalMissing, tempDir } from './helpers.ts';
 
 /** Gaussian blobs: class c is centred at 3 on axis c, noise elsewhere. */
 function blobs(n: number, d: number, k: number, seed = 1) {
-  const r = seededRandom(seed);
+  const r = uniform(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
   const rows: Float32Array[] = [];
   const labels: number[] = [];
@@ -62,7 +62,7 @@ describe('classifiers', () => {
   for (const kind of CLASSIFIER_KINDS) {
     test(`${kind} learns a separable problem and does clearly worse on shuffled labels`, () => {
       const real = crossValidate(rows, labels, tiles, { classifier: kind, split: 'random', folds: 5 });
-      const control = crossValidate(rows, shuffled(labels, seededRandom(9)), tiles, { classifier: kind, split: 'random', folds: 5 });
+      const control = crossValidate(rows, shuffled(labels, uniform(9)), tiles, { classifier: kind, split: 'random', folds: 5 });
       assert.ok(real.accuracy > 0.95, `${kind} accuracy ${real.accuracy}`);
       assert.ok(control.accuracy < 0.5, `${kind} shuffled-label accuracy ${control.accuracy}`);
       const model = createClassifier(kind, { seed: 3 }).fit(rows, labels);
@@ -92,7 +92,7 @@ describe('metrics, PCA, majority', () => {
   });
 
   test('PCA finds the axis of largest variance', () => {
-    const r = seededRandom(2);
+    const r = uniform(2);
     const rows = Array.from({ length: 400 }, () => {
       const t = r() * 10;
       return [t, 2 * t + r() * 0.01, r() * 0.1, 5];

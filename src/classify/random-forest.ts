@@ -1,5 +1,5 @@
 import { argmaxClass, checkTrainingData, encodeLabels, type Classifier, type FeatureRow } from './classifier.ts';
-import { seededRandom } from './random.ts';
+import { uniform } from '../rng.ts';
 
 export interface RandomForestOptions {
   trees?: number;
@@ -37,7 +37,7 @@ export class RandomForest implements Classifier {
     const d = rows[0].length;
     // Column-major copy: split search scans one feature across many rows.
     const columns = Array.from({ length: d }, (_, j) => Float64Array.from(rows, (r) => r[j]));
-    const random = seededRandom(this.options.seed ?? 1);
+    const random = uniform(this.options.seed ?? 1);
     const treeCount = this.options.trees ?? 100;
     this.trees = [];
     for (let t = 0; t < treeCount; t++) {
