@@ -5,13 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import proj4 from 'proj4';
 import { Store, type NewRaster, type NewTile } from '../src/store/index.ts';
+import { crsFromEpsg } from '../src/ingest/index.ts';
 import {
   classMapRaster, classifyTiles, classificationMetrics, createClassifier, crossValidate, deserializeClassifier, fitPca, importLabels,
   labelTilesFromFeatures, majorityLabel, acceptLabel, overlapNeighbours, serializeClassifier, spatialFolds, randomFolds, tilesOverlap,
   writeClassGeoTiff, CLASSIFIER_KINDS, type TilePlace,
 } from '../src/classify/index.ts';
 import { shuffled, uniform } from '../src/rng.ts';
-import { proj4ForEpsg } from '../src/classify/crs.ts';
 import { UserError } from '../src/errors.ts';
 import { gdalMissing, tempDir } from './helpers.ts';
 
@@ -31,7 +31,7 @@ function blobs(n: number, d: number, k: number, seed = 1) {
 
 /** A w×h grid of tiles of `size` px at `stride` on a UTM 12N raster with 30 m pixels, with WGS84 footprints. */
 function utmTiles(cols: number, rows: number, size: number, stride: number, gt = [300000, 30, 0, 4150000, 0, -30]): NewTile[] {
-  const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+  const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
   const tiles: NewTile[] = [];
   for (let j = 0; j < rows; j++) {
     for (let i = 0; i < cols; i++) {
@@ -48,7 +48,7 @@ function utmTiles(cols: number, rows: number, size: number, stride: number, gt =
 }
 
 function utmRaster(uri: string, width: number, height: number, tileSize: number, stride: number, gt = [300000, 30, 0, 4150000, 0, -30]): NewRaster {
-  const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+  const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
   const ring = [[0, 0], [width, 0], [width, height], [0, height], [0, 0]].map(([c, r]) => toLonLat.forward([gt[0] + c * gt[1], gt[3] + r * gt[5]]));
   return {
     uri, contentHash: 'x', sizeBytes: 1, width, height, bandCount: 1, dtype: 'uint8', nodata: null, epsg: 32612, crsDef: null, geotransform: gt,
@@ -200,7 +200,7 @@ describe('store-backed import, class map and classification', () => {
     const tiles = await store.tilesOfRaster(rasterId);
     const tile = (i: number, j: number) => tiles.find((t) => t.x === i * 10 && t.y === j * 10)!;
     // A polygon exactly over tile (1,0) and the left half of (2,0): (1,0) is fully covered, (2,0) half (coverage 0.5).
-    const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+    const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
     const ring = [[300300, 4150000], [300750, 4150000], [300750, 4149700], [300300, 4149700], [300300, 4150000]].map((p) => toLonLat.forward(p));
     const features = [{ type: 'Feature' as const, properties: { kind: 'marsh' }, geometry: { type: 'Polygon' as const, coordinates: [ring] } },
       { type: 'Feature' as const, properties: { kind: 'sand' }, geometry: { type: 'Point' as const, coordinates: tile(3, 2).footprint.coordinates[0][0].map((v, k) => v + (k === 0 ? 0.0005 : -0.0005)) } }];

@@ -119,7 +119,7 @@ function ellipsoid(keys: GeoKeys): string {
   return '+ellps=WGS84';
 }
 
-const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
+export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 
 /** A function from CRS coordinates to WGS84 [lon, lat]. */
 export function toWgs84(crs: Crs): (x: number, y: number) => [number, number] {
