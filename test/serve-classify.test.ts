@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../src/store/index.ts';
 import { classifiersDir, createClassifier, saveClassifier } from '../src/classify/index.ts';
@@ -34,6 +34,10 @@ describe('POST /v1/classify', () => {
     const fit = createClassifier('logreg').fit(rows, rows.map(truth));
     saveClassifier(join(classifiers, 'landcover.json'), fit, { model: { id: world.model.id, name: world.model.name }, featureSet: 'embedding', dim: 8, classes });
     saveClassifier(join(classifiers, 'baseline.json'), fit, { model: null, featureSet: 'band-mean-std', dim: 8, classes });
+    // A saved file whose weights lost a row: it must fail when it loads, not when it predicts.
+    const damaged = JSON.parse(readFileSync(join(classifiers, 'landcover.json'), 'utf8'));
+    damaged.state.weights.pop();
+    writeFileSync(join(classifiers, 'damaged.json'), JSON.stringify(damaged));
     server = await startServer({ store, config });
   });
   after(async () => {
@@ -90,6 +94,13 @@ describe('POST /v1/classify', () => {
     assert.equal((await raw('text/plain', '{"classifier": "landcover", "tileIds": [1]}')).status, 415);
   });
 
+  test('a damaged classifier file is a 422 naming the fault, not a 500', async () => {
+    const r = await post({ classifier: 'damaged', tileIds: [[...world.vectors.keys()][0]] });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.match(r.body.detail, /^classifier 'damaged' is damaged: its logreg state does not fit \(weights: one row of weights per class\)/);
+    assert.ok(!r.body.detail.includes(dir.path), 'the server\'s paths stay on the server');
+  });
+
   test('a tile without an embedding is a 404; another model, or a baseline classifier, is a 400', async () => {
     let r = await post({ classifier: 'landcover', tileIds: [unembedded] });
     assert.equal(r.status, 404);
@@ -112,7 +123,7 @@ describe('POST /v1/classify', () => {
     assert.deepEqual(body.required, ['classifier']);
     assert.equal(body.additionalProperties, false, 'unknown fields are refused, as the extra-field request above shows');
     assert.equal(body.properties.tileIds.maxItems, MAX_CLASSIFY_TILE_IDS);
-    assert.deepEqual(Object.keys(op.responses).sort(), ['200', '400', '404', '415']);
-    for (const status of ['400', '404', '415']) assert.deepEqual(op.responses[status].content['application/problem+json'].schema, { $ref: '#/components/schemas/Problem' });
+    assert.deepEqual(Object.keys(op.responses).sort(), ['200', '400', '404', '415', '422']);
+    for (const status of ['400', '404', '415', '422']) assert.deepEqual(op.responses[status].content['application/problem+json'].schema, { $ref: '#/components/schemas/Problem' });
   });
 });

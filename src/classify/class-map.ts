@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import { UserError } from '../errors.ts';
-import { encodeGeoTiff, type GeoTiffImage } from '../ingest/index.ts';
+import { encodeGeoTiff, tileResolutionGeotransform, type GeoTiffImage } from '../ingest/index.ts';
 import type { RasterRecord, TileRecord } from '../store/index.ts';
 import { proj4ForRaster } from './crs.ts';
 import type { LabelClass } from './labels-types.ts';
@@ -41,13 +41,11 @@ export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predic
     if (!t) continue;
     values[((t.y - y0) / stride) * width + (t.x - x0) / stride] = valueOf.get(p.classId) ?? CLASS_MAP_NODATA;
   }
-  const [gx, pw, , gy, , ph] = raster.geotransform;
-  const inset = (raster.tileSize - stride) / 2;
   return {
     width,
     height,
     bands: [values],
-    geotransform: [gx + (x0 + inset) * pw, stride * pw, 0, gy + (y0 + inset) * ph, 0, stride * ph],
+    geotransform: tileResolutionGeotransform(raster.geotransform, { size: raster.tileSize, stride }, x0, y0),
     epsg: raster.epsg,
     geographic: /\+proj=longlat/.test(proj4ForRaster(raster) ?? ''),
     nodata: CLASS_MAP_NODATA,

@@ -10,7 +10,7 @@ export {
 export { interleave } from './interleave.ts';
 export { crsFromEpsg, crsFromGeoKeys, toWgs84, WGS84, type Crs } from './crs.ts';
 export { applyGeotransform, crsToPixel, geotransformFromTags, polygonBbox, signedArea, windowFootprint, PIXEL_SPACE, type Geotransform } from './georef.ts';
-export { tileGrid, gridWindow, type TileGrid } from './grid.ts';
+export { tileGrid, gridWindow, tileResolutionGeotransform, type TileGrid } from './grid.ts';
 export { BandStatsAccumulator } from './stats.ts';
 export { renderWindowPng, encodePng, defaultRenderBands, type RenderOptions } from './render.ts';
 export { DecodePool, sharedDecodePool } from './decode-pool.ts';
