@@ -7,7 +7,7 @@ import proj4 from 'proj4';
 import { Store, type NewRaster, type NewTile } from '../src/store/index.ts';
 import { crsFromEpsg } from '../src/ingest/index.ts';
 import {
-  classMapRaster, classifyTiles, classificationMetrics, createClassifier, crossValidate, deserializeClassifier, fitPca, importLabels,
+  classMapRaster, classifyTiles, labelledTiles, classificationMetrics, createClassifier, crossValidate, deserializeClassifier, fitPca, importLabels,
   labelTilesFromFeatures, majorityLabel, acceptLabel, overlapNeighbours, serializeClassifier, spatialFolds, randomFolds, tilesOverlap,
   writeClassGeoTiff, CLASSIFIER_KINDS, type TilePlace,
 } from '../src/classify/index.ts';
@@ -194,6 +194,11 @@ describe('store-backed import, class map and classification', () => {
     assert.equal(byXY.get('1,2')?.classId, 2);
     assert.equal(labels.length, 10);
     assert.equal(result.labelSet.classes.find((c) => c.id === 7)?.name, 'developed');
+    // The labelled tiles come back by id (one store query), in id order, with their classes.
+    const labelled = await labelledTiles(store, 'hand');
+    assert.deepEqual(labelled.tiles, tiles.filter((t) => labels.some((l) => l.tileId === t.id)));
+    assert.deepEqual(labelled.classIds, labelled.tiles.map((t) => labels.find((l) => l.tileId === t.id)!.classId));
+    assert.deepEqual(await store.tilesByIds([tiles[3].id, 999_999, tiles[1].id]), [tiles[1], tiles[3]]);
   });
 
   test('hand-checked polygons label tiles by containment; a missing class field is an error', async () => {
