@@ -5,7 +5,7 @@ import {
   formatCrossValidation, formatEvaluation, formatTemporal, importLabels, labelledTiles, loadClassifier, predictClassMap, tilePixelReader,
   trainClassifier, type ClassifierKind, type SplitKind,
 } from '../classify/index.ts';
-import { configFrom, emit, fractionOption, globalOptions, intListOption, intOption, withStore } from './context.ts';
+import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 
 function classesOption(value: string): Record<string, string> {
   try {
@@ -95,8 +95,7 @@ export function registerClassifyCommands(program: Command): void {
     .option('--classifiers <list>', `comma-separated subset of ${CLASSIFIER_KINDS.join(',')}`, classifierList, [...CLASSIFIER_KINDS])
     .action(async (opts, cmd: Command) => {
       if (Boolean(opts.labels) === Boolean(opts.temporal)) throw new UserError('tilevec evaluate needs --labels <name> or --temporal, one of the two (see tilevec evaluate --help)');
-      const json = globalOptions(cmd).json;
-      await withStore(configFrom(cmd), async (store) => {
+      const { summary, table } = await withStore(configFrom(cmd), async (store) => {
         const model = opts.model ? await store.model(opts.model) : (await store.listModels())[0];
         const read = tilePixelReader((id) => store.raster(id));
         try {
@@ -105,18 +104,17 @@ export function registerClassifyCommands(program: Command): void {
             const tiles = (await Promise.all(rasters.map((r) => store.tilesOfRaster(r.id)))).flat();
             const byId = new Map(rasters.map((r) => [r.id, r]));
             const result = await evaluateTemporal(tiles, await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim, byId), { queries: opts.queries, seed: opts.seed });
-            if (!json) process.stdout.write(`${formatTemporal(result)}\n`);
-            process.stdout.write(`${JSON.stringify(result)}\n`);
-            return;
+            return { summary: result, table: formatTemporal(result) };
           }
           const { tiles, classIds } = await labelledTiles(store, opts.labels);
           const sets = await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim);
           const result = await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
-          if (!json) process.stdout.write(`${formatEvaluation(result)}\n`);
-          process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped })}\n`);
+          return { summary: { accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped }, table: formatEvaluation(result) };
         } finally {
           await read.close();
         }
       });
+      // The table, then the JSON line as well: bench:quality and scripts read the figures from the last line.
+      emit(cmd, summary, (r) => `${table}\n${JSON.stringify(r)}`);
     });
 }
