@@ -25,12 +25,28 @@ function userError(r: CliResult, message: RegExp): void {
   assert.match(lines[0], message);
 }
 
+test('numeric options refuse an empty value rather than reading it as 0', async () => {
+  const dir = tempDir();
+  try {
+    for (const [args, message] of [
+      [['labels', 'import', 'x.tif', '--name', 'n', '--min-purity', ''], /--min-purity must be a number from 0 to 1, got ''/],
+      [['classify', 'train', '--labels', 'n', '--seed', ' '], /--seed must be an integer, got ' '/],
+    ] as const) {
+      const r = await runCli([...args, '--db', join(dir.path, 'db')]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
+
 /**
  * The whole classification path through the real CLI on the Zion scene: ingest, a model trained for a few steps,
  * embed, NLCD label import, classify train, classify predict (GeoTIFF read back by GDAL, GeoJSON) and evaluate.
  * The model is far too briefly trained to be good; accuracy is bench/quality.ts's business.
  */
-describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing }, () => {
+describe('classification CLI on Zion (Landsat 8 + NLCD)', { skip: dataMissing() }, () => {
   let dir: ReturnType<typeof tempDir>;
   let db: string;
   let env: NodeJS.ProcessEnv;

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import proj4 from 'proj4';
 import { Store, type NewTile } from '../src/store/index.ts';
 import { bandStatsFeatures, crossValidate, importLabels, majorityLabel, tilePixelReader } from '../src/classify/index.ts';
-import { openRaster } from '../src/ingest/index.ts';
-import { WGS84 } from '../src/classify/crs.ts';
+import { WGS84, openRaster } from '../src/ingest/index.ts';
 import { UserError } from '../src/errors.ts';
 import { DATA_DIR, dataMissing, tempDir } from './helpers.ts';
 
@@ -40,7 +39,7 @@ async function registerGrid(store: Store, path: string, size: number, stride: nu
   }, tiles);
 }
 
-describe('real label data', { skip: dataMissing }, () => {
+describe('real label data', { skip: dataMissing() }, () => {
   let dir: ReturnType<typeof tempDir>;
   let store: Store;
   before(async () => {

@@ -5,19 +5,19 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import proj4 from 'proj4';
 import { Store, type NewRaster, type NewTile } from '../src/store/index.ts';
+import { crsFromEpsg } from '../src/ingest/index.ts';
 import {
-  classMapRaster, classifyTiles, classificationMetrics, createClassifier, crossValidate, deserializeClassifier, fitPca, importLabels,
+  classMapRaster, classifyTiles, labelledTiles, classificationMetrics, createClassifier, crossValidate, deserializeClassifier, fitPca, importLabels,
   labelTilesFromFeatures, majorityLabel, acceptLabel, overlapNeighbours, serializeClassifier, spatialFolds, randomFolds, tilesOverlap,
   writeClassGeoTiff, CLASSIFIER_KINDS, type TilePlace,
 } from '../src/classify/index.ts';
-import { seededRandom, shuffled } from '../src/classify/random.ts';
-import { proj4ForEpsg } from '../src/classify/crs.ts';
+import { shuffled, uniform } from '../src/rng.ts';
 import { UserError } from '../src/errors.ts';
-import { tempDir } from './helpers.ts';
+import { gdalMissing, tempDir } from './helpers.ts';
 
 /** Gaussian blobs: class c is centred at 3 on axis c, noise elsewhere. */
 function blobs(n: number, d: number, k: number, seed = 1) {
-  const r = seededRandom(seed);
+  const r = uniform(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
   const rows: Float32Array[] = [];
   const labels: number[] = [];
@@ -31,7 +31,7 @@ function blobs(n: number, d: number, k: number, seed = 1) {
 
 /** A w×h grid of tiles of `size` px at `stride` on a UTM 12N raster with 30 m pixels, with WGS84 footprints. */
 function utmTiles(cols: number, rows: number, size: number, stride: number, gt = [300000, 30, 0, 4150000, 0, -30]): NewTile[] {
-  const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+  const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
   const tiles: NewTile[] = [];
   for (let j = 0; j < rows; j++) {
     for (let i = 0; i < cols; i++) {
@@ -48,7 +48,7 @@ function utmTiles(cols: number, rows: number, size: number, stride: number, gt =
 }
 
 function utmRaster(uri: string, width: number, height: number, tileSize: number, stride: number, gt = [300000, 30, 0, 4150000, 0, -30]): NewRaster {
-  const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+  const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
   const ring = [[0, 0], [width, 0], [width, height], [0, height], [0, 0]].map(([c, r]) => toLonLat.forward([gt[0] + c * gt[1], gt[3] + r * gt[5]]));
   return {
     uri, contentHash: 'x', sizeBytes: 1, width, height, bandCount: 1, dtype: 'uint8', nodata: null, epsg: 32612, crsDef: null, geotransform: gt,
@@ -62,7 +62,7 @@ describe('classifiers', () => {
   for (const kind of CLASSIFIER_KINDS) {
     test(`${kind} learns a separable problem and does clearly worse on shuffled labels`, () => {
       const real = crossValidate(rows, labels, tiles, { classifier: kind, split: 'random', folds: 5 });
-      const control = crossValidate(rows, shuffled(labels, seededRandom(9)), tiles, { classifier: kind, split: 'random', folds: 5 });
+      const control = crossValidate(rows, shuffled(labels, uniform(9)), tiles, { classifier: kind, split: 'random', folds: 5 });
       assert.ok(real.accuracy > 0.95, `${kind} accuracy ${real.accuracy}`);
       assert.ok(control.accuracy < 0.5, `${kind} shuffled-label accuracy ${control.accuracy}`);
       const model = createClassifier(kind, { seed: 3 }).fit(rows, labels);
@@ -92,7 +92,7 @@ describe('metrics, PCA, majority', () => {
   });
 
   test('PCA finds the axis of largest variance', () => {
-    const r = seededRandom(2);
+    const r = uniform(2);
     const rows = Array.from({ length: 400 }, () => {
       const t = r() * 10;
       return [t, 2 * t + r() * 0.01, r() * 0.1, 5];
@@ -113,6 +113,21 @@ describe('metrics, PCA, majority', () => {
     assert.equal(acceptLabel(majorityLabel([1, 2, 3, 1], valid), { minPurity: 0.6 }), false);
     assert.equal(acceptLabel(majorityLabel([1, 255, 255, 255], valid), {}), false, 'a sliver of labels labels nothing');
   });
+});
+
+test('a class map of 250,000 tiles (past where spreading them into Math.min overflowed the stack)', () => {
+  const [cols, rows, size, stride] = [500, 500, 32, 16];
+  const raster = { ...utmRaster('big.tif', 8100, 8100, size, stride), id: 1, ingestedAt: '' };
+  // The grid starts at the second column and row: the map's origin is the first tile's, not the raster's.
+  const tiles = Array.from({ length: cols * rows }, (_, i) => ({ id: i + 1, x: (1 + (i % cols)) * stride, y: (1 + Math.floor(i / cols)) * stride }));
+  const predictions = tiles.map((t) => ({ tileId: t.id, classId: t.id % 3, className: '', probability: 1 }));
+  const map = classMapRaster(raster, tiles as never, predictions, [{ id: 0, name: 'a' }, { id: 1, name: 'b' }, { id: 2, name: 'c' }]);
+  assert.equal(map.width, cols);
+  assert.equal(map.height, rows);
+  // Pixel (0, 0) is centred on the tile at (16, 16): its corner is 8 px in, 16 + 8 = 24 px from the raster's.
+  assert.deepEqual(map.geotransform, [300000 + 24 * 30, 16 * 30, 0, 4150000 - 24 * 30, 0, -16 * 30]);
+  for (const i of [0, 1, cols, cols * rows - 1]) assert.equal(map.bands[0][i], tiles[i].id % 3);
+  assert.throws(() => classMapRaster(raster, [], [], []), /has no tiles/);
 });
 
 describe('spatial folds', () => {
@@ -179,13 +194,18 @@ describe('store-backed import, class map and classification', () => {
     assert.equal(byXY.get('1,2')?.classId, 2);
     assert.equal(labels.length, 10);
     assert.equal(result.labelSet.classes.find((c) => c.id === 7)?.name, 'developed');
+    // The labelled tiles come back by id (one store query), in id order, with their classes.
+    const labelled = await labelledTiles(store, 'hand');
+    assert.deepEqual(labelled.tiles, tiles.filter((t) => labels.some((l) => l.tileId === t.id)));
+    assert.deepEqual(labelled.classIds, labelled.tiles.map((t) => labels.find((l) => l.tileId === t.id)!.classId));
+    assert.deepEqual(await store.tilesByIds([tiles[3].id, 999_999, tiles[1].id]), [tiles[1], tiles[3]]);
   });
 
   test('hand-checked polygons label tiles by containment; a missing class field is an error', async () => {
     const tiles = await store.tilesOfRaster(rasterId);
     const tile = (i: number, j: number) => tiles.find((t) => t.x === i * 10 && t.y === j * 10)!;
     // A polygon exactly over tile (1,0) and the left half of (2,0): (1,0) is fully covered, (2,0) half (coverage 0.5).
-    const toLonLat = proj4(proj4ForEpsg(32612), 'WGS84');
+    const toLonLat = proj4(crsFromEpsg(32612).proj4, 'WGS84');
     const ring = [[300300, 4150000], [300750, 4150000], [300750, 4149700], [300300, 4149700], [300300, 4150000]].map((p) => toLonLat.forward(p));
     const features = [{ type: 'Feature' as const, properties: { kind: 'marsh' }, geometry: { type: 'Polygon' as const, coordinates: [ring] } },
       { type: 'Feature' as const, properties: { kind: 'sand' }, geometry: { type: 'Point' as const, coordinates: tile(3, 2).footprint.coordinates[0][0].map((v, k) => v + (k === 0 ? 0.0005 : -0.0005)) } }];
@@ -209,13 +229,7 @@ describe('store-backed import, class map and classification', () => {
     });
   });
 
-  test('class map GeoTIFF round-trips through GDAL: georeferencing, values, colour table', async (t) => {
-    try {
-      execFileSync('/usr/bin/python3', ['-c', 'from osgeo import gdal']);
-    } catch {
-      t.skip('GDAL Python bindings not found at /usr/bin/python3 (apt install python3-gdal)');
-      return;
-    }
+  test('class map GeoTIFF round-trips through GDAL: georeferencing, values, colour table', { skip: gdalMissing() }, async () => {
     const raster = await store.raster(rasterId);
     const tiles = await store.tilesOfRaster(rasterId);
     const predictions = tiles.slice(0, 11).map((tile, i) => ({ tileId: tile.id, classId: [3, 7, 12][i % 3], className: '', probability: 1 }));

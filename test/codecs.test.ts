@@ -1,16 +1,18 @@
 /**
  * Block decoding against independently built blocks: samples laid out by hand, predictor-encoded and compressed
- * with Node's zlib, then decoded and compared plane by plane. The same checks run twice: with the native codecs
+ * with Node's zlib, then decoded and compared plane by plane; and blocks GDAL wrote (LZW, predictor 3, big-endian)
+ * against GDAL's own reading of them. The same checks run twice: with the native codecs
  * (libdeflate, C de-interleave) where they are built, and in a child process with TILEVEC_NATIVE_CODECS=0, on the
  * JavaScript and zlib path that machines without libdeflate-dev use.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { COMPRESSION, INFLATE_ENGINE, copyBlockRect, decodeBlock, type BlockCodec, type BlockRect } from '../src/ingest/codecs.ts';
 import { decodeJob } from '../src/ingest/decode-job.ts';
-import { ROOT, lzwBomb } from './helpers.ts';
+import { GDAL_PY, ROOT, gdalMissing, lzwBomb, tempDir } from './helpers.ts';
 
 const inChild = process.env.TILEVEC_CODECS_CHILD === '1';
 
@@ -54,6 +56,19 @@ function assertRectCopied(bands: ArrayLike<number>[], expected: number[][], bloc
       const o = (rect.windowY + y) * rect.windowWidth + rect.windowX + x;
       bands.forEach((band, k) => assert.equal(band[o], expected[k][p], `band ${k} at window pixel ${o}`));
     }
+  }
+}
+
+interface GdalCase { name: string; dtype: 'uint8' | 'uint16' | 'int16' | 'uint32' | 'float32' | 'float64'; samples: number; compress: 'LZW' | 'DEFLATE' | 'NONE'; predictor: number; endian: 'LITTLE' | 'BIG' }
+const BYTES = { uint8: 1, uint16: 2, int16: 2, uint32: 4, float32: 4, float64: 8 } as const;
+
+/** Each case's one strip as GDAL stored it, and GDAL's reading of it (planes, little-endian), from test/fixtures/codec_blocks.py. */
+function gdalBlocks(cases: GdalCase[]): { littleEndian: boolean; stored: string; expected: string }[] {
+  const dir = tempDir('tilevec-codecs-');
+  try {
+    return JSON.parse(execFileSync(GDAL_PY, [join(ROOT, 'test/fixtures/codec_blocks.py')], { input: JSON.stringify({ dir: dir.path, cases }), maxBuffer: 16 << 20 }).toString());
+  } finally {
+    dir.cleanup();
   }
 }
 
@@ -142,6 +157,34 @@ describe(`block decoding (${INFLATE_ENGINE})`, () => {
       assert.equal(decodeJob(codec, { bytes: new Uint8Array(deflateSync(raw)) }, { rect, planes: [3, 0], bands }), undefined);
       assertRectCopied(bands, [planes[3], planes[0]], 40, rect);
       assert.equal(bands[0][0], 0, 'outside the rectangle stays as it was');
+    }
+  });
+
+  describe('blocks that GDAL wrote: LZW, the floating-point predictor, big-endian files', { skip: gdalMissing() }, () => {
+    const cases: GdalCase[] = [
+      { name: 'lzw-u8x3', dtype: 'uint8', samples: 3, compress: 'LZW', predictor: 1, endian: 'LITTLE' },
+      { name: 'lzw-u16-pred2', dtype: 'uint16', samples: 1, compress: 'LZW', predictor: 2, endian: 'LITTLE' },
+      { name: 'lzw-f32x2-pred3', dtype: 'float32', samples: 2, compress: 'LZW', predictor: 3, endian: 'LITTLE' },
+      { name: 'deflate-f32-pred3', dtype: 'float32', samples: 1, compress: 'DEFLATE', predictor: 3, endian: 'LITTLE' },
+      { name: 'deflate-f64x2-pred3', dtype: 'float64', samples: 2, compress: 'DEFLATE', predictor: 3, endian: 'LITTLE' },
+      { name: 'be-u16x2', dtype: 'uint16', samples: 2, compress: 'NONE', predictor: 1, endian: 'BIG' },
+      { name: 'be-lzw-i16-pred2', dtype: 'int16', samples: 1, compress: 'LZW', predictor: 2, endian: 'BIG' },
+      { name: 'be-deflate-u32x3-pred2', dtype: 'uint32', samples: 3, compress: 'DEFLATE', predictor: 2, endian: 'BIG' },
+      { name: 'be-deflate-f32x4-pred3', dtype: 'float32', samples: 4, compress: 'DEFLATE', predictor: 3, endian: 'BIG' },
+      { name: 'be-lzw-f64-pred3', dtype: 'float64', samples: 1, compress: 'LZW', predictor: 3, endian: 'BIG' },
+    ];
+    const blocks = gdalMissing() ? [] : gdalBlocks(cases);
+    for (const [k, c] of cases.entries()) {
+      test(`${c.name}: decodes to the samples GDAL reads`, () => {
+        const b = blocks[k];
+        assert.equal(b.littleEndian, c.endian === 'LITTLE', 'GDAL wrote the byte order asked for');
+        const codec: BlockCodec = {
+          compression: { LZW: COMPRESSION.lzw, DEFLATE: COMPRESSION.deflate, NONE: COMPRESSION.none }[c.compress],
+          predictor: c.predictor, bytesPerSample: BYTES[c.dtype], samples: c.samples, width: 37, rows: 10, littleEndian: b.littleEndian,
+        };
+        const decoded = decodeBlock(codec, new Uint8Array(Buffer.from(b.stored, 'base64')));
+        assert.ok(Buffer.from(decoded).equals(Buffer.from(b.expected, 'base64')), `${c.name} differs from GDAL`);
+      });
     }
   });
 

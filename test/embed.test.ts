@@ -38,7 +38,7 @@ async function makeModelDir(store: Store, dir: string, name: string, rasterId: n
   model.dispose();
 }
 
-describe('embedding with ONNX Runtime', { skip: dataMissing }, () => {
+describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
   const tmp = tempDir();
   const db = join(tmp.path, 'db');
   const modelDir = join(tmp.path, 'zion-model');
@@ -216,7 +216,7 @@ describe('embedding with ONNX Runtime', { skip: dataMissing }, () => {
   });
 });
 
-describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissing }, () => {
+describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissing() }, () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 

@@ -8,7 +8,7 @@ import { SERVER_URL, dataMissing, freshServerDb, lastJson, runCli, serverSkip, t
  * embed; after the retries the catalog and vectors equal a single-process run's: nothing missing or duplicated.
  * The long version is npm run bench:faults.
  */
-const skip = dataMissing || (await serverSkip());
+const skip = dataMissing() || (await serverSkip());
 
 test('kill -9 at random moments: the end state equals a single-process run', { skip, timeout: 600_000 }, async () => {
   const tmp = tempDir('tilevec-faults-');

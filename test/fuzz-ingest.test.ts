@@ -201,7 +201,7 @@ class Runner {
 }
 
 if (process.env.TILEVEC_FUZZ_CHILD !== '1') {
-  test(`${FILES} mutated rasters: no crash, no hang, bounded memory, no partial rows`, { skip: dataMissing, timeout: 900_000 }, async () => {
+  test(`${FILES} mutated rasters: no crash, no hang, bounded memory, no partial rows`, { skip: dataMissing(), timeout: 900_000 }, async () => {
     const tmp = tempDir('tilevec-fuzz-');
     const runner = new Runner();
     const random = rng(99);

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { describeHang, reportFlags } from './hang-report.ts';
 
@@ -9,8 +9,28 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const DATA_DIR = resolve(ROOT, '../shared/data');
 export const CLI = join(ROOT, 'bin/tilevec.js');
 
-/** Skip reason when the shared imagery is absent, so suites say why they did nothing. */
-export const dataMissing = existsSync(join(DATA_DIR, 'README.md')) ? false : `real imagery not found at ${DATA_DIR}; skipping`;
+/**
+ * The skip reason for a missing prerequisite, or false when it is present. Under CI=true a missing one throws
+ * instead, failing the suite: .ci/run provides every one, and a suite that skipped would pass having checked nothing.
+ */
+export function required(missing: string | false): string | false {
+  if (missing && process.env.CI === 'true') throw new Error(`CI=true but ${missing}`);
+  return missing;
+}
+
+/** Why suites that read the shared imagery skip, or false when it is there. */
+export function dataMissing(): string | false {
+  return required(existsSync(join(DATA_DIR, 'README.md')) ? false : `real imagery not found at ${DATA_DIR}; skipping`);
+}
+
+export const GDAL_PY = '/usr/bin/python3';
+let gdalFound: boolean | undefined;
+
+/** Why suites that compare with GDAL (Debian's python3-gdal, with numpy) skip, or false when it is there. */
+export function gdalMissing(): string | false {
+  gdalFound ??= spawnSync(GDAL_PY, ['-c', 'from osgeo import gdal; import numpy']).status === 0;
+  return required(gdalFound ? false : `${GDAL_PY} with GDAL's Python bindings and numpy (Debian's python3-gdal) not found; skipping the GDAL comparisons`);
+}
 
 export function tempDir(prefix = 'tilevec-test-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

@@ -9,10 +9,7 @@ import { writeArrayBuffer } from 'geotiff';
 import { Store, type TileRecord } from '../src/store/index.ts';
 import { ingest, openRaster, tileGrid, signedArea, type IngestSummary } from '../src/ingest/index.ts';
 import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
-import { DATA_DIR, ROOT, dataMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
-
-const GDAL_PY = '/usr/bin/python3';
-const gdalMissing = existsSync(GDAL_PY) ? false : `${GDAL_PY} (Debian's python3-gdal) not found; skipping GDAL comparisons`;
+import { DATA_DIR, GDAL_PY, ROOT, dataMissing, gdalMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 
 function allRasters(): string[] {
   const out: string[] = [];
@@ -22,7 +19,7 @@ function allRasters(): string[] {
       else if (/\.tif$/.test(e.name)) out.push(join(d, e.name));
     }
   };
-  if (!dataMissing) walk(DATA_DIR);
+  if (!dataMissing()) walk(DATA_DIR);
   return out.sort();
 }
 
@@ -79,7 +76,7 @@ after(async () => {
   sharedStore.tmp.cleanup();
 });
 
-describe('reading every shared raster agrees with GDAL', { skip: dataMissing || gdalMissing }, () => {
+describe('reading every shared raster agrees with GDAL', { skip: dataMissing() || gdalMissing() }, () => {
   const files = allRasters();
   let refs: Reference[];
   before(() => {
@@ -170,13 +167,13 @@ test('tile grid counts for sizes and strides', () => {
   assert.deepEqual(tileGrid(934, 723, 32, 32), { size: 32, stride: 32, cols: 29, rows: 22, edgeSkipped: 52 });
 });
 
-describe('ingest into the catalog', { skip: dataMissing }, () => {
+describe('ingest into the catalog', { skip: dataMissing() }, () => {
   let store: Store;
   before(async () => {
     store = await embeddedStore();
   });
 
-  test('tile counts, nodata skips, band stats equal numpy, and re-ingest dedupes', { skip: gdalMissing }, async () => {
+  test('tile counts, nodata skips, band stats equal numpy, and re-ingest dedupes', { skip: gdalMissing() }, async () => {
     const s = await ingest(store, [NAIP, ZION], { tileSize: 64, stride: 48, maxNodata: 0.1 });
     assert.equal(s.failed, 0, JSON.stringify(s.rasters));
     assert.equal(s.ingested, 2);
@@ -268,7 +265,7 @@ function rangeServer(root: string): Promise<{ server: Server; base: string; sent
 
 const tileKey = (t: TileRecord) => JSON.stringify({ ...t, id: 0, rasterId: 0 });
 
-describe('HTTP COG through Range requests', { skip: dataMissing }, () => {
+describe('HTTP COG through Range requests', { skip: dataMissing() }, () => {
   test('catalog equals the local file one, with fewer bytes than the file', async () => {
     const { server, base, sent } = await rangeServer(DATA_DIR);
     const store = await embeddedStore();
@@ -367,7 +364,7 @@ function craftTiff(tags: Record<number, number>, extraGeo?: { epsg: number }, hi
   return buf;
 }
 
-describe('bad input: one clear line per file, the batch goes on, nothing left in the store', { skip: dataMissing }, () => {
+describe('bad input: one clear line per file, the batch goes on, nothing left in the store', { skip: dataMissing() }, () => {
   let tmp: ReturnType<typeof tempDir>;
   let files: Record<string, string>;
   let http: Awaited<ReturnType<typeof rangeServer>>;
@@ -484,7 +481,7 @@ describe('bad input: one clear line per file, the batch goes on, nothing left in
 });
 
 describe('ingest on the PostgreSQL server engine', async () => {
-  const skip = dataMissing || (await serverSkip());
+  const skip = dataMissing() || (await serverSkip());
   test('writes the same catalog as the embedded store', { skip }, async () => {
     const { url, drop } = await freshServerDb();
     const [server, embedded] = [await Store.open(url), await embeddedStore()];

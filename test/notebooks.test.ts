@@ -15,28 +15,104 @@ const NOTEBOOKS = join(ROOT, 'notebooks');
 const KERNELS = join(NOTEBOOKS, 'jupyter'); // JUPYTER_PATH entry holding kernels/tslab/kernel.json
 const TSLAB = join(ROOT, 'node_modules/tslab/bin/tslab');
 
-/** Per notebook, the cells (by tag) that must show a given output, with what its text must contain. */
-const EXPECTED: Record<string, { tag: string; mime: string; contains?: string }[]> = {
+/** An HTML table as tilevec.cjs's htmlTable writes it: the header cells, then each row's cells as text. */
+function parseTable(html: string): { columns: string[]; rows: Record<string, string>[] } {
+  const unescape = (t: string) => t.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  const cells = (row: string, tag: string) => [...row.matchAll(new RegExp(`<${tag}[^>]*>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => unescape(m[1]));
+  const table = /<table>([\s\S]*?)<\/table>/.exec(html);
+  assert.ok(table, `no table in ${html.slice(0, 200)}`);
+  const [head, ...body] = [...table[1].matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => m[1]);
+  const columns = cells(head, 'th');
+  return { columns, rows: body.map((r) => Object.fromEntries(cells(r, 'td').map((v, i) => [columns[i], v]))) };
+}
+
+const numbers = (rows: Record<string, string>[], column: string) => rows.map((r) => Number(r[column]));
+const ascending = (xs: number[]) => xs.every((x, i) => i === 0 || xs[i - 1] <= x);
+
+/** Distances ranked nearest first, 8 of them, each tile once. */
+function checkRanked(html: string): void {
+  const { columns, rows } = parseTable(html);
+  assert.deepEqual(columns, ['rank', 'tile', 'raster', 'x, y (px)', 'distance']);
+  assert.deepEqual(numbers(rows, 'rank'), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.ok(ascending(numbers(rows, 'distance')), `distances not ascending: ${numbers(rows, 'distance')}`);
+  assert.equal(new Set(rows.map((r) => r.tile)).size, 8);
+  for (const r of rows) assert.ok(['2016', '2020'].includes(r.raster) && /^\d+, \d+$/.test(r['x, y (px)']), JSON.stringify(r));
+}
+
+/**
+ * Per notebook, the cells (by tag) that must show a given output, and what that output must say. Tables are parsed
+ * and their contents checked against what the notebook asked for.
+ */
+const EXPECTED: Record<string, { tag: string; mime: string; check?: (shown: string) => void }[]> = {
   '01-ingest-and-sampling.ipynb': [
-    { tag: 'ingest-table', mime: 'text/html', contains: '<table' },
-    { tag: 'footprint-map', mime: 'image/svg+xml', contains: '<path' },
+    { tag: 'ingest-table', mime: 'text/html', check: (html) => {
+      const { columns, rows } = parseTable(html);
+      assert.deepEqual(columns, ['id', 'file', 'size (px)', 'bands', 'dtype', 'EPSG', 'tiles']);
+      assert.deepEqual(rows.map((r) => r.file).sort(), ['m_3607717_sw_18_1_20160620_subset.tif', 'm_3607824_se_17_1_20160620_subset.tif', 'm_4709963_se_14_1_20160816.tif', 'm_4709963_se_14_1_20200831.tif']);
+      for (const r of rows) {
+        const [w, h] = r['size (px)'].split(' × ').map(Number);
+        assert.ok(r.bands === '4' && r.dtype === 'uint8', JSON.stringify(r));
+        // Whole 32-px tiles only, fewer where nodata skips some.
+        assert.ok(Number(r.tiles) > 0 && Number(r.tiles) <= Math.floor(w / 32) * Math.floor(h / 32), JSON.stringify(r));
+      }
+      assert.deepEqual(rows.map((r) => Number(r.EPSG)).sort(), [26914, 26914, 26917, 26918]);
+    } },
+    { tag: 'footprint-map', mime: 'image/svg+xml', check: (svg) => {
+      // Each raster's outline over its tiles' footprints.
+      assert.equal(svg.match(/<path [^>]*fill="none"[^>]*stroke-width="2"/g)?.length, 4, 'one outline per raster');
+      assert.ok((svg.match(/<path /g)?.length ?? 0) > 100, 'tile footprints');
+    } },
     { tag: 'contact-sheet', mime: 'image/png' },
-    { tag: 'triplet-table', mime: 'text/html', contains: '<table' },
+    { tag: 'triplet-table', mime: 'text/html', check: (html) => {
+      const { columns, rows } = parseTable(html);
+      assert.deepEqual(columns, ['triplet', 'anchor', 'neighbor', 'distant', 'distant from']);
+      assert.deepEqual(numbers(rows, 'triplet'), [0, 1, 2, 3, 4, 5, 6, 7]);
+      for (const r of rows) for (const c of ['anchor', 'neighbor', 'distant']) assert.match(r[c], /^raster [1-4] \(\d+, \d+\)$/);
+    } },
   ],
   '02-training.ipynb': [
-    { tag: 'loss-curve', mime: 'image/svg+xml', contains: '<svg' },
-    { tag: 'model-card', mime: 'text/html', contains: '<table' },
-    { tag: 'memory-table', mime: 'text/html', contains: 'conventional MiB' },
+    { tag: 'loss-curve', mime: 'image/svg+xml', check: (svg) => assert.ok(svg.includes('>notebook-tiny: Tile2Vec triplet loss</text>') && svg.includes('step (1..24)'), svg.slice(0, 600)) },
+    { tag: 'model-card', mime: 'text/html', check: (html) => {
+      const card = Object.fromEntries(parseTable(html).rows.map((r) => [r.field, r.value]));
+      assert.equal(card.name, 'notebook-tiny');
+      assert.match(card.backbone, /^tiny, /);
+      assert.equal(card['tile size, bands'], '32 px, bands 1,2,3,4');
+      assert.equal(card['embedding dim'], '32');
+      assert.equal(card.normalization, 'zscore');
+      assert.ok(Number(card['wall seconds']) > 0);
+      assert.equal(card['registered models'], 'notebook-tiny');
+    } },
+    { tag: 'memory-table', mime: 'text/html', check: (html) => {
+      const { rows } = parseTable(html);
+      assert.deepEqual(numbers(rows, 'RevSilos'), [4, 8]);
+      // The point of the reversible backbone: far less memory than stored activations, more so with depth.
+      for (const r of rows) assert.ok(Number(r['reversible MiB']) < Number(r['conventional MiB']), JSON.stringify(r));
+      const ratio = numbers(rows, 'reversible / conventional');
+      assert.ok(ratio[1] < ratio[0] && ratio[0] < 0.5, `ratios ${ratio}`);
+    } },
   ],
   '03-search-and-analogies.ipynb': [
     { tag: 'similar', mime: 'image/png' },
-    { tag: 'similar', mime: 'text/html', contains: '<table' },
+    { tag: 'similar', mime: 'text/html', check: checkRanked },
     { tag: 'analogy', mime: 'image/png' },
-    { tag: 'analogy', mime: 'text/html', contains: '<table' },
+    { tag: 'analogy', mime: 'text/html', check: checkRanked },
   ],
   '04-land-cover.ipynb': [
-    { tag: 'labels', mime: 'text/html', contains: '<table' },
-    { tag: 'evaluation-table', mime: 'text/html', contains: 'macro-F1' },
+    { tag: 'labels', mime: 'text/html', check: (html) => {
+      const { columns, rows } = parseTable(html);
+      assert.deepEqual(columns, ['class', 'name', 'tiles']);
+      const nlcd = ['water', 'developed', 'barren', 'forest', 'shrubland', 'herbaceous', 'cultivated', 'wetlands'];
+      for (const r of rows) assert.equal(r.name, nlcd[Number(r.class) - 1], JSON.stringify(r));
+      assert.ok(rows.length >= 4 && numbers(rows, 'tiles').every((n) => n > 0), JSON.stringify(rows));
+    } },
+    { tag: 'evaluation-table', mime: 'text/html', check: (html) => {
+      const { columns, rows } = parseTable(html);
+      assert.deepEqual(columns, ['features', 'dim', 'classifier', 'split', 'accuracy', 'macro-F1']);
+      const seen = rows.map((r) => `${r.features}/${r.dim}/${r.classifier}/${r.split}`).sort();
+      const want = [['tilevec embeddings', 32], ['band mean + std', 8], ['raw-pixel PCA', 32]].flatMap(([f, d]) => ['logreg', 'knn'].flatMap((c) => ['random', 'spatial'].map((s) => `${f}/${d}/${c}/${s}`)));
+      assert.deepEqual(seen, want.sort());
+      for (const r of rows) assert.ok(Number(r.accuracy) > 0 && Number(r.accuracy) <= 1 && Number(r['macro-F1']) > 0 && Number(r['macro-F1']) <= 1, JSON.stringify(r));
+    } },
     { tag: 'confusion-matrix', mime: 'image/png' },
     { tag: 'class-map', mime: 'image/png' },
   ],
@@ -129,8 +205,8 @@ test('every notebook executes with jupyter nbconvert and shows its figures and t
     t.skip(`${missing}; skipping the notebook runs`);
     return;
   }
-  if (dataMissing) {
-    t.skip(`${dataMissing}: the notebooks read ${DATA_DIR}`);
+  if (dataMissing()) {
+    t.skip(`${dataMissing()}: the notebooks read ${DATA_DIR}`);
     return;
   }
 
@@ -180,7 +256,10 @@ test('every notebook executes with jupyter nbconvert and shows its figures and t
           const shown = (cell.outputs ?? []).map((o) => o.data?.[want.mime]).filter((d) => d !== undefined).map(text);
           assert.ok(shown.length > 0, `${file}: cell '${want.tag}' shows no ${want.mime}; it output ${JSON.stringify((cell.outputs ?? []).map((o) => o.output_type === 'stream' ? text(o.text).slice(0, 300) : Object.keys(o.data ?? {})))}`);
           if (want.mime === 'image/png') assert.ok(shown.some((d) => Buffer.from(d, 'base64').subarray(1, 4).toString() === 'PNG'), `${file}: cell '${want.tag}' image/png is not a PNG`);
-          if (want.contains) assert.ok(shown.some((d) => d.includes(want.contains!)), `${file}: cell '${want.tag}' ${want.mime} lacks '${want.contains}'`);
+          if (want.check) {
+            assert.equal(shown.length, 1, `${file}: cell '${want.tag}' shows ${shown.length} ${want.mime} outputs`);
+            want.check(shown[0]);
+          }
         }
       });
     }

@@ -8,7 +8,7 @@ import { DATA_DIR, ROOT, dataMissing, tempDir } from './helpers.ts';
 // The README's first quickstart line, `npm ci && npm run demo`, in a fresh clone of the committed tree. (The
 // second line, `npm test`, is what CI itself runs on a clean clone.) The clone sits beside a link to the shared
 // imagery, so the demo finds ../shared/data exactly as in a real checkout.
-test('a clean clone installs with npm ci, and npm run demo answers a similar-tiles query', { skip: dataMissing, timeout: 900_000 }, async () => {
+test('a clean clone installs with npm ci, and npm run demo answers a similar-tiles query', { skip: dataMissing(), timeout: 900_000 }, async () => {
   const tmp = tempDir('tilevec-quickstart-');
   try {
     const clone = join(tmp.path, 'main');

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { searchPrecision, standardizeColumns, temporalAnalogy, temporalRetrieval, windowsTouch, type DatedPlace, type Place } from '../src/classify/index.ts';
-import { seededRandom } from '../src/classify/random.ts';
+import { uniform } from '../src/rng.ts';
 import { dataMissing, DATA_DIR, runCli, tempDir, lastJson } from './helpers.ts';
 
 const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
@@ -48,7 +48,7 @@ describe('same place across dates', () => {
 
   test('an embedding that is the place: every other date found at the top ranks', () => {
     const places = stack(5, 4);
-    const r = seededRandom(3);
+    const r = uniform(3);
     const rows = places.map((p) => Float32Array.of(p.x, p.y, 0.01 * gauss(r)));
     const m = temporalRetrieval(rows, places, { k: 3, queries: 200 });
     assert.equal(m.recall, 1);
@@ -59,7 +59,7 @@ describe('same place across dates', () => {
 
   test('analogies are exact for vectors built as place + date, and the trivial query finds the other date only by chance', () => {
     const places = stack(6, 5);
-    const r = seededRandom(9);
+    const r = uniform(9);
     const placeVector = new Map<string, number[]>();
     const dateVector = new Map<number, number[]>();
     const rows = places.map((p) => {
@@ -86,7 +86,7 @@ describe('same place across dates', () => {
   });
 });
 
-describe('tilevec evaluate --temporal', { skip: dataMissing }, () => {
+describe('tilevec evaluate --temporal', { skip: dataMissing() }, () => {
   test('rasters that do not line up are refused with one line, and a stack is measured', async () => {
     const dir = tempDir();
     try {

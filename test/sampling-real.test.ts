@@ -40,7 +40,7 @@ function percentile(r: Awaited<ReturnType<typeof readDirect>>, band: number, q: 
   return at(lo) + (at(lo + 1) - at(lo)) * (rank - lo);
 }
 
-describe('sampling real imagery', { skip: dataMissing }, () => {
+describe('sampling real imagery', { skip: dataMissing() }, () => {
   const tmp = tempDir('tilevec-sampling-real-');
   const db = join(tmp.path, 'db');
   let ids: { zion: number; naip: number[] };

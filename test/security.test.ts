@@ -28,7 +28,7 @@ async function post(base: string, body: unknown, token: string | null = TOKEN, r
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-describe('POST /v1/ingest: token, roots, host allow-list, limits', { skip: dataMissing }, () => {
+describe('POST /v1/ingest: token, roots, host allow-list, limits', { skip: dataMissing() }, () => {
   const tmp = tempDir('tilevec-sec-');
   const root = join(tmp.path, 'root');
   const outside = join(tmp.path, 'outside');
@@ -134,7 +134,7 @@ describe('POST /v1/ingest of a slow URL on the embedded engine', () => {
   });
 });
 
-describe('POST /v1/ingest on a PostgreSQL server enqueues', { skip: dataMissing || (await serverSkip()) }, () => {
+describe('POST /v1/ingest on a PostgreSQL server enqueues', { skip: dataMissing() || (await serverSkip()) }, () => {
   test('the request queues one job per raster', async () => {
     const tmp = tempDir('tilevec-sec-');
     const db = await freshServerDb();

@@ -7,7 +7,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { Store } from '../src/store/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
 import { bruteForce, seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
-import { tempDir } from './helpers.ts';
+import { required, tempDir } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -20,7 +20,7 @@ function swatch(tileId: number): Buffer {
   return PNG.sync.write(png);
 }
 
-describe('web map in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
+describe('web map in headless Chromium', { skip: required(existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)`) }, () => {
   let store: Store;
   let world: SyntheticWorld;
   let server: RunningServer;

@@ -1,13 +1,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../src/store/index.ts';
 import { classifiersDir, createClassifier, saveClassifier } from '../src/classify/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
+import { MAX_CLASSIFY_TILE_IDS } from '../src/serve/classify-route.ts';
 import { loadConfig } from '../src/config.ts';
 import { seedSynthetic, type SyntheticWorld } from './serve-fixtures.ts';
-import { tempDir } from './helpers.ts';
+import { ROOT, tempDir } from './helpers.ts';
 
 /** Class 1 where the first embedding coordinate is negative, class 2 elsewhere: a rule logreg learns exactly. */
 const truth = (v: Float32Array) => (v[0] < 0 ? 1 : 2);
@@ -33,6 +34,10 @@ describe('POST /v1/classify', () => {
     const fit = createClassifier('logreg').fit(rows, rows.map(truth));
     saveClassifier(join(classifiers, 'landcover.json'), fit, { model: { id: world.model.id, name: world.model.name }, featureSet: 'embedding', dim: 8, classes });
     saveClassifier(join(classifiers, 'baseline.json'), fit, { model: null, featureSet: 'band-mean-std', dim: 8, classes });
+    // A saved file whose weights lost a row: it must fail when it loads, not when it predicts.
+    const damaged = JSON.parse(readFileSync(join(classifiers, 'landcover.json'), 'utf8'));
+    damaged.state.weights.pop();
+    writeFileSync(join(classifiers, 'damaged.json'), JSON.stringify(damaged));
     server = await startServer({ store, config });
   });
   after(async () => {
@@ -50,7 +55,9 @@ describe('POST /v1/classify', () => {
     const ids = [...world.vectors.keys()].slice(0, 12);
     const { status, body } = await post({ classifier: 'landcover', tileIds: ids });
     assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.classifier, 'landcover');
     assert.equal(body.model, world.model.name);
+    assert.deepEqual(body.classes, [{ id: 1, name: 'west' }, { id: 2, name: 'east' }]);
     assert.deepEqual(body.predictions.map((p: { tileId: number }) => p.tileId), [...ids].sort((a, b) => a - b));
     for (const p of body.predictions) {
       assert.equal(p.classId, truth(world.vectors.get(p.tileId)!));
@@ -87,6 +94,13 @@ describe('POST /v1/classify', () => {
     assert.equal((await raw('text/plain', '{"classifier": "landcover", "tileIds": [1]}')).status, 415);
   });
 
+  test('a damaged classifier file is a 422 naming the fault, not a 500', async () => {
+    const r = await post({ classifier: 'damaged', tileIds: [[...world.vectors.keys()][0]] });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.match(r.body.detail, /^classifier 'damaged' is damaged: its logreg state does not fit \(weights: one row of weights per class\)/);
+    assert.ok(!r.body.detail.includes(dir.path), 'the server\'s paths stay on the server');
+  });
+
   test('a tile without an embedding is a 404; another model, or a baseline classifier, is a 400', async () => {
     let r = await post({ classifier: 'landcover', tileIds: [unembedded] });
     assert.equal(r.status, 404);
@@ -99,8 +113,17 @@ describe('POST /v1/classify', () => {
     assert.match(r.body.detail, /band-mean-std/);
   });
 
-  test('the route is in the OpenAPI document', async () => {
-    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, { post?: unknown }> };
-    assert.ok(doc.paths['/v1/classify']?.post, Object.keys(doc.paths).join(', '));
+  test('the OpenAPI document describes the route as it behaves, under the package\'s version', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as any;
+    assert.equal(doc.info.version, JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const op = doc.paths['/v1/classify']?.post;
+    assert.ok(op, Object.keys(doc.paths).join(', '));
+    const body = op.requestBody.content['application/json'].schema;
+    assert.deepEqual(Object.keys(body.properties).sort(), ['bbox', 'classifier', 'model', 'tileIds']);
+    assert.deepEqual(body.required, ['classifier']);
+    assert.equal(body.additionalProperties, false, 'unknown fields are refused, as the extra-field request above shows');
+    assert.equal(body.properties.tileIds.maxItems, MAX_CLASSIFY_TILE_IDS);
+    assert.deepEqual(Object.keys(op.responses).sort(), ['200', '400', '404', '415', '422']);
+    for (const status of ['400', '404', '415', '422']) assert.deepEqual(op.responses[status].content['application/problem+json'].schema, { $ref: '#/components/schemas/Problem' });
   });
 });

@@ -16,7 +16,7 @@ const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.
 // Small enough for CI on 2 cores: tiny backbone at 32 px, no extra layers.
 const SMALL = ['--backbone', 'tiny', '--tile-size', '32', '--depth', '0', '--dim', '32', '--batch', '4'];
 
-describe('training on the Zion Landsat 8 raster', { skip: dataMissing }, () => {
+describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () => {
   const dir = tempDir();
   const db = join(dir.path, 'db');
   before(async () => {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
 import { UserError } from '../errors.ts';
-import { encodeGeoTiff, type GeoTiffImage } from '../ingest/index.ts';
+import { encodeGeoTiff, tileResolutionGeotransform, type GeoTiffImage } from '../ingest/index.ts';
 import type { RasterRecord, TileRecord } from '../store/index.ts';
 import { proj4ForRaster } from './crs.ts';
 import type { LabelClass } from './labels-types.ts';
@@ -22,11 +22,18 @@ export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predic
   if (raster.geotransform[2] !== 0 || raster.geotransform[4] !== 0) throw new UserError(`raster ${raster.uri} is rotated; write GeoJSON instead (--out map.geojson)`);
   const direct = classes.every((c) => c.id >= 0 && c.id < CLASS_MAP_NODATA);
   const valueOf = new Map(classes.map((c, i) => [c.id, direct ? c.id : i + 1]));
+  if (tiles.length === 0) throw new UserError(`raster ${raster.uri} has no tiles to map`);
   const stride = raster.stride;
-  const x0 = Math.min(...tiles.map((t) => t.x));
-  const y0 = Math.min(...tiles.map((t) => t.y));
-  const width = Math.max(...tiles.map((t) => (t.x - x0) / stride)) + 1;
-  const height = Math.max(...tiles.map((t) => (t.y - y0) / stride)) + 1;
+  // One pass, not Math.min(...tiles): spreading an argument per tile overflows the stack past about 100k tiles.
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const t of tiles) {
+    x0 = Math.min(x0, t.x);
+    y0 = Math.min(y0, t.y);
+    x1 = Math.max(x1, t.x);
+    y1 = Math.max(y1, t.y);
+  }
+  const width = (x1 - x0) / stride + 1;
+  const height = (y1 - y0) / stride + 1;
   const values = new Uint8Array(width * height).fill(CLASS_MAP_NODATA);
   const tileById = new Map(tiles.map((t) => [t.id, t]));
   for (const p of predictions) {
@@ -34,13 +41,11 @@ export function classMapRaster(raster: RasterRecord, tiles: TileRecord[], predic
     if (!t) continue;
     values[((t.y - y0) / stride) * width + (t.x - x0) / stride] = valueOf.get(p.classId) ?? CLASS_MAP_NODATA;
   }
-  const [gx, pw, , gy, , ph] = raster.geotransform;
-  const inset = (raster.tileSize - stride) / 2;
   return {
     width,
     height,
     bands: [values],
-    geotransform: [gx + (x0 + inset) * pw, stride * pw, 0, gy + (y0 + inset) * ph, 0, stride * ph],
+    geotransform: tileResolutionGeotransform(raster.geotransform, { size: raster.tileSize, stride }, x0, y0),
     epsg: raster.epsg,
     geographic: /\+proj=longlat/.test(proj4ForRaster(raster) ?? ''),
     nodata: CLASS_MAP_NODATA,

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** Which algorithm; also the `--classifier` flag's values. */
 export type ClassifierKind = 'logreg' | 'rf' | 'knn';
 export const CLASSIFIER_KINDS: readonly ClassifierKind[] = ['logreg', 'rf', 'knn'];
@@ -17,6 +19,37 @@ export interface Classifier {
   predict(rows: readonly FeatureRow[]): number[];
   /** Plain JSON state that the class's `fromJSON` reads back. */
   toJSON(): Record<string, unknown>;
+}
+
+/** What the three classifiers share: class ids, and prediction as the most probable class. */
+export abstract class BaseClassifier implements Classifier {
+  abstract readonly kind: ClassifierKind;
+  classes: number[] = [];
+  abstract fit(rows: readonly FeatureRow[], labels: readonly number[]): this;
+  abstract predictProba(rows: readonly FeatureRow[]): Float64Array[];
+  abstract toJSON(): Record<string, unknown>;
+
+  predict(rows: readonly FeatureRow[]): number[] {
+    return this.predictProba(rows).map((p) => argmaxClass(this.classes, p));
+  }
+}
+
+/** Training's class ids: distinct integers in ascending order, at least one. */
+export const classesSchema = z.array(z.number().int()).min(1).refine((c) => c.every((v, i) => i === 0 || c[i - 1] < v), 'class ids must be distinct and ascending');
+
+/** A standardizer over `dim` features. */
+export function standardizerSchema(dim: number) {
+  return z.object({ mean: z.array(z.number()).length(dim), std: z.array(z.number().positive()).length(dim) });
+}
+
+/**
+ * A classifier's saved state checked against its schema, or an Error naming the first problems: a damaged file
+ * must fail when it loads, not with a crash or a wrong answer when it predicts.
+ */
+export function parseState<S extends z.ZodType>(schema: S, state: unknown): z.output<S> {
+  const parsed = schema.safeParse(state);
+  if (parsed.success) return parsed.data;
+  throw new Error(parsed.error.issues.slice(0, 3).map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; '));
 }
 
 /** Sorted distinct labels, and each label's index in that list. */

@@ -17,13 +17,14 @@ export function createClassifier(kind: ClassifierKind, options: ClassifierOption
   }
 }
 
-export function classifierFromJSON(kind: ClassifierKind, state: Record<string, unknown>): Classifier {
+/** A fitted classifier from its saved state over `dim` features; throws naming what is wrong with a damaged one. */
+export function classifierFromJSON(kind: ClassifierKind, state: unknown, dim: number): Classifier {
   switch (kind) {
     case 'logreg':
-      return LogisticRegression.fromJSON(state);
+      return LogisticRegression.fromJSON(state, dim);
     case 'rf':
-      return RandomForest.fromJSON(state);
+      return RandomForest.fromJSON(state, dim);
     case 'knn':
-      return KNearestNeighbors.fromJSON(state);
+      return KNearestNeighbors.fromJSON(state, dim);
   }
 }

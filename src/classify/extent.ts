@@ -24,16 +24,3 @@ export function bboxesOverlap(a: BBox, b: BBox): boolean {
 export function formatBbox(b: BBox): string {
   return `[${b.map((v) => v.toFixed(5)).join(', ')}]`;
 }
-
-/** GDAL geotransform applied to a pixel position. */
-export function pixelToCrs(gt: readonly number[], col: number, row: number): [number, number] {
-  return [gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]];
-}
-
-/** The inverse of `pixelToCrs`, for geotransforms with or without rotation terms. */
-export function crsToPixel(gt: readonly number[], x: number, y: number): [number, number] {
-  const det = gt[1] * gt[5] - gt[2] * gt[4];
-  const dx = x - gt[0];
-  const dy = y - gt[3];
-  return [(dx * gt[5] - dy * gt[2]) / det, (dy * gt[1] - dx * gt[4]) / det];
-}

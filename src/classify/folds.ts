@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
 import type { TileRecord } from '../store/index.ts';
-import { seededRandom, shuffled } from './random.ts';
+import { shuffled, uniform } from '../rng.ts';
 
 export type SplitKind = 'random' | 'spatial';
 export const SPLIT_KINDS: readonly SplitKind[] = ['random', 'spatial'];
@@ -17,7 +17,7 @@ export type TilePlace = Pick<TileRecord, 'rasterId' | 'x' | 'y' | 'size' | 'bbox
 /** k folds of shuffled rows. Overlapping tiles land on both sides, so scores are optimistic (they leak). */
 export function randomFolds(n: number, k: number, seed = 1): Fold[] {
   checkFoldCount(n, k);
-  const order = shuffled(Array.from({ length: n }, (_, i) => i), seededRandom(seed));
+  const order = shuffled(Array.from({ length: n }, (_, i) => i), uniform(seed));
   const foldOf = new Int32Array(n);
   order.forEach((row, i) => (foldOf[row] = i % k));
   return foldsFromAssignment(foldOf, k, () => []);
@@ -50,7 +50,7 @@ export function spatialFolds(tiles: readonly TilePlace[], k: number, opts: Spati
     throw new UserError(`the labelled tiles fall into only ${blocks.size} spatial blocks of ${blockTiles} tiles; use fewer folds than ${k} or smaller blocks`);
   }
   // Shuffle, then hand the largest blocks out first to whichever fold is smallest: folds stay balanced.
-  const ordered = shuffled([...blocks.values()], seededRandom(opts.seed ?? 1)).sort((a, b) => b.length - a.length);
+  const ordered = shuffled([...blocks.values()], uniform(opts.seed ?? 1)).sort((a, b) => b.length - a.length);
   const sizes = new Array<number>(k).fill(0);
   const foldOf = new Int32Array(tiles.length);
   for (const members of ordered) {

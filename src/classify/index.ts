@@ -23,6 +23,8 @@ export { importLabels, type ImportLabelsOptions, type ImportLabelsResult } from 
 export { classMapRaster, classMapGeoJson, writeClassGeoTiff, CLASS_MAP_NODATA } from './class-map.ts';
 export { classifiersDir, classifierPath } from './classifier-dir.ts';
 export { classifyTiles, classifierModel, type ClassifyQuery, type TilePrediction } from './classify-tiles.ts';
+export { labelledTiles, trainClassifier, formatCrossValidation, type TrainClassifierOptions, type TrainClassifierResult } from './train-classifier.ts';
+export { predictClassMap, resolveRaster } from './predict-map.ts';
 export { confusionMatrixPng } from './confusion-png.ts';
 export { embeddingMapPng } from './embedding-map-png.ts';
 export type { LabelClass, TileLabel } from './labels-types.ts';

@@ -1,4 +1,5 @@
-import { argmaxClass, checkTrainingData, encodeLabels, type Classifier, type FeatureRow } from './classifier.ts';
+import { z } from 'zod';
+import { BaseClassifier, checkTrainingData, classesSchema, encodeLabels, parseState, standardizerSchema, type FeatureRow } from './classifier.ts';
 import { fitStandardizer, standardize, type Standardizer } from './standardizer.ts';
 
 export interface KNearestNeighborsOptions {
@@ -6,14 +7,15 @@ export interface KNearestNeighborsOptions {
 }
 
 /** k-nearest neighbours by Euclidean distance on standardised features; probabilities are vote shares. */
-export class KNearestNeighbors implements Classifier {
+export class KNearestNeighbors extends BaseClassifier {
   readonly kind = 'knn' as const;
-  classes: number[] = [];
   private scaler: Standardizer = { mean: [], std: [] };
   private points: Float64Array[] = [];
   private pointClass: Int32Array = new Int32Array(0);
 
-  constructor(readonly options: KNearestNeighborsOptions = {}) {}
+  constructor(readonly options: KNearestNeighborsOptions = {}) {
+    super();
+  }
 
   fit(rows: readonly FeatureRow[], labels: readonly number[]): this {
     checkTrainingData(rows, labels);
@@ -47,20 +49,28 @@ export class KNearestNeighbors implements Classifier {
     });
   }
 
-  predict(rows: readonly FeatureRow[]): number[] {
-    return this.predictProba(rows).map((p) => argmaxClass(this.classes, p));
-  }
-
   toJSON(): Record<string, unknown> {
     return { options: this.options, classes: this.classes, scaler: this.scaler, points: this.points.map((p) => Array.from(p)), pointClass: Array.from(this.pointClass) };
   }
 
-  static fromJSON(state: Record<string, unknown>): KNearestNeighbors {
-    const model = new KNearestNeighbors(state.options as KNearestNeighborsOptions);
-    model.classes = state.classes as number[];
-    model.scaler = state.scaler as Standardizer;
-    model.points = (state.points as number[][]).map((p) => Float64Array.from(p));
-    model.pointClass = Int32Array.from(state.pointClass as number[]);
+  /** A fitted model from `toJSON`'s state over `dim` features; throws naming what is wrong with a damaged one. */
+  static fromJSON(state: unknown, dim: number): KNearestNeighbors {
+    const s = parseState(z.object({
+      options: z.object({ k: z.number().int().min(1).optional() }),
+      classes: classesSchema,
+      scaler: standardizerSchema(dim),
+      points: z.array(z.array(z.number()).length(dim)).min(1),
+      pointClass: z.array(z.number().int().min(0)),
+    }).superRefine((s, ctx) => {
+      if (s.pointClass.length !== s.points.length) ctx.addIssue({ code: 'custom', message: `${s.pointClass.length} point classes for ${s.points.length} points`, path: ['pointClass'] });
+      const bad = s.pointClass.findIndex((c) => c >= s.classes.length);
+      if (bad >= 0) ctx.addIssue({ code: 'custom', message: `class index ${s.pointClass[bad]} of ${s.classes.length} classes`, path: ['pointClass', bad] });
+    }), state);
+    const model = new KNearestNeighbors(s.options);
+    model.classes = s.classes;
+    model.scaler = s.scaler;
+    model.points = s.points.map((p) => Float64Array.from(p));
+    model.pointClass = Int32Array.from(s.pointClass);
     return model;
   }
 }

@@ -1,4 +1,5 @@
-import { argmaxClass, checkTrainingData, encodeLabels, type Classifier, type FeatureRow } from './classifier.ts';
+import { z } from 'zod';
+import { BaseClassifier, checkTrainingData, classesSchema, encodeLabels, parseState, standardizerSchema, type FeatureRow } from './classifier.ts';
 import { lbfgs } from './lbfgs.ts';
 import { fitStandardizer, standardize, type Standardizer } from './standardizer.ts';
 
@@ -12,13 +13,14 @@ export interface LogisticRegressionOptions {
  * Multinomial logistic regression on standardised features with an L2 penalty, fitted by L-BFGS (deterministic).
  * Weights are stored row-major as [class][feature + 1], the last column being the intercept.
  */
-export class LogisticRegression implements Classifier {
+export class LogisticRegression extends BaseClassifier {
   readonly kind = 'logreg' as const;
-  classes: number[] = [];
   private scaler: Standardizer = { mean: [], std: [] };
   private weights: number[][] = [];
 
-  constructor(readonly options: LogisticRegressionOptions = {}) {}
+  constructor(readonly options: LogisticRegressionOptions = {}) {
+    super();
+  }
 
   fit(rows: readonly FeatureRow[], labels: readonly number[]): this {
     checkTrainingData(rows, labels);
@@ -86,19 +88,22 @@ export class LogisticRegression implements Classifier {
     });
   }
 
-  predict(rows: readonly FeatureRow[]): number[] {
-    return this.predictProba(rows).map((p) => argmaxClass(this.classes, p));
-  }
-
   toJSON(): Record<string, unknown> {
     return { options: this.options, classes: this.classes, scaler: this.scaler, weights: this.weights };
   }
 
-  static fromJSON(state: Record<string, unknown>): LogisticRegression {
-    const model = new LogisticRegression(state.options as LogisticRegressionOptions);
-    model.classes = state.classes as number[];
-    model.scaler = state.scaler as Standardizer;
-    model.weights = state.weights as number[][];
+  /** A fitted model from `toJSON`'s state over `dim` features; throws naming what is wrong with a damaged one. */
+  static fromJSON(state: unknown, dim: number): LogisticRegression {
+    const s = parseState(z.object({
+      options: z.object({ l2: z.number().min(0).optional(), maxIterations: z.number().int().min(1).optional() }),
+      classes: classesSchema,
+      scaler: standardizerSchema(dim),
+      weights: z.array(z.array(z.number()).length(dim + 1, `each class's weights are ${dim} features and an intercept`)),
+    }).refine((s) => s.weights.length === s.classes.length, { message: 'one row of weights per class', path: ['weights'] }), state);
+    const model = new LogisticRegression(s.options);
+    model.classes = s.classes;
+    model.scaler = s.scaler;
+    model.weights = s.weights;
     return model;
   }
 }

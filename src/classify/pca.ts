@@ -1,4 +1,4 @@
-import { seededRandom } from './random.ts';
+import { uniform } from '../rng.ts';
 import { symmetricEigen } from './symmetric-eigen.ts';
 
 export interface Pca {
@@ -29,7 +29,7 @@ export function fitPca(rows: readonly ArrayLike<number>[], k: number, opts: { it
   if (width === d) {
     basis = Array.from({ length: d }, (_, i) => Float64Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
   } else {
-    const random = seededRandom(opts.seed ?? 7);
+    const random = uniform(opts.seed ?? 7);
     basis = orthonormalize(Array.from({ length: width }, () => Float64Array.from({ length: d }, () => random() - 0.5)));
     for (let it = 0; it < (opts.iterations ?? 4); it++) basis = orthonormalize(basis.map((q) => times(x, n, d, timesVector(x, n, d, q))));
   }

@@ -1,5 +1,6 @@
-import { argmaxClass, checkTrainingData, encodeLabels, type Classifier, type FeatureRow } from './classifier.ts';
-import { seededRandom } from './random.ts';
+import { z } from 'zod';
+import { BaseClassifier, checkTrainingData, classesSchema, encodeLabels, parseState, type FeatureRow } from './classifier.ts';
+import { uniform } from '../rng.ts';
 
 export interface RandomForestOptions {
   trees?: number;
@@ -22,12 +23,13 @@ interface Tree {
  * Random forest: bootstrap samples, Gini splits over sqrt(d) randomly chosen features per node, probabilities
  * averaged over trees. Seeded, so the same data and seed give the same forest.
  */
-export class RandomForest implements Classifier {
+export class RandomForest extends BaseClassifier {
   readonly kind = 'rf' as const;
-  classes: number[] = [];
   private trees: Tree[] = [];
 
-  constructor(readonly options: RandomForestOptions = {}) {}
+  constructor(readonly options: RandomForestOptions = {}) {
+    super();
+  }
 
   fit(rows: readonly FeatureRow[], labels: readonly number[]): this {
     checkTrainingData(rows, labels);
@@ -37,7 +39,7 @@ export class RandomForest implements Classifier {
     const d = rows[0].length;
     // Column-major copy: split search scans one feature across many rows.
     const columns = Array.from({ length: d }, (_, j) => Float64Array.from(rows, (r) => r[j]));
-    const random = seededRandom(this.options.seed ?? 1);
+    const random = uniform(this.options.seed ?? 1);
     const treeCount = this.options.trees ?? 100;
     this.trees = [];
     for (let t = 0; t < treeCount; t++) {
@@ -64,18 +66,48 @@ export class RandomForest implements Classifier {
     });
   }
 
-  predict(rows: readonly FeatureRow[]): number[] {
-    return this.predictProba(rows).map((p) => argmaxClass(this.classes, p));
-  }
-
   toJSON(): Record<string, unknown> {
     return { options: this.options, classes: this.classes, trees: this.trees };
   }
 
-  static fromJSON(state: Record<string, unknown>): RandomForest {
-    const model = new RandomForest(state.options as RandomForestOptions);
-    model.classes = state.classes as number[];
-    model.trees = state.trees as Tree[];
+  /** A fitted forest from `toJSON`'s state over `dim` features; throws naming what is wrong with a damaged one. */
+  static fromJSON(state: unknown, dim: number): RandomForest {
+    const tree = z.object({
+      feature: z.array(z.number().int().max(dim - 1)).min(1),
+      threshold: z.array(z.number()),
+      left: z.array(z.number().int()),
+      right: z.array(z.number().int()),
+      proba: z.array(z.array(z.number().min(0).max(1)).nullable()),
+    });
+    const s = parseState(z.object({
+      // maxDepth: Infinity (unlimited) is null in JSON.
+      options: z.object({ trees: z.number().int().min(1).optional(), seed: z.number().optional(), maxDepth: z.number().nullable().optional(), minSamplesLeaf: z.number().int().min(1).optional() }),
+      classes: classesSchema,
+      trees: z.array(tree).min(1),
+    }).superRefine((s, ctx) => {
+      for (const [t, tr] of s.trees.entries()) {
+        const n = tr.feature.length;
+        if (![tr.threshold, tr.left, tr.right, tr.proba].every((a) => a.length === n)) {
+          ctx.addIssue({ code: 'custom', message: 'node arrays of different lengths', path: ['trees', t] });
+          continue;
+        }
+        for (let i = 0; i < n; i++) {
+          // Children come after their parent, so prediction always reaches a leaf.
+          const split = tr.feature[i] >= 0;
+          if (split && !(tr.left[i] > i && tr.left[i] < n && tr.right[i] > i && tr.right[i] < n)) {
+            ctx.addIssue({ code: 'custom', message: `node ${i}'s children ${tr.left[i]} and ${tr.right[i]} are not later nodes of the tree`, path: ['trees', t] });
+            break;
+          }
+          if (!split && tr.proba[i]?.length !== s.classes.length) {
+            ctx.addIssue({ code: 'custom', message: `leaf ${i} has no probability for each of the ${s.classes.length} classes`, path: ['trees', t] });
+            break;
+          }
+        }
+      }
+    }), state);
+    const model = new RandomForest({ ...s.options, maxDepth: s.options.maxDepth ?? undefined });
+    model.classes = s.classes;
+    model.trees = s.trees;
     return model;
   }
 }

@@ -1,8 +1,9 @@
 import { UserError } from '../errors.ts';
 import type { Raster } from '../ingest/index.ts';
 import type { BBox, RasterRecord, TileRecord } from '../store/index.ts';
-import { WGS84, proj4ForRaster, transformer } from './crs.ts';
-import { bboxesOverlap, crsToPixel, formatBbox, pixelToCrs, projectedPixelBbox } from './extent.ts';
+import { applyGeotransform, crsToPixel, WGS84 } from '../ingest/index.ts';
+import { proj4ForRaster, transformer } from './crs.ts';
+import { bboxesOverlap, formatBbox, projectedPixelBbox } from './extent.ts';
 import { acceptLabel, majorityLabel, type LabelThresholds } from './majority-label.ts';
 import type { TileLabel } from './labels-types.ts';
 
@@ -28,7 +29,7 @@ export async function labelTilesFromRaster(labels: Raster, sets: RasterTiles[], 
   if (!labels.crs) throw new UserError(`label raster ${labels.uri} names no coordinate reference system, so it cannot be matched to the imagery`);
   const labelProj = labels.crs.proj4;
   const labelToWgs = transformer(labelProj, WGS84);
-  const labelExtent = projectedPixelBbox(labels.width, labels.height, (c, r) => labelToWgs(...pixelToCrs(labels.geotransform, c, r)));
+  const labelExtent = projectedPixelBbox(labels.width, labels.height, (c, r) => labelToWgs(...applyGeotransform(labels.geotransform, c, r)));
   const overlapping = sets.filter((s) => bboxesOverlap(footprintBbox(s.raster.footprint.coordinates[0]), labelExtent));
   if (overlapping.length === 0) {
     const imagery = sets.map((s) => `${s.raster.uri} ${formatBbox(footprintBbox(s.raster.footprint.coordinates[0]))}`).join('; ');
@@ -43,7 +44,7 @@ export async function labelTilesFromRaster(labels: Raster, sets: RasterTiles[], 
     const imageProj = proj4ForRaster(raster);
     if (!imageProj) throw new UserError(`raster ${raster.uri} has no CRS, so labels cannot be placed on it`);
     const toLabel = transformer(imageProj, labelProj);
-    const labelPixel = (col: number, row: number) => crsToPixel(labels.geotransform, ...toLabel(...pixelToCrs(raster.geotransform, col, row)));
+    const labelPixel = (col: number, row: number) => crsToPixel(labels.geotransform, ...toLabel(...applyGeotransform(raster.geotransform, col, row)));
     // Sample as densely as the finer of the two grids, so a finer label raster has every pixel counted.
     const [c0, r0] = labelPixel(0, 0);
     const [c1, r1] = labelPixel(1, 0);

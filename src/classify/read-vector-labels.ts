@@ -5,7 +5,7 @@ import { coordEach } from '@turf/turf';
 import * as shapefile from 'shapefile';
 import type { FeatureCollection } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
-import { WGS84, proj4ForEpsg } from './crs.ts';
+import { WGS84, crsFromEpsg } from '../ingest/index.ts';
 
 /**
  * Reads label polygons or points from GeoJSON or a shapefile, in WGS84 lon/lat: a shapefile's .prj names its CRS,
@@ -52,7 +52,7 @@ function readGeoJson(path: string): FeatureCollection {
   if (doc.type !== 'FeatureCollection' || !Array.isArray(doc.features)) throw new UserError(`${path} is not a GeoJSON FeatureCollection`);
   const crsName = doc.crs?.properties?.name ?? '';
   const epsg = /EPSG:+(\d+)/i.exec(crsName)?.[1];
-  return epsg && epsg !== '4326' ? reprojected(doc, proj4ForEpsg(Number(epsg)), path) : doc;
+  return epsg && epsg !== '4326' ? reprojected(doc, crsFromEpsg(Number(epsg)).proj4, path) : doc;
 }
 
 function reprojected(fc: FeatureCollection, definition: string, source: string): FeatureCollection {

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
 import type { TilePlace } from './folds.ts';
-import { seededRandom } from './random.ts';
+import { uniform } from '../rng.ts';
 
 /**
  * Search quality of a feature space, measured as a user of `/similar` and `/v1/analogy` meets it: exact L2
@@ -115,7 +115,7 @@ function windowsAcrossDates(places: DatedPlace[]): Map<string, Map<number, numbe
  */
 export function temporalRetrieval(rows: Float32Array[], places: DatedPlace[], opts: TemporalOptions = {}): TemporalMetrics {
   const k = opts.k ?? 10;
-  const random = seededRandom(opts.seed ?? 1);
+  const random = uniform(opts.seed ?? 1);
   const byWindow = windowsAcrossDates(places);
   const candidates = places.map((p, i) => ({ i, others: [...byWindow.get(windowKey(p))!].filter(([d]) => d !== p.date).map(([, j]) => j) })).filter((c) => c.others.length > 0);
   if (candidates.length === 0) throw new UserError('no window appears on two dates: the rasters are not a co-registered stack of one place');
@@ -151,7 +151,7 @@ export interface AnalogyMetrics {
 /** Temporal analogies over random quadruples of two places that do not touch and two dates. */
 export function temporalAnalogy(rows: Float32Array[], places: DatedPlace[], opts: TemporalOptions = {}): AnalogyMetrics {
   const k = opts.k ?? 10;
-  const random = seededRandom(opts.seed ?? 2);
+  const random = uniform(opts.seed ?? 2);
   const complete = [...windowsAcrossDates(places).values()].filter((d) => d.size >= 2);
   if (complete.length < 2) throw new UserError('analogies need two windows that each appear on two dates of a co-registered stack');
   const count = opts.queries ?? 500;

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { UserError, errorMessage } from '../errors.ts';
-import { CLASSIFIER_KINDS, type Classifier, type ClassifierKind } from './classifier.ts';
+import { z } from 'zod';
+import { CLASSIFIER_KINDS, parseState, type Classifier, type ClassifierKind } from './classifier.ts';
 import { classifierFromJSON } from './create-classifier.ts';
 import type { LabelClass } from './labels-types.ts';
 
@@ -29,30 +30,56 @@ export function serializeClassifier(classifier: Classifier, metadata: Classifier
   return JSON.stringify({ format: FORMAT, version: VERSION, kind: classifier.kind, metadata, state: classifier.toJSON() });
 }
 
+const metadataSchema = z.object({
+  model: z.object({ id: z.number().int(), name: z.string() }).nullable(),
+  featureSet: z.string(),
+  dim: z.number().int().min(1),
+  classes: z.array(z.object({ id: z.number().int(), name: z.string() })),
+  labelSet: z.string().optional(),
+  trainedAt: z.string().optional(),
+});
+
+/**
+ * A classifier from its saved JSON. Anything wrong with it (not JSON, another format or version, damaged metadata
+ * or state) is a UserError naming `source` and the problem, status 422 for the HTTP service: the request was
+ * fine, the file it names is not.
+ */
 export function deserializeClassifier(text: string, source = 'classifier'): SavedClassifier {
-  let doc: { format?: string; version?: number; kind?: ClassifierKind; metadata?: ClassifierMetadata; state?: Record<string, unknown> };
+  const fail = (message: string) => new UserError(`${source} ${message}`, { status: 422 });
+  let doc: { format?: unknown; version?: unknown; kind?: unknown; metadata?: unknown; state?: unknown };
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${source} is not valid JSON: ${errorMessage(err)}`);
+    throw fail(`is not valid JSON: ${errorMessage(err)}`);
   }
-  if (doc.format !== FORMAT || !doc.metadata || !doc.state || !doc.kind || !CLASSIFIER_KINDS.includes(doc.kind)) {
-    throw new UserError(`${source} is not a tilevec classifier (expected format '${FORMAT}')`);
+  if (!doc || typeof doc !== 'object' || doc.format !== FORMAT || !CLASSIFIER_KINDS.includes(doc.kind as ClassifierKind)) {
+    throw fail(`is not a tilevec classifier (expected format '${FORMAT}')`);
   }
-  if (doc.version !== VERSION) throw new UserError(`${source} has classifier format version ${doc.version}; this tilevec reads version ${VERSION}`);
-  return { classifier: classifierFromJSON(doc.kind, doc.state), metadata: doc.metadata };
+  if (doc.version !== VERSION) throw fail(`has classifier format version ${doc.version}; this tilevec reads version ${VERSION}`);
+  let metadata: ClassifierMetadata;
+  try {
+    metadata = parseState(metadataSchema, doc.metadata);
+  } catch (err) {
+    throw fail(`has damaged metadata (${errorMessage(err)}); train it again with tilevec classify train`);
+  }
+  try {
+    return { classifier: classifierFromJSON(doc.kind as ClassifierKind, doc.state, metadata.dim), metadata };
+  } catch (err) {
+    throw fail(`is damaged: its ${doc.kind} state does not fit (${errorMessage(err)}); train it again with tilevec classify train`);
+  }
 }
 
 export function saveClassifier(path: string, classifier: Classifier, metadata: ClassifierMetadata): void {
   writeFileSync(path, serializeClassifier(classifier, metadata));
 }
 
-export function loadClassifier(path: string): SavedClassifier {
+/** Loads a saved classifier; messages name it as `source` (default the path: the service names it without one). */
+export function loadClassifier(path: string, source = path): SavedClassifier {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UserError(`cannot read classifier ${path}: ${errorMessage(err)}`);
+    throw new UserError(`cannot read classifier ${source}: ${errorMessage(err)}`);
   }
-  return deserializeClassifier(text, path);
+  return deserializeClassifier(text, source);
 }

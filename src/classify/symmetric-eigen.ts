@@ -1,15 +1,20 @@
 /**
  * Eigenvalues and eigenvectors of a small symmetric matrix (row-major n×n) by cyclic Jacobi rotations, sorted by
- * descending eigenvalue. `vectors[i]` is the unit eigenvector of `values[i]`.
+ * descending eigenvalue. `vectors[i]` is the unit eigenvector of `values[i]`; `sweeps` is how many sweeps it took.
  */
-export function symmetricEigen(matrix: Float64Array, n: number): { values: number[]; vectors: Float64Array[] } {
+export function symmetricEigen(matrix: Float64Array, n: number): { values: number[]; vectors: Float64Array[]; sweeps: number } {
   const a = Float64Array.from(matrix);
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
+  // Rotations keep the Frobenius norm, so the off-diagonal part is judged against it: an absolute bound never
+  // stops at raw-pixel magnitudes (covariances of 1e6 and more) and stops before the first rotation at tiny ones.
+  let norm = 0;
+  for (let i = 0; i < n * n; i++) norm += a[i] ** 2;
+  let sweeps = 0;
+  for (; sweeps < 100; sweeps++) {
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
-    if (off < 1e-22) break;
+    if (off <= 1e-30 * norm) break;
     for (let p = 0; p < n; p++) {
       for (let q = p + 1; q < n; q++) {
         const apq = a[p * n + q];
@@ -43,5 +48,6 @@ export function symmetricEigen(matrix: Float64Array, n: number): { values: numbe
   return {
     values: order.map((i) => a[i * n + i]),
     vectors: order.map((i) => Float64Array.from({ length: n }, (_, k) => v[k * n + i])),
+    sweeps,
   };
 }

@@ -1,24 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
-import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import {
-  CLASSIFIER_KINDS, SPLIT_KINDS, classifiersDir, classMapGeoJson, classMapRaster, classifierModel, classifyTiles, confusionMatrixPng,
-  coRegisteredRasters, createClassifier, crossValidate, embeddingFeatures, embeddingMapPng, evaluateFeatureSets, evaluateTemporal, evaluationFeatureSets, formatEvaluation, formatTemporal,
-  importLabels, loadClassifier, saveClassifier, tilePixelReader, writeClassGeoTiff, type ClassifierKind, type CrossValidationResult,
-  type LabelClass, type SplitKind,
+  CLASSIFIER_KINDS, SPLIT_KINDS, classifiersDir, coRegisteredRasters, evaluateFeatureSets, evaluateTemporal, evaluationFeatureSets,
+  formatCrossValidation, formatEvaluation, formatTemporal, importLabels, labelledTiles, loadClassifier, predictClassMap, tilePixelReader,
+  trainClassifier, type ClassifierKind, type SplitKind,
 } from '../classify/index.ts';
-import { configFrom, emit, globalOptions, intListOption, intOption, withStore } from './context.ts';
-
-function numberOption(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got '${value}'`);
-    return n;
-  };
-}
+import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 
 function classesOption(value: string): Record<string, string> {
   try {
@@ -37,39 +24,14 @@ function classifierList(value: string): ClassifierKind[] {
   return kinds as ClassifierKind[];
 }
 
-/** Labelled tiles of a label set, in tile id order, with their class ids. */
-async function labelledTiles(store: Store, labelSetName: string) {
-  const labelSet = await store.labelSet(labelSetName);
-  const labels = await store.labelsOf(labelSet.id);
-  const byId = new Map<number, TileRecord>();
-  for (const raster of await store.listRasters()) for (const t of await store.tilesOfRaster(raster.id)) byId.set(t.id, t);
-  const kept = labels.filter((l) => byId.has(l.tileId));
-  return { labelSet, tiles: kept.map((l) => byId.get(l.tileId)!), classIds: kept.map((l) => l.classId) };
-}
-
-function formatCv(r: CrossValidationResult, classes: LabelClass[]): string {
-  return `${r.split.padEnd(8)} ${r.classifier.padEnd(7)} ${r.folds}-fold  accuracy ${r.accuracy.toFixed(3)}  macro-F1 ${r.macroF1.toFixed(3)}` +
-    (r.bufferedOut ? `  (${r.bufferedOut} training rows dropped as overlapping test tiles, summed over folds)` : '') +
-    '\n' + r.perClass.map((p) => `    ${(classes.find((c) => c.id === p.classId)?.name ?? String(p.classId)).padEnd(22)} precision ${p.precision.toFixed(3)}  recall ${p.recall.toFixed(3)}  n ${p.support}`).join('\n');
-}
-
-async function resolveRaster(store: Store, ref: string): Promise<RasterRecord> {
-  if (/^\d+$/.test(ref)) return store.raster(Number(ref));
-  for (const uri of [ref, pathToFileURL(resolve(ref)).href, resolve(ref)]) {
-    const r = await store.rasterByUri(uri);
-    if (r) return r;
-  }
-  throw new UserError(`raster '${ref}' is not ingested (see tilevec db status; ingest it first)`);
-}
-
 export function registerClassifyCommands(program: Command): void {
   const labels = program.command('labels').description('label sets: tiles with land-cover classes');
   labels.command('import <source>')
     .description('label the ingested tiles from a label raster (majority class), GeoJSON or shapefile (containment)')
     .requiredOption('--name <name>', 'label set name (an existing set of this name is replaced)')
     .option('--class-field <field>', 'feature property holding the class (GeoJSON, shapefile)', 'class')
-    .option('--min-purity <p>', 'least share of the majority class among a tile\'s labelled pixels', numberOption('--min-purity', 0, 1), 0.5)
-    .option('--min-coverage <p>', 'least labelled share of a tile\'s footprint', numberOption('--min-coverage', 0, 1), 0.5)
+    .option('--min-purity <p>', 'least share of the majority class among a tile\'s labelled pixels', fractionOption('--min-purity'), 0.5)
+    .option('--min-coverage <p>', 'least labelled share of a tile\'s footprint', fractionOption('--min-coverage'), 0.5)
     .option('--classes <json>', 'class names by id, e.g. \'{"1":"water"}\'', classesOption)
     .action(async (source: string, opts, cmd: Command) => {
       const result = await withStore(configFrom(cmd), (store) =>
@@ -92,30 +54,15 @@ export function registerClassifyCommands(program: Command): void {
     .option('--seed <n>', 'seed for folds and forests', intOption('--seed'), 1)
     .option('--out <file.json>', 'where to save the classifier (default <models dir>/../classifiers/<labels>-<model>-<kind>.json, where tilevec serve finds it by name)')
     .action(async (opts, cmd: Command) => {
-      const kind = opts.classifier as ClassifierKind;
       const config = configFrom(cmd);
-      const result = await withStore(config, async (store) => {
-        const model = await store.model(opts.model);
-        const { labelSet, tiles, classIds } = await labelledTiles(store, opts.labels);
-        if (tiles.length < opts.cv) throw new UserError(`label set '${labelSet.name}' labels only ${tiles.length} tiles; too few for ${opts.cv} folds`);
-        const features = await embeddingFeatures(store, model)(tiles);
-        const cv = Object.fromEntries(SPLIT_KINDS.map((split) => [split, crossValidate(features, classIds, tiles, { classifier: kind, split, folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles })])) as Record<SplitKind, CrossValidationResult>;
-        const classifier = createClassifier(kind, { seed: opts.seed }).fit(features, classIds);
-        const out = resolve(opts.out ?? join(classifiersDir(config), `${labelSet.name}-${model.name}-${kind}.json`));
-        mkdirSync(dirname(out), { recursive: true });
-        saveClassifier(out, classifier, { model: { id: model.id, name: model.name }, featureSet: 'embedding', dim: model.dim, classes: labelSet.classes, labelSet: labelSet.name, trainedAt: new Date().toISOString() });
-        const base = out.replace(/\.json$/, '');
-        const headline = cv[opts.split as SplitKind];
-        const files = { classifier: out, confusionJson: `${base}.confusion.json`, confusionPng: `${base}.confusion.png`, embeddingMapPng: `${base}.embedding-map.png` };
-        writeFileSync(files.confusionJson, JSON.stringify({ split: headline.split, classes: labelSet.classes, order: headline.classes, confusion: headline.confusion }, null, 2));
-        writeFileSync(files.confusionPng, confusionMatrixPng(headline, labelSet.classes, `${kind} on ${model.name}, ${headline.split} ${opts.cv}-fold CV`));
-        writeFileSync(files.embeddingMapPng, embeddingMapPng(features, classIds, labelSet.classes, `${model.name} PCA, ${labelSet.name}`));
-        return { model: model.name, labels: labelSet.name, classifier: kind, tiles: tiles.length, classes: labelSet.classes, cv, files };
-      });
+      const result = await withStore(config, (store) => trainClassifier(store, {
+        labels: opts.labels, model: opts.model, kind: opts.classifier as ClassifierKind, folds: opts.cv, split: opts.split as SplitKind,
+        blockTiles: opts.blockTiles, seed: opts.seed, out: opts.out, classifiersDir: classifiersDir(config),
+      }));
       emit(cmd, result, (r) => [
         `${r.classifier} on '${r.model}' embeddings, label set '${r.labels}' (${r.tiles} tiles)`,
-        formatCv(r.cv.random, r.classes),
-        formatCv(r.cv.spatial, r.classes),
+        formatCrossValidation(r.cv.random, r.classes),
+        formatCrossValidation(r.cv.spatial, r.classes),
         'Random splits leak: overlapping and neighbouring tiles land on both sides, so their score is optimistic. Spatial splits keep whole blocks apart; trust those.',
         `saved ${r.files.classifier}`,
         `confusion matrix ${r.files.confusionPng} and .json; embedding map ${r.files.embeddingMapPng}`,
@@ -130,17 +77,7 @@ export function registerClassifyCommands(program: Command): void {
     .option('--model <name>', 'model whose embeddings to read (must be the one the classifier was trained on)')
     .action(async (opts, cmd: Command) => {
       const saved = loadClassifier(opts.classifier);
-      const result = await withStore(configFrom(cmd), async (store) => {
-        await classifierModel(store, saved, opts.model);
-        const raster = await resolveRaster(store, opts.raster);
-        const tiles = await store.tilesOfRaster(raster.id);
-        const predictions = await classifyTiles(store, saved, { tileIds: (await embeddedTiles(store, saved, tiles)).map((t) => t.id) });
-        const out = resolve(opts.out);
-        if (/\.tiff?$/i.test(out)) writeClassGeoTiff(out, classMapRaster(raster, tiles, predictions, saved.metadata.classes));
-        else if (/\.(geo)?json$/i.test(out)) writeFileSync(out, JSON.stringify(classMapGeoJson(tiles, predictions)));
-        else throw new UserError(`--out must end in .tif or .geojson, got ${opts.out}`);
-        return { out, raster: raster.uri, tiles: tiles.length, classified: predictions.length };
-      });
+      const result = await withStore(configFrom(cmd), (store) => predictClassMap(store, saved, { raster: opts.raster, out: opts.out, model: opts.model }));
       emit(cmd, result, (r) => `wrote ${r.out}: ${r.classified} of ${r.tiles} tiles of ${r.raster} classified`);
     });
 
@@ -158,8 +95,7 @@ export function registerClassifyCommands(program: Command): void {
     .option('--classifiers <list>', `comma-separated subset of ${CLASSIFIER_KINDS.join(',')}`, classifierList, [...CLASSIFIER_KINDS])
     .action(async (opts, cmd: Command) => {
       if (Boolean(opts.labels) === Boolean(opts.temporal)) throw new UserError('tilevec evaluate needs --labels <name> or --temporal, one of the two (see tilevec evaluate --help)');
-      const json = globalOptions(cmd).json;
-      await withStore(configFrom(cmd), async (store) => {
+      const { summary, table } = await withStore(configFrom(cmd), async (store) => {
         const model = opts.model ? await store.model(opts.model) : (await store.listModels())[0];
         const read = tilePixelReader((id) => store.raster(id));
         try {
@@ -168,27 +104,17 @@ export function registerClassifyCommands(program: Command): void {
             const tiles = (await Promise.all(rasters.map((r) => store.tilesOfRaster(r.id)))).flat();
             const byId = new Map(rasters.map((r) => [r.id, r]));
             const result = await evaluateTemporal(tiles, await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim, byId), { queries: opts.queries, seed: opts.seed });
-            if (!json) process.stdout.write(`${formatTemporal(result)}\n`);
-            process.stdout.write(`${JSON.stringify(result)}\n`);
-            return;
+            return { summary: result, table: formatTemporal(result) };
           }
           const { tiles, classIds } = await labelledTiles(store, opts.labels);
           const sets = await evaluationFeatureSets(store, model, read, model?.dim ?? opts.dim);
           const result = await evaluateFeatureSets(tiles, classIds, sets, { classifiers: opts.classifiers, splits: [...SPLIT_KINDS], folds: opts.cv, seed: opts.seed, blockTiles: opts.blockTiles });
-          if (!json) process.stdout.write(`${formatEvaluation(result)}\n`);
-          process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped })}\n`);
+          return { summary: { accuracy: result.accuracy, search: result.search, tiles: result.tiles, skipped: result.skipped }, table: formatEvaluation(result) };
         } finally {
           await read.close();
         }
       });
+      // The table, then the JSON line as well: bench:quality and scripts read the figures from the last line.
+      emit(cmd, summary, (r) => `${table}\n${JSON.stringify(r)}`);
     });
-}
-
-/** The raster's tiles that have an embedding for the classifier's model. */
-async function embeddedTiles(store: Store, saved: ReturnType<typeof loadClassifier>, tiles: TileRecord[]): Promise<TileRecord[]> {
-  const model = await classifierModel(store, saved);
-  const have = await store.embeddedTileIds(model.id);
-  const kept = tiles.filter((t) => have.has(t.id));
-  if (kept.length === 0) throw new UserError(`no tile of this raster has an embedding for model '${model.name}'; run tilevec embed first`);
-  return kept;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Polygon } from 'geojson';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { UserError } from '../errors.ts';
-import { encodeGeoTiff } from '../ingest/index.ts';
+import { encodeGeoTiff, tileGrid, tileResolutionGeotransform } from '../ingest/index.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { writeFileAtomic } from '../train/tensor-file.ts';
 import { resolveModel } from './model-ref.ts';
@@ -102,21 +102,18 @@ export function encodeGeoParquet(rows: EmbeddedTile[], dim: number, modelName: s
 export function embeddingRaster(raster: RasterRecord, rows: EmbeddedTile[], dim: number) {
   if (!raster.georeferenced || !raster.epsg) throw new UserError(`raster ${raster.id} (${raster.uri}) has no EPSG code, so its embedding raster cannot be georeferenced; export geoparquet instead`);
   if (raster.geotransform[2] !== 0 || raster.geotransform[4] !== 0) throw new UserError(`raster ${raster.id} (${raster.uri}) is rotated; export geoparquet instead`);
-  const stride = raster.stride;
-  const width = Math.floor((raster.width - raster.tileSize) / stride) + 1;
-  const height = Math.floor((raster.height - raster.tileSize) / stride) + 1;
+  const grid = tileGrid(raster.width, raster.height, raster.tileSize, raster.stride);
+  const [width, height] = [grid.cols, grid.rows];
   const bands = Array.from({ length: dim }, () => new Float32Array(width * height).fill(NaN));
   for (const { tile, vector } of rows) {
-    const at = (tile.y / stride) * width + tile.x / stride;
+    const at = (tile.y / grid.stride) * width + tile.x / grid.stride;
     for (let d = 0; d < dim; d++) bands[d][at] = vector[d];
   }
-  const [gx, pw, , gy, , ph] = raster.geotransform;
-  const inset = (raster.tileSize - stride) / 2;
   return {
     width,
     height,
     bands,
-    geotransform: [gx + inset * pw, stride * pw, 0, gy + inset * ph, 0, stride * ph],
+    geotransform: tileResolutionGeotransform(raster.geotransform, grid),
     epsg: raster.epsg,
     geographic: /\+proj=longlat\b/.test(raster.crsDef ?? ''),
     nodata: NaN,

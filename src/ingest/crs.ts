@@ -66,6 +66,13 @@ function requiredKey(keys: GeoKeys, name: string): number {
   return v;
 }
 
+/**
+ * Built here rather than by geotiff-geokeys-to-proj4, which covers more projections but, as of 2024.4.13, fails
+ * quietly where this fails loudly: a projection it cannot build comes back as +proj=longlat with an error flag,
+ * a missing or NaN parameter goes into the definition as it is (an LCC without its standard parallel becomes
+ * another CRS), and a CRS on the EPSG:4326 or 4269 datum gets that datum's latitude-first +axis=ne, which swaps
+ * eastings and northings in proj4. Checking its output would take the same key checks as building these three.
+ */
 function userDefinedProjection(keys: GeoKeys): string {
   const n = (name: string) => finiteKey(keys, name);
   const ell = ellipsoid(keys);
@@ -112,7 +119,7 @@ function ellipsoid(keys: GeoKeys): string {
   return '+ellps=WGS84';
 }
 
-const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
+export const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 
 /** A function from CRS coordinates to WGS84 [lon, lat]. */
 export function toWgs84(crs: Crs): (x: number, y: number) => [number, number] {

@@ -38,8 +38,16 @@ export function geotransformFromTags(tags: GeorefTags): Geotransform | null {
 }
 
 /** CRS coordinates of a pixel corner (col, row may be fractional; (0, 0) is the raster's top-left corner). */
-export function applyGeotransform(gt: Geotransform, col: number, row: number): [number, number] {
+export function applyGeotransform(gt: Readonly<Geotransform> | readonly number[], col: number, row: number): [number, number] {
   return [gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]];
+}
+
+/** The inverse of `applyGeotransform`: fractional pixel (col, row) of CRS (x, y), rotation terms or not. */
+export function crsToPixel(gt: Readonly<Geotransform> | readonly number[], x: number, y: number): [number, number] {
+  const det = gt[1] * gt[5] - gt[2] * gt[4];
+  const dx = x - gt[0];
+  const dy = y - gt[3];
+  return [(dx * gt[5] - dy * gt[2]) / det, (dy * gt[1] - dx * gt[4]) / det];
 }
 
 /** Points along each edge of a footprint: enough that a reprojected rectangle keeps its curved edges. */

@@ -1,3 +1,4 @@
+import type { Geotransform } from './georef.ts';
 import type { PixelWindow } from './raster.ts';
 
 export interface TileGrid {
@@ -24,4 +25,14 @@ export function tileGrid(width: number, height: number, size: number, stride: nu
 
 export function gridWindow(grid: TileGrid, col: number, row: number): PixelWindow {
   return { x: col * grid.stride, y: row * grid.stride, w: grid.size, h: grid.size };
+}
+
+/**
+ * The geotransform of a raster at tile resolution: one pixel per stride step, centred on its tile (with stride =
+ * tile size a pixel is exactly a tile), the first pixel on the tile whose top-left pixel is (x0, y0). North-up only.
+ */
+export function tileResolutionGeotransform(gt: readonly number[], grid: Pick<TileGrid, 'size' | 'stride'>, x0 = 0, y0 = 0): Geotransform {
+  const [gx, pw, , gy, , ph] = gt;
+  const inset = (grid.size - grid.stride) / 2;
+  return [gx + (x0 + inset) * pw, grid.stride * pw, 0, gy + (y0 + inset) * ph, 0, grid.stride * ph];
 }

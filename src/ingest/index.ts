@@ -8,9 +8,9 @@ export {
   type Dtype, type PixelWindow, type RasterInfo, type RasterOptions, type SampleArray, type WindowData,
 } from './raster.ts';
 export { interleave } from './interleave.ts';
-export { crsFromEpsg, crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
-export { applyGeotransform, geotransformFromTags, polygonBbox, signedArea, windowFootprint, PIXEL_SPACE, type Geotransform } from './georef.ts';
-export { tileGrid, gridWindow, type TileGrid } from './grid.ts';
+export { crsFromEpsg, crsFromGeoKeys, toWgs84, WGS84, type Crs } from './crs.ts';
+export { applyGeotransform, crsToPixel, geotransformFromTags, polygonBbox, signedArea, windowFootprint, PIXEL_SPACE, type Geotransform } from './georef.ts';
+export { tileGrid, gridWindow, tileResolutionGeotransform, type TileGrid } from './grid.ts';
 export { BandStatsAccumulator } from './stats.ts';
 export { renderWindowPng, encodePng, defaultRenderBands, type RenderOptions } from './render.ts';
 export { DecodePool, sharedDecodePool } from './decode-pool.ts';

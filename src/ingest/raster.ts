@@ -374,9 +374,9 @@ export class Raster implements RasterInfo {
     const offset = this.offsets[index];
     const count = this.byteCounts[index];
     if (count === 0) {
-      // A sparse block (GDAL writes none for all-nodata areas): it reads as nodata.
+      // A sparse block (GDAL writes none for all-nodata areas): it reads as nodata, NaN included, or 0 without one.
       const empty = newSampleArray(this.dtype, this.codec.width * rows * this.codec.samples);
-      if (this.nodata) empty.fill(this.nodata);
+      if (this.nodata !== null) empty.fill(this.nodata);
       const block = new Uint8Array(empty.buffer);
       if (!target) return block;
       copyBlockRect(block, codec, target.rect, target.planes, target.bands);

@@ -1,3 +1,4 @@
+import { Rng } from '../rng.ts';
 import type { BandStats } from '../store/records.ts';
 import type { Dtype, SampleArray } from './raster.ts';
 
@@ -20,7 +21,8 @@ export class BandStatsAccumulator {
   private sumSq = 0;
   private min = Infinity;
   private max = -Infinity;
-  private rng = 0x9e3779b9;
+  // Seeded, so the same file always gives the same estimate.
+  private readonly rng = new Rng('band statistics');
 
   constructor(readonly band: number, dtype: Dtype, private readonly nodata: number | null) {
     const bins = { uint8: 256, int8: 256, uint16: 65536, int16: 65536 }[dtype as string];
@@ -56,20 +58,10 @@ export class BandStatsAccumulator {
     const r = this.reservoir!;
     if (this.seen < r.length) r[this.seen] = v;
     else {
-      const j = this.random() % (this.seen + 1);
+      const j = this.rng.int(this.seen + 1);
       if (j < r.length) r[j] = v;
     }
     this.seen++;
-  }
-
-  /** xorshift32: deterministic, so the same file always gives the same estimate. */
-  private random(): number {
-    let x = this.rng;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.rng = x >>> 0;
-    return this.rng;
   }
 
   result(): BandStats {

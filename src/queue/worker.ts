@@ -7,6 +7,7 @@ import { ingest } from '../ingest/index.ts';
 import { IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import type { Store } from '../store/index.ts';
 import type { FetchedJob, JobQueue } from './queue.ts';
+import { SessionCache } from './session-cache.ts';
 import type { EmbedUnit, IngestUnit } from './units.ts';
 
 export interface WorkerOptions {
@@ -28,7 +29,14 @@ export interface WorkerSummary {
  */
 export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptions): Promise<WorkerSummary> {
   const summary: WorkerSummary = { done: 0, failed: 0 };
-  const sessions = new SessionCache(store, Math.max(1, Math.floor(availableParallelism() / opts.concurrency)));
+  const threads = Math.max(1, Math.floor(availableParallelism() / opts.concurrency));
+  // One ONNX Runtime session per model, shared by the slots; a retrained model (new createdAt) loads anew.
+  const sessions = new SessionCache<LoadedModel>((name) => store.model(name).then((m) => m.createdAt), async (name) => {
+    const model = await resolveModel(store, name);
+    const onnx = ensureModelOnnx(model.dir);
+    const session = await EmbeddingSession.create(readOnnx(onnx), { threads, source: onnx });
+    return { model, session, release: () => session.release() };
+  });
   const slot = async () => {
     while (!opts.signal?.aborted) {
       let job: FetchedJob | undefined;
@@ -83,9 +91,23 @@ async function runIngest(store: Store, unit: IngestUnit): Promise<object> {
   return outcome;
 }
 
+interface LoadedModel {
+  model: ResolvedModel;
+  session: EmbeddingSession;
+  release(): Promise<void>;
+}
+
 /** Embeds one block of tiles and upserts the vectors; rerunning a block rewrites the same rows. */
-async function runEmbed(store: Store, sessions: SessionCache, unit: EmbedUnit): Promise<object> {
-  const { model, session } = await sessions.get(unit.model);
+async function runEmbed(store: Store, sessions: SessionCache<LoadedModel>, unit: EmbedUnit): Promise<object> {
+  const lease = await sessions.acquire(unit.model);
+  try {
+    return await embedUnit(store, lease.value, unit);
+  } finally {
+    lease.release();
+  }
+}
+
+async function embedUnit(store: Store, { model, session }: LoadedModel, unit: EmbedUnit): Promise<object> {
   const raster = await store.raster(unit.rasterId);
   checkRasterFitsModel(raster, model.card);
   const tiles = await store.tilesOfRasterInRange(unit.rasterId, unit.firstTileId, unit.lastTileId);
@@ -102,36 +124,4 @@ async function runEmbed(store: Store, sessions: SessionCache, unit: EmbedUnit): 
     await source.close();
   }
   return { model: unit.model, rasterId: unit.rasterId, tiles: tiles.length };
-}
-
-/** One ONNX Runtime session per model for the worker's life, shared by its slots; reloaded if the model is retrained. */
-class SessionCache {
-  private readonly sessions = new Map<string, Promise<{ model: ResolvedModel; session: EmbeddingSession; createdAt: string }>>();
-
-  constructor(private readonly store: Store, private readonly threads: number) {}
-
-  async get(name: string): Promise<{ model: ResolvedModel; session: EmbeddingSession }> {
-    const current = await this.store.model(name);
-    const cached = this.sessions.get(name);
-    if (cached) {
-      const entry = await cached.catch(() => undefined);
-      if (entry && entry.createdAt === current.createdAt) return entry;
-      this.sessions.delete(name);
-      await entry?.session.release();
-    }
-    const loading = (async () => {
-      const model = await resolveModel(this.store, name);
-      const onnx = ensureModelOnnx(model.dir);
-      const session = await EmbeddingSession.create(readOnnx(onnx), { threads: this.threads, source: onnx });
-      return { model, session, createdAt: current.createdAt };
-    })();
-    this.sessions.set(name, loading);
-    loading.catch(() => this.sessions.delete(name));
-    return loading;
-  }
-
-  async close(): Promise<void> {
-    for (const entry of this.sessions.values()) await (await entry.catch(() => undefined))?.session.release();
-    this.sessions.clear();
-  }
 }

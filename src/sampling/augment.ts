@@ -1,4 +1,4 @@
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 /** What happens to one tile: flips first, then `rot90` quarter turns counter-clockwise. */
 export interface Augmentation {

@@ -6,7 +6,7 @@ import { IngestRasterSource } from './ingest-source.ts';
 import { TripletLoader, type LoaderOptions } from './loader.ts';
 import { normalizationFromStats, type Normalization, type NormalizationMethod, type NormalizationScope, type StatsOfRaster } from './normalize.ts';
 import { formatRadius, parseRadius, pixelSizeMetres, radiusPixels } from './radius.ts';
-import type { RngState } from './rng.ts';
+import type { RngState } from '../rng.ts';
 import { TripletSampler } from './sampler.ts';
 import type { RasterSource } from './source.ts';
 import { ValidityMask } from './validity.ts';

@@ -7,7 +7,7 @@ import { UserError } from '../errors.ts';
 import type { ResolvedSamplingParams, TripletSampling } from './catalog.ts';
 import { contactSheet, type SheetTriplet } from './contact-sheet.ts';
 import type { Normalization } from './normalize.ts';
-import type { RngState } from './rng.ts';
+import type { RngState } from '../rng.ts';
 import type { Triplet } from './sampler.ts';
 
 export const TENSOR_FILES = { anchor: 'anchor.f32', neighbor: 'neighbor.f32', distant: 'distant.f32' } as const;

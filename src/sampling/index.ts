@@ -5,7 +5,7 @@ export { TripletDataset, type TripletTensors } from './dataset.ts';
 export { TripletLoader, type LoaderOptions, type TripletBatch } from './loader.ts';
 export { normalizeTile, normalizationForRaster, normalizationFromStats, parseNormalization, type Normalization, type NormalizationMethod, type NormalizationScope, type StatsOfRaster } from './normalize.ts';
 export { augmentTile, drawAugmentation, IDENTITY, type Augmentation } from './augment.ts';
-export { Rng, type RngState } from './rng.ts';
+export { Rng, type RngState } from '../rng.ts';
 export { MemoryRaster, pixelIsNodata, type PixelWindow, type RasterSource } from './source.ts';
 export { ValidityMask } from './validity.ts';
 export { IngestRasterSource } from './ingest-source.ts';

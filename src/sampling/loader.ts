@@ -1,5 +1,5 @@
 import type { TripletDataset } from './dataset.ts';
-import type { RngState } from './rng.ts';
+import type { RngState } from '../rng.ts';
 import type { Triplet, TripletSampler } from './sampler.ts';
 
 export interface TripletBatch {

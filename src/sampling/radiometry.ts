@@ -1,4 +1,4 @@
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 import type { Normalization } from './normalize.ts';
 
 /**

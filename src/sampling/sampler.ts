@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { drawAugmentation, IDENTITY, type Augmentation } from './augment.ts';
 import type { RadiometricJitter } from './radiometry.ts';
-import { Rng, type RngState } from './rng.ts';
+import { Rng, type RngState } from '../rng.ts';
 import type { PixelWindow } from './source.ts';
 import type { ValidityMask } from './validity.ts';
 

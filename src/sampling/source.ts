@@ -1,15 +1,11 @@
+import type { PixelWindow } from '../ingest/index.ts';
+
+export type { PixelWindow };
+
 /**
  * The small read interface the sampling dataset needs from a raster. Samplers never read pixels; datasets read
  * windows through this, whatever decodes the file underneath (src/ingest for GeoTIFFs, memory for tests).
  */
-export interface PixelWindow {
-  /** Top-left column and row, then width and height, in pixels. */
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
 export interface RasterSource {
   /** The catalog's raster id (any stable number for rasters outside a store). */
   readonly id: number;

@@ -32,12 +32,13 @@ export function classifyRoutes(deps: ServeDeps): RouteSpec[] {
       400: { description: 'invalid request, or a model other than the classifier\'s', type: 'application/problem+json' },
       404: { description: 'no such classifier, or tiles without an embedding', type: 'application/problem+json' },
       415: { description: 'unsupported content type', type: 'application/problem+json' },
+      422: { description: 'the saved classifier is damaged or of another format', type: 'application/problem+json' },
     },
     handle: async ({ body }) => {
       if (body === undefined) throw new HttpProblem(415, 'send application/json');
       const path = classifierPath(dir, body.classifier);
       if (!existsSync(path)) throw new NotFoundError(`no classifier '${body.classifier}' in the classifiers directory; train one with tilevec classify train`);
-      const saved = loadClassifier(path);
+      const saved = loadClassifier(path, `classifier '${body.classifier}'`);
       const query = body.tileIds ? { tileIds: body.tileIds } : { bbox: body.bbox! };
       const predictions = await classifyTiles(deps.store, saved, query, { model: body.model });
       return { json: { classifier: body.classifier, model: saved.metadata.model?.name, classes: saved.metadata.classes, predictions } };

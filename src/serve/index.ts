@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
+import { VERSION } from '../version.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
@@ -44,8 +45,6 @@ export interface ServeLimits {
 }
 
 export const DEFAULT_LIMITS: ServeLimits = { jsonBytes: 256 * 1024, chipBytes: 16 * 1024 * 1024 };
-
-const VERSION = '0.1.0';
 
 /**
  * Rejects with a 503 when `work` outlives the deadline, and aborts the signal it was given so that the work stops

@@ -12,7 +12,9 @@ const MAX_HEADER_BYTES = 4096;
 
 /**
  * Parses a multipart/form-data body that express.raw has already buffered (and size-limited). Small on purpose:
- * the service takes one file and a few fields, so streaming parsers would buy nothing. Malformed input is a 400.
+ * the service takes one file and a few fields, so streaming parsers would buy nothing. Not Response.formData():
+ * a part without a filename comes back from it as UTF-8 text, so a chip sent that way loses every byte above 0x7f
+ * (busboy treats such parts as text fields too, and would be a dependency). Malformed input is a 400.
  */
 export function parseMultipart(body: Buffer, contentType: string): MultipartPart[] {
   const m = /boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(contentType);

@@ -166,6 +166,11 @@ export class Store {
     return row;
   }
 
+  /** The tiles with these ids, in id order; ids that name no tile are left out. */
+  tilesByIds(ids: readonly number[]): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id = any($1::bigint[]) order by id`, [ids]);
+  }
+
   tilesOfRaster(rasterId: number): Promise<TileRecord[]> {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where raster_id = $1 order by id`, [rasterId]);
   }

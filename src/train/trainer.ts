@@ -220,7 +220,9 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       const lr = learningRateAt(options.schedule, options.lr, state.step + 1, totalSteps);
       const loss = await engine.step(concatBatches(batch.anchor, batch.neighbor, batch.distant), [3 * b, h, w, c], lr);
       if (!Number.isFinite(loss)) throw new UserError(`the loss became ${loss} at step ${state.step + 1}; lower --lr or check the input statistics`);
-      state = { ...state, step: state.step + 1, rngState: batch.rngState, losses: [...state.losses, loss] };
+      // The history grows in place: copying it every step made a long run quadratic. Checkpoints write it at once.
+      state.losses.push(loss);
+      state = { ...state, step: state.step + 1, rngState: batch.rngState };
       if (state.step % options.checkpointEvery === 0 && state.step < totalSteps) checkpoint();
       const elapsed = (performance.now() - segmentStart) / 1000;
       const rate = ((state.step - resumedFrom) * options.batch) / Math.max(elapsed, 1e-9);

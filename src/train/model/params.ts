@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fnv1a32 } from '../../rng.ts';
 
 /** How a weight is initialised; kept as data so weight files and exporters can describe it. */
 export type Initializer =
@@ -16,12 +17,7 @@ export interface ParamSpec {
 
 /** 32-bit FNV-1a of the seed and the name, so every weight's init is independent of creation order. */
 function nameSeed(seed: number, name: string): number {
-  let hash = 0x811c9dc5 ^ (seed >>> 0);
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
+  return fnv1a32(name, 0x811c9dc5 ^ (seed >>> 0));
 }
 
 /**

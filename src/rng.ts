@@ -1,6 +1,7 @@
 /**
- * A small seeded generator (xoshiro128**) whose whole state is four uint32 words, so training can checkpoint it
- * as JSON and resume the exact sequence. The sequence depends only on the seed and, after `setState`, the state.
+ * tilevec's one seeded generator (xoshiro128**), for sampling, classifiers, splits and statistics alike. Its whole
+ * state is four uint32 words, so training can checkpoint it as JSON and resume the exact sequence. The sequence
+ * depends only on the seed and, after `setState`, the state.
  */
 export interface RngState {
   algorithm: 'xoshiro128**';
@@ -19,12 +20,16 @@ function splitMix32(seed: number): () => number {
   };
 }
 
-/** Folds a seed of any integer size (or a string) into 32 bits, so 2^32 + 1 and 1 are different seeds. */
-function seedWord(seed: number | string): number {
-  const text = String(seed);
-  let h = 0x811c9dc5;
+/** 32-bit FNV-1a of `text` (char codes), from `basis` (FNV's offset basis unless another is given). */
+export function fnv1a32(text: string, basis = 0x811c9dc5): number {
+  let h = basis >>> 0;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h;
+}
+
+/** Folds a seed of any integer size (or a string) into 32 bits, so 2^32 + 1 and 1 are different seeds. */
+function seedWord(seed: number | string): number {
+  return fnv1a32(String(seed));
 }
 
 export class Rng {
@@ -106,4 +111,20 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
+}
+
+/** Uniform floats in [0, 1) from a generator seeded with `seed`, as a plain function. */
+export function uniform(seed: number | string): () => number {
+  const rng = new Rng(seed);
+  return () => rng.float();
+}
+
+/** Fisher-Yates shuffle of a copy. */
+export function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
