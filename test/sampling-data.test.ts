@@ -102,7 +102,8 @@ describe('dataset and prefetching loader', () => {
   const open = (params: Parameters<typeof createTripletSampling>[1]) => createTripletSampling(rasters.map((r) => ({ record: recordOf(r), source: r })), params);
 
   test('tensors are the windows normalized with the stored statistics, computed independently', async () => {
-    const s = await open({ tileSize: 16, neighborhood: 6, augment: false, seed: 5, maxNodataFraction: 0.2, bands: [3, 1] });
+    // The two rasters share a grid, so pooled statistics are asked for: a stack would default to per-date ones.
+    const s = await open({ tileSize: 16, neighborhood: 6, augment: false, seed: 5, maxNodataFraction: 0.2, bands: [3, 1], normalizationScope: 'pooled' });
     const statsByRaster = new Map(rasters.map((r) => [r.id, exactStats(r)]));
     const n = [3, 1].map((band) => {
       let count = 0;

@@ -120,6 +120,8 @@ describe('sampling real imagery', { skip: dataMissing() }, () => {
       sampling = await openTripletSampling(store, { rasterIds: ids.naip, tileSize: 32, seed: 2 });
       assert.equal(sampling.params.temporalProbability, DEFAULT_TEMPORAL_POSITIVES);
       assert.equal(sampling.params.pairedTemporalAugment, true);
+      assert.equal(sampling.params.normalizationScope, 'raster');
+      assert.equal(sampling.normalization.scope, 'raster');
       assert.equal(sampling.params.crossRasterProbability, 0);
       const triplets = sampling.sampler.take(300);
       const temporal = triplets.filter((t) => t.neighborFrom === 'other-date');
@@ -149,13 +151,16 @@ describe('sampling real imagery', { skip: dataMissing() }, () => {
       assert.equal(buf.byteLength, 40 * index.tensors.recordBytes);
       return [role, new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4)];
     }));
-    // Record 7 of each file is its window read directly, normalized with the index's numbers, then augmented.
+    // Record 7 of each file is its window read directly, normalized with the index's numbers (each date its own), then augmented.
     const direct = new Map<number, Awaited<ReturnType<typeof readDirect>>>();
     for (const [i, id] of ids.naip.entries()) direct.set(id, await readDirect(NAIP[i]));
-    const n = index.normalization;
+    assert.equal(index.normalization.scope, 'raster');
+    const perDate = index.rasterNormalizations!;
+    assert.notDeepEqual(perDate[ids.naip[0]].offset, perDate[ids.naip[1]].offset);
     const t = index.triplets[7];
     for (const role of ['anchor', 'neighbor', 'distant'] as const) {
       const { rasterId, window, augment } = t[role];
+      const n = perDate[rasterId];
       const r = direct.get(rasterId)!;
       const raw = new Float32Array(48 * 48 * 4);
       for (let row = 0; row < 48; row++) {

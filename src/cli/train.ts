@@ -62,7 +62,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--jitter <s>', 'per-tile, per-band radiometric jitter strength (gain, offset, gamma; 0 = none)', numberOption('--jitter', 0, 2))
     .option('--cross-raster <p>', 'probability that the distant tile comes from another raster (default 0.5; 0 with temporal positives)', numberOption('--cross-raster', 0, 1))
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
-    .option('--normalization-scope <s>', 'pooled (one set of statistics for all rasters) | raster (each raster by its own, also at inference)', choice('--normalization-scope', ['pooled', 'raster']), 'pooled')
+    .option('--normalization-scope <s>', 'pooled (one set of statistics for all rasters) | raster (each raster by its own, also at inference; default on a stack of dates, else pooled)', choice('--normalization-scope', ['pooled', 'raster']))
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
     .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
     .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)

@@ -22,6 +22,8 @@ export interface TripletIndex {
   count: number;
   params: ResolvedSamplingParams;
   normalization: Normalization;
+  /** Under per-raster normalization, the numbers each raster's tiles were normalized with, by raster id. */
+  rasterNormalizations?: Record<number, Normalization>;
   tensors: {
     files: typeof TENSOR_FILES;
     dtype: 'float32';
@@ -85,6 +87,7 @@ export async function exportTriplets(sampling: TripletSampling, opts: { count: n
     count: triplets.length,
     params,
     normalization,
+    ...(normalization.scope === 'raster' ? { rasterNormalizations: Object.fromEntries(params.rasterIds.map((id) => [id, sampling.dataset.normalizationOf(id)])) } : {}),
     tensors: {
       files: TENSOR_FILES,
       dtype: 'float32',

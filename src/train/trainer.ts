@@ -34,7 +34,7 @@ export interface TrainOptions {
   batch: number;
   neighborhood?: string;
   normalization: NormalizationMethod;
-  /** pooled statistics for all rasters, or each raster by its own (default pooled). */
+  /** pooled statistics for all rasters, or each raster by its own (default: raster on a stack of dates). */
   normalizationScope?: NormalizationScope;
   crossRasterProbability?: number;
   temporalProbability?: number;
