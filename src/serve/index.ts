@@ -6,6 +6,8 @@ import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { classifyRoutes } from './classify-route.ts';
+import { rasterRoutes } from './raster-routes.ts';
+import type { Resampling } from './map-tiles.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -26,6 +28,8 @@ export interface ServeDeps {
    * problems the client caused; anything else is a 500.
    */
   renderThumbnail?: (tile: TileRecord) => Promise<Uint8Array>;
+  /** Renders a Web Mercator XYZ tile of a raster as PNG bytes. Absent: the map tile route answers 501. */
+  renderMapTile?: (rasterId: number, tile: { z: number; x: number; y: number }, opts: { bands?: number[]; resampling: Resampling }) => Promise<Uint8Array>;
   /**
    * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
    * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
@@ -68,7 +72,11 @@ function withDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number)
 function send(res: Response, reply: Reply): void {
   if ('bytes' in reply) {
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
-    res.type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
+    if (reply.status === 304) {
+      res.status(304).end();
+      return;
+    }
+    res.status(reply.status ?? 200).type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
   } else {
     res.status(reply.status ?? 200).type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
   }
@@ -95,6 +103,7 @@ export function createApp(deps: ServeDeps): ServeApp {
   const routes: RouteSpec[] = [
     ...buildRoutes(deps, schemas, queries),
     ...classifyRoutes(deps),
+    ...rasterRoutes(deps, queries),
     {
       method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route',
       responses: { 200: { description: 'metrics', type: 'text/plain' } },
@@ -182,3 +191,5 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
   };
 }
 export { RasterThumbnails } from './thumbnails.ts';
+export { OpenRasters } from './open-rasters.ts';
+export { RasterMapTiles } from './map-tiles.ts';

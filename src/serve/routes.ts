@@ -4,7 +4,8 @@ import type { ModelRecord } from '../store/index.ts';
 import { HttpProblem } from './problem.ts';
 import { DEFAULT_K, DEFAULT_PAGE, decodeCursor, encodeCursor, type Schemas } from './schemas.ts';
 import { looksLikeTiff, parseMultipart } from './multipart.ts';
-import { tileFeature, type TileQueries } from './tiles.ts';
+import type { TileQueries } from './tiles.ts';
+import { featureCollection } from './geojson.ts';
 import type { ServeDeps } from './index.ts';
 import { confineIngestInputs } from './access.ts';
 import { ingest } from '../ingest/index.ts';
@@ -14,7 +15,7 @@ import { IngestJobs } from './ingest-jobs.ts';
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
   | { json: unknown; type?: string; status?: number }
-  | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
+  | { bytes: Uint8Array; type: string; headers?: Record<string, string>; status?: number };
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
 
@@ -32,6 +33,9 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   multipart?: { fields: z.ZodType; fileField: string; description: string };
   /** Needs `Authorization: Bearer <serve.token>`. */
   auth?: boolean;
+  /** A request that works against the demo catalogue: a path with its query, and the body for POST routes. */
+  example?: string;
+  exampleBody?: unknown;
   /** Documented answers by status; OpenAPI is generated from these. */
   responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
   /** `body` is the parsed JSON body, or undefined when the request sent none (or sent multipart). */
@@ -40,18 +44,19 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
 }
 
 /** Keeps each spec's handler typed by its own schemas while the table holds them all. */
-function route<PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
+export function route<PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
   spec: Omit<RouteSpec<Out<PS>, Out<QS>, Out<BS>>, 'params' | 'query' | 'body'> & { params?: PS; query?: QS; body?: BS },
 ): RouteSpec {
   return spec as unknown as RouteSpec;
 }
 
-const GEOJSON = 'application/geo+json';
-const featureCollection = { $ref: '#/components/schemas/TileFeatureCollection' };
-const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
+export const GEOJSON = 'application/geo+json';
+const featureCollectionSchema = { $ref: '#/components/schemas/TileFeatureCollection' };
+export const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'invalid request', 401: 'missing or wrong bearer token', 403: 'admin routes are disabled (no serve.token)',
-  404: 'no such tile, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  404: 'no such tile, raster, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  422: 'a well-formed request this data cannot answer (e.g. rasters that are not dates of one place)',
   501: 'not available in this deployment', 503: 'not ready, or the query timed out',
 };
 
@@ -94,34 +99,34 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     route({
       method: 'get', path: '/v1/tiles', tag: 'tiles', summary: 'page through tiles, optionally inside a bbox',
       query: s.tilesQuery,
-      responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => {
         const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         if (query.cursor !== undefined && afterId === undefined) throw new HttpProblem(400, 'cursor is not one this service issued');
         const limit = query.limit ?? DEFAULT_PAGE;
         const tiles = await store.tilesInBbox(query.bbox, { limit, afterId });
         const nextCursor = tiles.length === limit ? encodeCursor(tiles[tiles.length - 1].id) : null;
-        return { type: GEOJSON, json: { type: 'FeatureCollection', features: tiles.map((t) => tileFeature(t)), nextCursor } };
+        return { type: GEOJSON, json: featureCollection(await queries.features(tiles), { nextCursor }) };
       },
     }),
     route({
       method: 'get', path: '/v1/tiles/at', tag: 'tiles', summary: 'the tiles whose footprint covers a point',
       query: s.pointQuery,
-      responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => ({
-        type: GEOJSON, json: { type: 'FeatureCollection', features: (await queries.tilesAt(query.lon, query.lat)).map((t) => tileFeature(t)) },
+        type: GEOJSON, json: featureCollection(await queries.features(await queries.tilesAt(query.lon, query.lat))),
       }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id', tag: 'tiles', summary: 'one tile as a GeoJSON Feature',
       params: s.tilePath,
       responses: { 200: { description: 'the tile', type: GEOJSON }, ...problems(400, 404) },
-      handle: async ({ params }) => ({ type: GEOJSON, json: tileFeature(await store.tile(params.id)) }),
+      handle: async ({ params }) => ({ type: GEOJSON, json: (await queries.features([await store.tile(params.id)]))[0] }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id/similar', tag: 'search', summary: 'the k tiles nearest this one in embedding space, never itself',
       params: s.tilePath, query: s.similarQuery,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 503) },
       handle: async ({ params, query }) => ({
         type: GEOJSON,
         json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.exclude_same_raster }),
@@ -144,7 +149,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
       summary: 'nearest tiles to a tile, a point, a vector, or an uploaded GeoTIFF chip (multipart field "chip")',
       body: s.searchBody,
       multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 413, 415, 501, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 413, 415, 501, 503) },
       handle: async ({ body, req, signal }) => {
         if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
@@ -158,7 +163,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     route({
       method: 'post', path: '/v1/analogy', tag: 'search', summary: 'the tiles nearest z(a) - z(b) + z(c), never a, b or c',
       body: s.analogyBody,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 415, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 415, 503) },
       handle: async ({ body }) => {
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         return { type: GEOJSON, json: await queries.analogy(body, { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox }) };

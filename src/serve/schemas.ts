@@ -24,7 +24,7 @@ const intString = z.string().regex(/^\d{1,16}$/, 'must be a non-negative integer
 export const bboxValue = z.tuple([lonValue, latValue, lonValue, latValue])
   .refine((b) => b[0] <= b[2] && b[1] <= b[3], 'bbox must be minLon,minLat,maxLon,maxLat with min <= max');
 
-const bboxString = z.string().max(200)
+export const bboxString = z.string().max(200)
   .transform((s, ctx) => {
     const parts = s.split(',');
     if (parts.length !== 4 || !parts.every((p) => DECIMAL.test(p.trim()))) {
@@ -38,6 +38,11 @@ const bboxString = z.string().max(200)
 
 const boolString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const modelName = z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('model name; the default model when absent');
+
+/** A positive integer id in a path, e.g. a raster's. */
+export function positiveIdParam(what: string) {
+  return z.string().regex(/^[1-9]\d{0,15}$/, `must be a positive integer ${what} id`).transform(Number).pipe(tileIdValue);
+}
 
 export const tileIdParam = z.string().regex(/^[1-9]\d{0,15}$/, 'must be a positive integer tile id').transform(Number).pipe(tileIdValue);
 

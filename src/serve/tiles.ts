@@ -1,14 +1,19 @@
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
-import type { BBox, ModelRecord, Store, TileRecord } from '../store/index.ts';
+import type { BBox, ModelRecord, RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { booleanPointInPolygon, point } from '@turf/turf';
 import { NotFoundError, UserError } from '../errors.ts';
 import { batched } from '../batched.ts';
+import { featureCollection, roundBbox, roundCoordinates, roundDegree } from './geojson.ts';
+import { RasterCatalog, rasterSummary } from './rasters.ts';
 
 export type TileFeature = Feature<Polygon, TileProperties>;
 
 export interface TileProperties {
   id: number;
   rasterId: number;
+  /** The source raster's file name and acquisition date (null when it has none). */
+  rasterName: string;
+  date: string | null;
   x: number;
   y: number;
   size: number;
@@ -19,14 +24,21 @@ export interface TileProperties {
   distance?: number;
 }
 
-export function tileFeature(t: TileRecord, distance?: number): TileFeature {
+/** What a tile feature says about its raster. */
+export interface RasterLabel {
+  name: string;
+  date: string | null;
+}
+
+export function tileFeature(t: TileRecord, raster: RasterLabel, distance?: number): TileFeature {
   return {
     type: 'Feature',
     id: t.id,
-    bbox: t.bbox,
-    geometry: t.footprint,
+    bbox: roundBbox(t.bbox),
+    geometry: roundCoordinates(t.footprint),
     properties: {
-      id: t.id, rasterId: t.rasterId, x: t.x, y: t.y, size: t.size, centerLon: t.centerLon, centerLat: t.centerLat,
+      id: t.id, rasterId: t.rasterId, rasterName: raster.name, date: raster.date, x: t.x, y: t.y, size: t.size,
+      centerLon: roundDegree(t.centerLon), centerLat: roundDegree(t.centerLat),
       validFraction: t.validFraction, thumbnail: `/v1/tiles/${t.id}/thumbnail.png`,
       ...(distance === undefined ? {} : { distance }),
     },
@@ -40,7 +52,7 @@ export interface NeighborOptions {
 }
 
 /** A ranked result: the features in distance order, with what was asked as foreign members. */
-export type RankedCollection = FeatureCollection<Polygon, TileProperties> & { model: string; query: Record<string, unknown> };
+export type RankedCollection = FeatureCollection<Polygon, TileProperties> & { model: string; query: Record<string, unknown>; complete?: boolean };
 
 type Neighbours = (TileRecord & { distance: number })[];
 
@@ -52,7 +64,36 @@ export class TileQueries {
   private readonly models = new Map<string, { model: Promise<ModelRecord>; expires: number }>();
   private readonly nearestBatchers = new Map<string, (tileId: number) => Promise<Neighbours>>();
 
-  constructor(private readonly store: Store, private readonly defaultModel?: string) {}
+  readonly catalog: RasterCatalog;
+
+  constructor(private readonly store: Store, private readonly defaultModel?: string) {
+    this.catalog = new RasterCatalog(store);
+  }
+
+  /** Tiles as features, each with its raster's name and date; `distances` in the same order for ranked results. */
+  async features(tiles: TileRecord[], distances?: number[]): Promise<TileFeature[]> {
+    const rasters = await this.catalog.all();
+    const labels = new Map<number, RasterLabel>();
+    const label = (id: number): RasterLabel => {
+      let l = labels.get(id);
+      if (!l) {
+        const r = rasters.get(id);
+        labels.set(id, (l = r ? rasterLabel(r.record) : { name: `raster ${id}`, date: null }));
+      }
+      return l;
+    };
+    return tiles.map((t, i) => tileFeature(t, label(t.rasterId), distances?.[i]));
+  }
+
+  /** A ranked result: the features in distance order, with what was asked as foreign members. */
+  async collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RankedCollection> {
+    // An overflowing distance would be written as null, which no client can rank by.
+    if (found.some((t) => !Number.isFinite(t.distance))) {
+      throw new UserError(`distances to this query overflow single precision (model '${model.name}' has vectors too large to compare with it)`, { status: 422 });
+    }
+    const features = await this.features(found, found.map((t) => t.distance));
+    return featureCollection(features, { model: model.name, query, ...extra }) as RankedCollection;
+  }
 
   /** The named model, or the default: cached briefly, failures not at all. */
   model(name?: string): Promise<ModelRecord> {
@@ -66,7 +107,7 @@ export class TileQueries {
   }
 
   async ranked(model: ModelRecord, vector: ArrayLike<number>, opts: NeighborOptions, query: Record<string, unknown>): Promise<RankedCollection> {
-    return collection(model, await this.store.nearestTiles(model, { vector }, opts), query);
+    return this.collection(model, await this.store.nearestTiles(model, { vector }, opts), query);
   }
 
   /** Tiles most similar to one tile, never the tile itself. */
@@ -77,7 +118,7 @@ export class TileQueries {
       : await this.batchedNearest(model, tileId, opts.k);
     // Nothing found: say why when the tile or its vector is missing (these throw 404s), else it is a true empty answer.
     if (found.length === 0) await this.store.tile(tileId).then(() => this.store.embedding(model.id, tileId));
-    return collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+    return this.collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
   }
 
   /** Unfiltered similarity requests that arrive together go to the store as one statement, per model and k. */
@@ -96,7 +137,7 @@ export class TileQueries {
     const model = await this.model(opts.model);
     const { tile } = await this.embeddedTileAt(model, lon, lat);
     const found = await this.store.nearestTiles(model, { tileId: tile.id }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
-    return collection(model, found, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+    return this.collection(model, found, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
   }
 
   /** The tile under a point that best stands for it: of those covering it and embedded, the one centred closest. */
@@ -129,10 +170,7 @@ export class TileQueries {
   }
 }
 
-function collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>): RankedCollection {
-  // An overflowing distance would be written as null, which no client can rank by.
-  if (found.some((t) => !Number.isFinite(t.distance))) {
-    throw new UserError(`distances to this query overflow single precision (model '${model.name}' has vectors too large to compare with it)`, { status: 422 });
-  }
-  return { type: 'FeatureCollection', features: found.map((t) => tileFeature(t, t.distance)), model: model.name, query };
+export function rasterLabel(r: RasterRecord): RasterLabel {
+  const summary = rasterSummary(r, 0);
+  return { name: summary.name, date: summary.date };
 }

@@ -11,7 +11,7 @@ const MAX_EF_SEARCH = 1000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
-  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt"`;
+  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt", acquired_on::text as "acquiredOn", acquired_from as "acquiredFrom"`;
 
 const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_lon as "centerLon", center_lat as "centerLat",
   array[min_lon, min_lat, max_lon, max_lat] as bbox, valid_fraction as "validFraction"`;
@@ -145,15 +145,22 @@ export class Store {
       await tx.query('delete from rasters where uri = $1', [raster.uri]);
       const [{ id }] = await tx.query<{ id: number }>(
         `insert into rasters (uri, content_hash, size_bytes, width, height, band_count, dtype, nodata, epsg, crs_def,
-           geotransform, georeferenced, footprint, band_stats, tile_size, stride)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning id`,
+           geotransform, georeferenced, footprint, band_stats, tile_size, stride, acquired_on, acquired_from)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning id`,
         [raster.uri, raster.contentHash, raster.sizeBytes, raster.width, raster.height, raster.bandCount, raster.dtype,
           raster.nodata, raster.epsg, raster.crsDef, raster.geotransform, raster.georeferenced,
-          JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride],
+          JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride,
+          raster.acquiredOn ?? null, raster.acquiredFrom ?? null],
       );
       for (let i = 0; i < tiles.length; i += INSERT_CHUNK) await insertTiles(tx, id, tiles.slice(i, i + INSERT_CHUNK));
       return id;
     });
+  }
+
+  /** How many tiles each raster has, by raster id (rasters without tiles are absent). */
+  async tileCounts(): Promise<Map<number, number>> {
+    const rows = await this.engine.query<{ r: number; n: number }>('select raster_id as r, count(*)::int as n from tiles group by raster_id');
+    return new Map(rows.map((row) => [Number(row.r), row.n]));
   }
 
   async deleteRaster(id: number): Promise<void> {
