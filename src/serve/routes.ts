@@ -154,6 +154,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
         if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
         const opts = { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox, excludeSameRaster: body.excludeSameRaster };
+        if (body.positives) return { type: GEOJSON, json: await queries.feedback({ positives: body.positives, negatives: body.negatives ?? [] }, opts) };
         if (body.tileId !== undefined) return { type: GEOJSON, json: await queries.similar(body.tileId, opts) };
         if (body.lon !== undefined && body.lat !== undefined) return { type: GEOJSON, json: await queries.similarToPoint(body.lon, body.lat, opts) };
         const model = await queries.model(body.model);

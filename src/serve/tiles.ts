@@ -5,6 +5,7 @@ import { NotFoundError, UserError } from '../errors.ts';
 import { batched } from '../batched.ts';
 import { featureCollection, roundBbox, roundCoordinates, roundDegree } from './geojson.ts';
 import { RasterCatalog, rasterSummary } from './rasters.ts';
+import { chooseMethod, relevanceScore, rocchioQuery, sigmoid, type FeedbackMethod } from './feedback.ts';
 
 export type TileFeature = Feature<Polygon, TileProperties>;
 
@@ -22,6 +23,8 @@ export interface TileProperties {
   validFraction: number;
   thumbnail: string;
   distance?: number;
+  /** Feedback search by classifier: the probability that the tile is relevant. */
+  score?: number;
 }
 
 /** What a tile feature says about its raster. */
@@ -158,6 +161,33 @@ export class TileQueries {
   async tilesAt(lon: number, lat: number): Promise<TileRecord[]> {
     const p = point([lon, lat]);
     return (await this.store.tilesAt(lon, lat)).filter((t) => booleanPointInPolygon(p, t.footprint));
+  }
+
+  /**
+   * Search by example with feedback: a Rocchio query vector through the index while marks are few, a logistic
+   * regression of positives against negatives over every vector once there are enough of both. Marked tiles are
+   * never results; the answer says which method ranked it.
+   */
+  async feedback(marks: { positives: number[]; negatives: number[] }, opts: { k: number; model?: string; bbox?: BBox }): Promise<RankedCollection & { method: FeedbackMethod }> {
+    const model = await this.model(opts.model);
+    const marked = [...marks.positives, ...marks.negatives];
+    const vectors = await this.store.embeddingsOf(model.id, marked);
+    const missing = marked.filter((id) => !vectors.has(id));
+    if (missing.length) throw new NotFoundError(`tile${missing.length > 1 ? 's' : ''} ${missing.slice(0, 10).join(', ')} ha${missing.length > 1 ? 've' : 's'} no embedding for model '${model.name}'`);
+    const pos = marks.positives.map((id) => vectors.get(id)!);
+    const neg = marks.negatives.map((id) => vectors.get(id)!);
+    const method = chooseMethod(pos.length, neg.length);
+    const query = { ...marks, k: opts.k, bbox: opts.bbox ?? null };
+    const filter = { k: opts.k, bbox: opts.bbox, excludeTileIds: marked };
+    if (method === 'rocchio') {
+      const found = await this.store.nearestTiles(model, { vector: rocchioQuery(pos, neg) }, filter);
+      return { ...(await this.collection(model, found, query)), method };
+    }
+    const { weights, bias } = relevanceScore(pos, neg);
+    const found = await this.store.topByInnerProduct(model, weights, filter);
+    const features = await this.features(found);
+    features.forEach((f, i) => { f.properties.score = sigmoid(found[i].dot + bias); });
+    return { ...featureCollection(features, { model: model.name, query }), method, complete: true } as RankedCollection & { method: FeedbackMethod };
   }
 
   /** Nearest to z(a) - z(b) + z(c), leaving out a, b and c themselves. */

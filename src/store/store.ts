@@ -328,6 +328,32 @@ export class Store {
   }
 
   /**
+   * The k tiles with the highest linear score w·x over the model's vectors (pgvector's negative inner product),
+   * optionally within a bbox and leaving out tiles. Exact: a scan of the model's vectors, as no index orders by an
+   * arbitrary direction; with `dot` the inner product of each.
+   */
+  async topByInnerProduct(
+    model: Pick<ModelRecord, 'id' | 'dim'>,
+    weights: ArrayLike<number>,
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[] },
+  ): Promise<(TileRecord & { dot: number })[]> {
+    const dim = Math.trunc(model.dim);
+    if (weights.length !== model.dim) throw new UserError(`weight vector has ${weights.length} dimensions; the model has ${model.dim}`);
+    const params: unknown[] = [vectorLiteral(weights), opts.k, opts.excludeTileIds ?? []];
+    let where = `e.model_id = ${Math.trunc(model.id)} and not (e.tile_id = any($3::bigint[]))`;
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(4)}`;
+      params.push(...opts.bbox);
+    }
+    return this.engine.query<TileRecord & { dot: number }>(
+      `select ${tileColumns}, (-(e.embedding::vector(${dim}) <#> $1::vector(${dim})))::float8 as dot
+       from embeddings e join tiles t on t.id = e.tile_id where ${where}
+       order by e.embedding::vector(${dim}) <#> $1::vector(${dim}) limit $2`,
+      params,
+    );
+  }
+
+  /**
    * Runs an HNSW search that must yield `rows` candidates per query. With no filter and at most pgvector's default
    * ef_search (40) of them, the plain statement suffices, so the common query skips the settings transaction and
    * its three extra round trips. Otherwise ef_search is raised, within pgvector's range (1..1000), and iterative
