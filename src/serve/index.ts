@@ -7,6 +7,7 @@ import { createLogger } from '../log.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { rasterRoutes } from './raster-routes.ts';
+import { changeRoutes } from './change.ts';
 import type { Resampling } from './map-tiles.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
@@ -104,6 +105,7 @@ export function createApp(deps: ServeDeps): ServeApp {
     ...buildRoutes(deps, schemas, queries),
     ...classifyRoutes(deps),
     ...rasterRoutes(deps, queries),
+    ...changeRoutes(schemas, queries),
     {
       method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route',
       responses: { 200: { description: 'metrics', type: 'text/plain' } },

@@ -39,7 +39,7 @@ export const bboxString = z.string().max(200)
   .describe('minLon,minLat,maxLon,maxLat in WGS84 degrees; results overlap it');
 
 const boolString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const modelName = z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('model name; the default model when absent');
+export const modelName = z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('model name; the default model when absent');
 
 /** A positive integer id in a path, e.g. a raster's. */
 export function positiveIdParam(what: string) {

@@ -69,7 +69,7 @@ export class TileQueries {
 
   readonly catalog: RasterCatalog;
 
-  constructor(private readonly store: Store, private readonly defaultModel?: string) {
+  constructor(readonly store: Store, private readonly defaultModel?: string) {
     this.catalog = new RasterCatalog(store);
   }
 

@@ -195,6 +195,41 @@ export class Store {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id > $1 ${where} order by id limit $2`, params);
   }
 
+  /** The tiles of the same pixel window on each of `rasterIds` (co-registered dates of one place), in raster id order. */
+  tilesAtWindow(rasterIds: number[], win: { x: number; y: number; size: number }): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(
+      `select ${tileColumns} from tiles where raster_id = any($1::bigint[]) and x = $2 and y = $3 and size = $4 order by raster_id`,
+      [rasterIds, win.x, win.y, win.size],
+    );
+  }
+
+  /**
+   * The windows whose embeddings moved most between two co-registered rasters: the `to` raster's tiles, each with
+   * the same window's tile on `from` and the L2 distance between their vectors, largest first. Exact: a join of
+   * the two dates' vectors, optionally within a bbox.
+   */
+  windowChanges(model: Pick<ModelRecord, 'id' | 'dim'>, from: number, to: number, opts: { k: number; bbox?: BBox }): Promise<(TileRecord & { fromTileId: number; distance: number })[]> {
+    const dim = Math.trunc(model.dim);
+    const modelId = Math.trunc(model.id);
+    const params: unknown[] = [from, to, opts.k];
+    let where = 'a.raster_id = $1';
+    if (opts.bbox) {
+      where += ' and box(point(a.min_lon, a.min_lat), point(a.max_lon, a.max_lat)) && box(point($4, $5), point($6, $7))';
+      params.push(...opts.bbox);
+    }
+    return this.engine.query<TileRecord & { fromTileId: number; distance: number }>(
+      `select ${tileColumns}, c.from_id as "fromTileId", c.distance from tiles join (
+         select b.id as to_id, a.id as from_id, (ea.embedding::vector(${dim}) <-> eb.embedding::vector(${dim}))::float8 as distance
+         from tiles a join tiles b on b.raster_id = $2 and b.x = a.x and b.y = a.y and b.size = a.size
+         join embeddings ea on ea.model_id = ${modelId} and ea.tile_id = a.id
+         join embeddings eb on eb.model_id = ${modelId} and eb.tile_id = b.id
+         where ${where}
+         order by distance desc limit $3) c on tiles.id = c.to_id
+       order by c.distance desc, tiles.id`,
+      params,
+    ).then((rows) => rows.map((r) => ({ ...r, fromTileId: Number(r.fromTileId) })));
+  }
+
   /** Tiles whose bbox contains the point; callers that need exact footprint containment refine with turf. */
   tilesAt(lon: number, lat: number): Promise<TileRecord[]> {
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where ${bboxOverlaps(1)} order by id`, [lon, lat, lon, lat]);
