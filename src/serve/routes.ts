@@ -68,11 +68,13 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
   return [
     route({
       method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
+      example: '/healthz',
       responses: { 200: { description: 'alive' } },
       handle: async () => ({ json: { status: 'ok' } }),
     }),
     route({
       method: 'get', path: '/readyz', tag: 'ops', summary: 'readiness: the store answers and a model is loaded',
+      example: '/readyz',
       responses: { 200: { description: 'ready' }, ...problems(503) },
       handle: async () => {
         let model: ModelRecord;
@@ -87,6 +89,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/models', tag: 'models', summary: 'the registered models, latest first',
+      example: '/v1/models',
       responses: { 200: { description: 'models' } },
       handle: async () => ({
         json: {
@@ -98,6 +101,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/tiles', tag: 'tiles', summary: 'page through tiles, optionally inside a bbox',
+      example: '/v1/tiles?bbox=-99.19,47.0,-99.12,47.04&limit=100',
       query: s.tilesQuery,
       responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => {
@@ -111,6 +115,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/tiles/at', tag: 'tiles', summary: 'the tiles whose footprint covers a point',
+      example: '/v1/tiles/at?lon=-99.16&lat=47.02',
       query: s.pointQuery,
       responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => ({
@@ -119,21 +124,24 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/tiles/:id', tag: 'tiles', summary: 'one tile as a GeoJSON Feature',
+      example: '/v1/tiles/1',
       params: s.tilePath,
       responses: { 200: { description: 'the tile', type: GEOJSON }, ...problems(400, 404) },
       handle: async ({ params }) => ({ type: GEOJSON, json: (await queries.features([await store.tile(params.id)]))[0] }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id/similar', tag: 'search', summary: 'the k tiles nearest this one in embedding space, never itself',
+      example: '/v1/tiles/1/similar?k=10&excludeSameRaster=true',
       params: s.tilePath, query: s.similarQuery,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 422, 503) },
       handle: async ({ params, query }) => ({
         type: GEOJSON,
-        json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.exclude_same_raster }),
+        json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.excludeSameRaster }),
       }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id/thumbnail.png', tag: 'tiles', summary: 'a PNG rendering of the tile',
+      example: '/v1/tiles/1/thumbnail.png',
       params: s.tilePath,
       responses: { 200: { description: 'PNG', type: 'image/png' }, ...problems(400, 404, 501) },
       handle: async ({ params }) => {
@@ -146,10 +154,11 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/search', tag: 'search',
-      summary: 'nearest tiles to a tile, a point, a vector, or an uploaded GeoTIFF chip (multipart field "chip")',
+      summary: 'nearest tiles to a tile, a point, a vector, an uploaded GeoTIFF chip (multipart field "chip"), or search by example with positives and negatives',
+      example: '/v1/search', exampleBody: { positives: [12, 40], negatives: [7], k: 20 },
       body: s.searchBody,
       multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 413, 415, 501, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 413, 415, 422, 501, 503) },
       handle: async ({ body, req, signal }) => {
         if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
@@ -163,8 +172,9 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/analogy', tag: 'search', summary: 'the tiles nearest z(a) - z(b) + z(c), never a, b or c',
+      example: '/v1/analogy', exampleBody: { a: 1, b: 2, c: 3, k: 10 },
       body: s.analogyBody,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 415, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 415, 422, 503) },
       handle: async ({ body }) => {
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         return { type: GEOJSON, json: await queries.analogy(body, { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox }) };
@@ -172,6 +182,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/ingest', tag: 'admin', auth: true,
+      example: '/v1/ingest', exampleBody: { inputs: ['/data/naip/m_4709963_se_14_1_20090818.tif'] },
       summary: 'ingest rasters under ingest.roots or from ingest.allowHosts: queued on a PostgreSQL server, run in the request on the embedded engine',
       body: s.ingestBody,
       responses: { 200: { description: 'queued job ids, or the ingest summary' }, ...problems(400, 401, 403, 413, 415) },
@@ -196,12 +207,14 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/ingest/jobs/:id', tag: 'admin', auth: true, summary: 'an embedded-engine ingest job: running, done with its summary, or failed',
+      example: '/v1/ingest/jobs/0b5c3c9e-4f0a-4b8e-9c55-3f1d2a7e6b10',
       params: z.object({ id: z.string().uuid() }),
       responses: { 200: { description: 'the job' }, ...problems(400, 401, 403, 404) },
       handle: async ({ params }) => ({ json: ingestJobs.get(params.id) }),
     }),
     route({
       method: 'get', path: '/v1/admin/status', tag: 'admin', summary: 'store status: engine, migration level, row counts', auth: true,
+      example: '/v1/admin/status',
       responses: { 200: { description: 'status' }, ...problems(401, 403) },
       handle: async () => ({ json: await store.status() }),
     }),

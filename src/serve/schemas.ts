@@ -62,19 +62,19 @@ export function schemasFor(maxK: number) {
     bbox: bboxString.optional(),
     limit: intString.pipe(z.number().int().min(1).max(MAX_PAGE)).optional().describe(`page size, 1..${MAX_PAGE} (default ${DEFAULT_PAGE})`),
     cursor: z.string().max(100).optional().describe('the nextCursor of the previous page'),
-  });
+  }).strict();
 
   const pointQuery = z.object({
     lon: decimalString.pipe(lonValue).describe('longitude in degrees'),
     lat: decimalString.pipe(latValue).describe('latitude in degrees'),
-  });
+  }).strict();
 
   const similarQuery = z.object({
     k: kQuery.optional(),
     model: modelName.optional(),
     bbox: bboxString.optional(),
-    exclude_same_raster: boolString.optional().describe('leave out tiles from the query tile\'s raster (default false)'),
-  });
+    excludeSameRaster: boolString.optional().describe('leave out tiles from the query tile\'s raster (default false)'),
+  }).strict();
 
   const common = {
     k: kValue(maxK).optional(),

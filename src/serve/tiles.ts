@@ -61,6 +61,8 @@ type Neighbours = (TileRecord & { distance: number })[];
 
 /** How long a looked-up model is reused: models change rarely, and the lookup would otherwise cost every request a query. */
 const MODEL_TTL_MS = 2000;
+/** The most vectors a filtered query searches exactly when the index came back short of k. */
+export const EXACT_FILTER_LIMIT = 50_000;
 
 /** The queries behind the similarity routes, over the store, with the service's default model. */
 export class TileQueries {
@@ -89,7 +91,7 @@ export class TileQueries {
   }
 
   /** A ranked result: the features in distance order, with what was asked as foreign members. */
-  async collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RankedCollection> {
+  async collection(model: ModelRecord, found: (TileRecord & { distance: number })[], query: Record<string, unknown>, extra: { complete?: boolean } = {}): Promise<RankedCollection> {
     // An overflowing distance would be written as null, which no client can rank by.
     if (found.some((t) => !Number.isFinite(t.distance))) {
       throw new UserError(`distances to this query overflow single precision (model '${model.name}' has vectors too large to compare with it)`, { status: 422 });
@@ -110,18 +112,35 @@ export class TileQueries {
   }
 
   async ranked(model: ModelRecord, vector: ArrayLike<number>, opts: NeighborOptions, query: Record<string, unknown>): Promise<RankedCollection> {
-    return this.collection(model, await this.store.nearestTiles(model, { vector }, opts), query);
+    const { found, complete } = await this.nearest(model, { vector }, opts);
+    return this.collection(model, found, query, complete);
   }
 
   /** Tiles most similar to one tile, never the tile itself. */
   async similar(tileId: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
     const model = await this.model(opts.model);
-    const found = opts.bbox || opts.excludeSameRaster
-      ? await this.store.nearestTiles(model, { tileId }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster })
-      : await this.batchedNearest(model, tileId, opts.k);
+    const { found, complete } = opts.bbox || opts.excludeSameRaster
+      ? await this.nearest(model, { tileId }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster })
+      : { found: await this.batchedNearest(model, tileId, opts.k), complete: {} };
     // Nothing found: say why when the tile or its vector is missing (these throw 404s), else it is a true empty answer.
     if (found.length === 0) await this.store.tile(tileId).then(() => this.store.embedding(model.id, tileId));
-    return this.collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+    return this.collection(model, found, { tileId, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false }, complete);
+  }
+
+  /**
+   * Nearest tiles through the index, and for a filtered query (bbox or raster) whether k was filled as far as the
+   * filter allows. Iterative index scans stop at hnsw.max_scan_tuples, so a filter that keeps few tiles can come
+   * back short: then a filter that keeps at most EXACT_FILTER_LIMIT vectors is searched exactly, and a larger
+   * one answers `complete: false`.
+   */
+  private async nearest(model: ModelRecord, query: { vector: ArrayLike<number> } | { tileId: number }, opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean }): Promise<{ found: Neighbours; complete: { complete?: boolean } }> {
+    const found = await this.store.nearestTiles(model, query, opts);
+    if (!opts.bbox && !opts.excludeQueryRaster) return { found, complete: {} };
+    if (found.length >= opts.k) return { found, complete: { complete: true } };
+    const queryTile = 'tileId' in query ? query.tileId : undefined;
+    const kept = await this.store.countEmbedded(model, { bbox: opts.bbox, notRasterOfTile: opts.excludeQueryRaster ? queryTile : undefined });
+    if (kept > EXACT_FILTER_LIMIT) return { found, complete: { complete: false } };
+    return { found: await this.store.nearestTiles(model, query, { ...opts, exact: true }), complete: { complete: true } };
   }
 
   /** Unfiltered similarity requests that arrive together go to the store as one statement, per model and k. */
@@ -139,8 +158,8 @@ export class TileQueries {
   async similarToPoint(lon: number, lat: number, opts: { k: number; model?: string; bbox?: BBox; excludeSameRaster?: boolean }): Promise<RankedCollection> {
     const model = await this.model(opts.model);
     const { tile } = await this.embeddedTileAt(model, lon, lat);
-    const found = await this.store.nearestTiles(model, { tileId: tile.id }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
-    return this.collection(model, found, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false });
+    const { found, complete } = await this.nearest(model, { tileId: tile.id }, { k: opts.k, bbox: opts.bbox, excludeQueryRaster: opts.excludeSameRaster });
+    return this.collection(model, found, { lon, lat, tileId: tile.id, k: opts.k, bbox: opts.bbox ?? null, excludeSameRaster: opts.excludeSameRaster ?? false }, complete);
   }
 
   /** The tile under a point that best stands for it: of those covering it and embedded, the one centred closest. */
@@ -180,8 +199,8 @@ export class TileQueries {
     const query = { ...marks, k: opts.k, bbox: opts.bbox ?? null };
     const filter = { k: opts.k, bbox: opts.bbox, excludeTileIds: marked };
     if (method === 'rocchio') {
-      const found = await this.store.nearestTiles(model, { vector: rocchioQuery(pos, neg) }, filter);
-      return { ...(await this.collection(model, found, query)), method };
+      const { found, complete } = await this.nearest(model, { vector: rocchioQuery(pos, neg) }, filter);
+      return { ...(await this.collection(model, found, query, complete)), method };
     }
     const { weights, bias } = relevanceScore(pos, neg);
     const found = await this.store.topByInnerProduct(model, weights, filter);

@@ -336,7 +336,7 @@ export class Store {
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim'>,
     query: { vector: ArrayLike<number> } | { tileId: number },
-    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean },
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean; exact?: boolean },
   ): Promise<(TileRecord & { distance: number })[]> {
     const dim = Math.trunc(model.dim);
     // The model id is written into the text, not bound: a prepared statement's generic plan can then still match the
@@ -359,7 +359,25 @@ export class Store {
       where ${where}
       order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
     const excluded = (params[2] as number[]).length;
-    return this.searchIndex(opts.k + excluded, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
+    // Exact: more rows than any index search yields, so searchIndex sorts every candidate instead.
+    const rows = opts.exact ? Number.MAX_SAFE_INTEGER : opts.k + excluded;
+    return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
+  }
+
+  /** How many of the model's vectors a filter keeps: tiles in `bbox`, optionally not on `notRasterOfTile`'s raster. */
+  async countEmbedded(model: Pick<ModelRecord, 'id'>, opts: { bbox?: BBox; notRasterOfTile?: number }): Promise<number> {
+    const params: unknown[] = [];
+    let where = `e.model_id = ${Math.trunc(model.id)}`;
+    if (opts.notRasterOfTile !== undefined) {
+      params.push(opts.notRasterOfTile);
+      where += ' and t.raster_id <> (select raster_id from tiles where id = $1)';
+    }
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(params.length + 1)}`;
+      params.push(...opts.bbox);
+    }
+    const [{ n }] = await this.engine.query<{ n: number }>(`select count(*)::int as n from embeddings e join tiles t on t.id = e.tile_id where ${where}`, params);
+    return n;
   }
 
   /**
