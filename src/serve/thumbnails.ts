@@ -3,11 +3,6 @@ import { NotFoundError, errorMessage } from '../errors.ts';
 import type { Store, TileRecord } from '../store/index.ts';
 import { OpenRasters } from './open-rasters.ts';
 
-export interface ThumbnailOptions {
-  /** Pixels of the source raster shown around the tile on each side, for context; the tile itself is outlined. */
-  context?: number;
-}
-
 /** Tile thumbnails rendered from the source rasters with the ingest renderer (2-98 % stretch from the stored band statistics). */
 export class RasterThumbnails {
   readonly rasters: OpenRasters;
@@ -18,10 +13,9 @@ export class RasterThumbnails {
     this.rasters = typeof maxOpenOrPool === 'number' ? new OpenRasters(store, maxOpenOrPool) : maxOpenOrPool;
   }
 
-  async render(tile: TileRecord, opts: ThumbnailOptions = {}): Promise<Uint8Array> {
-    const pad = Math.max(0, Math.trunc(opts.context ?? 0));
+  async render(tile: TileRecord): Promise<Uint8Array> {
     try {
-      return await this.rasters.use(tile.rasterId, (raster, record) => renderWindowPng(raster, { x: tile.x - pad, y: tile.y - pad, w: tile.size + 2 * pad, h: tile.size + 2 * pad }, {
+      return await this.rasters.use(tile.rasterId, (raster, record) => renderWindowPng(raster, { x: tile.x, y: tile.y, w: tile.size, h: tile.size }, {
         bands: defaultRenderBands(record.bandCount), stats: record.bandStats,
       }));
     } catch (err) {
