@@ -16,7 +16,7 @@ const NASTY = [
 
 const FUZZ_TOKEN = 'fuzz-token-fuzz-token-0123456';
 const ROUTES = ['/v1/tiles', '/v1/tiles/at', '/v1/tiles/1', '/v1/tiles/1/similar', '/v1/tiles/1/thumbnail.png', '/v1/models', '/readyz'];
-const QUERY_KEYS = ['k', 'bbox', 'model', 'limit', 'cursor', 'lon', 'lat', 'exclude_same_raster'];
+const QUERY_KEYS = ['k', 'bbox', 'model', 'limit', 'cursor', 'lon', 'lat', 'excludeSameRaster'];
 
 interface Raw {
   status: number;

@@ -88,7 +88,7 @@ function maxKSuite(engineName: string, openDb: () => Promise<{ db: string; clean
 
         assertNearest(await get(base, `/v1/tiles/${q}/similar?k=${maxK}`), bruteForce(world, zq, maxK + 1).filter((e) => notQ(e.id)), maxK, minRecall);
         const otherRasters = (id: number) => notQ(id) && world.rasterOf.get(id) !== world.rasterOf.get(q);
-        assertNearest(await get(base, `/v1/tiles/${q}/similar?k=${maxK}&exclude_same_raster=true`), bruteForce(world, zq, maxK, otherRasters), maxK, minRecall);
+        assertNearest(await get(base, `/v1/tiles/${q}/similar?k=${maxK}&excludeSameRaster=true`), bruteForce(world, zq, maxK, otherRasters), maxK, minRecall);
         // A bbox over the whole world: filtered, yet every tile qualifies.
         assertNearest(await get(base, `/v1/tiles/${q}/similar?k=${maxK}&bbox=-180,-90,180,90`), bruteForce(world, zq, maxK, notQ), maxK, minRecall);
         assertNearest(await post(base, '/v1/search', { tileId: q, k: maxK }), bruteForce(world, zq, maxK, notQ), maxK, minRecall);

@@ -206,7 +206,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       assertProblem(mixed[2], 404, /does not exist/);
     });
 
-    test('similar: bbox filter and exclude_same_raster', async () => {
+    test('similar: bbox filter and excludeSameRaster', async () => {
       const id = ids[2];
       const [lon0, lat0] = rasterOrigin(2, SIDE);
       const bbox = [lon0, lat0, lon0 + 0.025, lat0 + 0.025];
@@ -218,9 +218,9 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       for (const f of a.body.features) assert.ok(overlaps(f.bbox, bbox));
 
       const own = world.rasterOf.get(id);
-      const b = await get(`/v1/tiles/${id}/similar?k=20&exclude_same_raster=true`);
+      const b = await get(`/v1/tiles/${id}/similar?k=20&excludeSameRaster=true`);
       assertRanking(b, bruteForce(world, world.vectors.get(id)!, 20, (t) => world.rasterOf.get(t) !== own));
-      const c = await get(`/v1/tiles/${id}/similar?k=20&exclude_same_raster=false`);
+      const c = await get(`/v1/tiles/${id}/similar?k=20&excludeSameRaster=false`);
       assert.ok(c.body.features.some((f: { properties: { rasterId: number } }) => f.properties.rasterId === own));
     });
 
@@ -229,7 +229,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       assertProblem(await get(`/v1/tiles/${unembedded}/similar`), 404, /no embedding/);
       assertProblem(await get(`/v1/tiles/${ids[0]}/similar?model=nope`), 404, /model 'nope'/);
       assertProblem(await get(`/v1/tiles/${ids[0]}/similar?k=${MAX_K + 1}`), 400, new RegExp(`${MAX_K}`));
-      for (const bad of ['k=0', 'k=-3', 'k=abc', 'k=1.5', 'k=99999999999999999999', 'exclude_same_raster=maybe', 'bbox=1,1,0,0', 'model=']) {
+      for (const bad of ['k=0', 'k=-3', 'k=abc', 'k=1.5', 'k=99999999999999999999', 'excludeSameRaster=maybe', 'bbox=1,1,0,0', 'model=']) {
         assertProblem(await get(`/v1/tiles/${ids[0]}/similar?${bad}`), 400);
       }
     });
@@ -355,11 +355,11 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
           const url = p.replace('{id}', String(ids[0])) + (p.endsWith('/at') ? '?lon=0&lat=0' : '');
           const a = await call(base, url, method === 'post' ? { json: {} } : {});
           assert.ok(![404, 405].includes(a.status) || a.body.detail?.match(/does not exist|no tile/), `${method} ${p} answered ${a.status}`);
-          for (const param of op.parameters.filter((x) => x.in === 'query')) assert.match(param.name, /^[a-z_]+$/);
+          for (const param of op.parameters.filter((x) => x.in === 'query')) assert.match(param.name, /^[a-z][a-zA-Z]*$/);
         }
       }
       const similar = doc.paths['/v1/tiles/{id}/similar'].get;
-      assert.deepEqual(similar.parameters.map((x: { name: string }) => x.name), ['id', 'k', 'model', 'bbox', 'exclude_same_raster']);
+      assert.deepEqual(similar.parameters.map((x: { name: string }) => x.name), ['id', 'k', 'model', 'bbox', 'excludeSameRaster']);
       assert.ok(doc.paths['/v1/search'].post.requestBody.content['multipart/form-data']);
     });
 

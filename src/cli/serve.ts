@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { logger } from '../log.ts';
-import { startServer, RasterThumbnails, type RunningServer } from '../serve/index.ts';
+import { startServer, OpenRasters, RasterMapTiles, RasterThumbnails, type RunningServer } from '../serve/index.ts';
 import { ChipEmbedder } from '../embed/index.ts';
 import { initBackend } from '../train/index.ts';
 import { configFrom, intOption } from './context.ts';
@@ -18,12 +18,15 @@ interface ServeOptions {
  * SIGINT or SIGTERM with everything closed (the store stays open: it is the caller's).
  */
 export async function serveUntilSignal(store: Store, config: Config, model: string | undefined, ready: (server: RunningServer) => Promise<void> | void): Promise<void> {
-  const thumbnails = new RasterThumbnails(store);
+  const rasters = new OpenRasters(store);
+  const thumbnails = new RasterThumbnails(store, rasters);
+  const mapTiles = new RasterMapTiles(rasters);
   const chips = new ChipEmbedder(store);
   await initBackend('cpu'); // a model without an ONNX file yet is exported from its tfjs weights
   const server = await startServer({
     store, config, logger: logger(), model,
     renderThumbnail: (tile) => thumbnails.render(tile),
+    renderMapTile: (rasterId, tile, opts) => mapTiles.render(rasterId, tile, opts),
     embedChip: (tiff, m, signal) => chips.embed(tiff, m, signal),
   });
   try {
@@ -37,7 +40,7 @@ export async function serveUntilSignal(store: Store, config: Config, model: stri
     });
   } finally {
     await server.close();
-    await thumbnails.close();
+    await rasters.close();
     await chips.close();
   }
 }

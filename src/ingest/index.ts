@@ -12,7 +12,8 @@ export { crsFromEpsg, crsFromGeoKeys, toWgs84, WGS84, type Crs } from './crs.ts'
 export { applyGeotransform, crsToPixel, geotransformFromTags, polygonBbox, signedArea, windowFootprint, PIXEL_SPACE, type Geotransform } from './georef.ts';
 export { tileGrid, gridWindow, tileResolutionGeotransform, type TileGrid } from './grid.ts';
 export { BandStatsAccumulator } from './stats.ts';
-export { renderWindowPng, encodePng, defaultRenderBands, type RenderOptions } from './render.ts';
+export { renderWindowPng, encodePng, stretchRanges, defaultRenderBands, type RenderOptions } from './render.ts';
+export { acquisitionDate, dateFromFileName, type AcquisitionDate } from './acquisition-date.ts';
 export { DecodePool, sharedDecodePool } from './decode-pool.ts';
 export { openSource, canonicalUri, type ByteSource, type SourceOptions } from './source.ts';
 export { expandInputs } from './inputs.ts';

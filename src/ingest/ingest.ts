@@ -154,6 +154,8 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
       bandStats: pass.stats,
       tileSize: opts.tileSize,
       stride: opts.stride,
+      acquiredOn: raster.acquired?.date ?? null,
+      acquiredFrom: raster.acquired?.source ?? null,
     };
     if (known && !hash && known.contentHash === record.contentHash && known.tileSize === opts.tileSize && known.stride === opts.stride && !opts.force) {
       return { uri, status: 'unchanged', rasterId: known.id };

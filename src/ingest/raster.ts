@@ -3,6 +3,7 @@ import type { Polygon } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
 import { BlockCache } from './block-cache.ts';
 import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
+import { acquisitionDate, type AcquisitionDate } from './acquisition-date.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
 import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
@@ -80,6 +81,8 @@ export interface RasterInfo {
   tiled: boolean;
   interleave: 'pixel' | 'band';
   compression: string;
+  /** From GDAL metadata, the file name or the TIFF DateTime tag; null when none has a date. */
+  acquired: AcquisitionDate | null;
 }
 
 /** The largest decoded block accepted; real GeoTIFF blocks are a few MiB at most. */
@@ -118,6 +121,7 @@ export class Raster implements RasterInfo {
   readonly tiled: boolean;
   readonly interleave: 'pixel' | 'band';
   readonly compression: string;
+  readonly acquired: AcquisitionDate | null;
 
   /** Block bytes that decode threads read from the file themselves. */
   private fileBytesRead = 0;
@@ -152,6 +156,7 @@ export class Raster implements RasterInfo {
     this.tiled = info.tiled;
     this.interleave = info.interleave;
     this.compression = info.compression;
+    this.acquired = info.acquired;
     this.blocksAcross = Math.ceil(this.width / this.blockWidth);
     this.blocksDown = Math.ceil(this.height / this.blockHeight);
     this.bytesPerSample = ARRAYS[this.dtype].BYTES_PER_ELEMENT;
@@ -242,6 +247,7 @@ export class Raster implements RasterInfo {
       tiled,
       interleave,
       compression: compressionName(compression),
+      acquired: acquisitionDate(source.uri, await dateTags(fd)),
     };
     const predictor = Number((await fd.loadValue('Predictor')) ?? 1);
     if (![1, 2, 3].includes(predictor)) throw new UserError(`unsupported TIFF predictor ${predictor}`);
@@ -260,8 +266,8 @@ export class Raster implements RasterInfo {
 
   /** Plain metadata, e.g. for JSON. */
   info(): RasterInfo {
-    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression } = this;
-    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression };
+    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired } = this;
+    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired };
   }
 
   /** Bytes read from the file or transferred over HTTP so far. */
@@ -510,6 +516,16 @@ function checkBlockRanges(offsets: ArrayLike<number>, counts: ArrayLike<number>,
 
 function toNumbers(values: ArrayLike<number | bigint>): ArrayLike<number> {
   return typeof values[0] === 'bigint' ? Array.from(values as ArrayLike<bigint>, Number) : (values as ArrayLike<number>);
+}
+
+/** The text tags that may carry a date; a tag that cannot be read counts as absent, since no date is required. */
+async function dateTags(fd: { hasTag(name: 'GDAL_METADATA' | 'DateTime'): boolean; loadValue(name: 'GDAL_METADATA' | 'DateTime'): Promise<unknown> }): Promise<{ gdalMetadata?: string; dateTime?: string }> {
+  const text = async (name: 'GDAL_METADATA' | 'DateTime') => {
+    if (!fd.hasTag(name)) return undefined;
+    const v = await fd.loadValue(name).catch(() => undefined);
+    return typeof v === 'string' ? v.slice(0, 65_536) : undefined;
+  };
+  return { gdalMetadata: await text('GDAL_METADATA'), dateTime: await text('DateTime') };
 }
 
 function describeParseError(err: unknown, source: ByteSource): string {

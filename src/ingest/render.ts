@@ -24,11 +24,15 @@ export async function renderWindowPng(raster: Raster, win: PixelWindow, opts: Re
   const bands = opts.bands ?? defaultRenderBands(raster.bandCount);
   if (bands.length !== 1 && bands.length !== 3) throw new Error(`render takes 1 or 3 bands, got ${bands.length}`);
   const data = await raster.readWindow(win, bands);
-  const ranges = bands.map((b, i) => {
-    const s = opts.stats?.find((st) => st.band === b);
+  return encodePng(data, stretchRanges(data, opts.stats));
+}
+
+/** Each band's [p2, p98] from the stored statistics, or from the samples themselves where a band has none. */
+export function stretchRanges(data: WindowData, stats?: BandStats[]): [number, number][] {
+  return data.bands.map((b, i) => {
+    const s = stats?.find((st) => st.band === b);
     return s && s.count > 0 ? ([s.p2, s.p98] as [number, number]) : windowPercentiles(data, i);
   });
-  return encodePng(data, ranges);
 }
 
 /**

@@ -27,6 +27,7 @@ export function classifyRoutes(deps: ServeDeps): RouteSpec[] {
     method: 'post', path: '/v1/classify', tag: 'classify',
     summary: 'land-cover classes of tiles (by id or bbox) from a saved classifier over its model\'s embeddings',
     body: classifyBody,
+    example: '/v1/classify', exampleBody: { classifier: 'zion-logreg', bbox: [-113.1, 37.1, -112.9, 37.3] },
     responses: {
       200: { description: 'one prediction per embedded tile: class id, name and probability' },
       400: { description: 'invalid request, or a model other than the classifier\'s', type: 'application/problem+json' },

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express, { type Express, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
@@ -7,6 +8,9 @@ import { createLogger } from '../log.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { classifyRoutes } from './classify-route.ts';
+import { rasterRoutes } from './raster-routes.ts';
+import { changeRoutes } from './change.ts';
+import type { Resampling } from './map-tiles.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -27,6 +31,8 @@ export interface ServeDeps {
    * problems the client caused; anything else is a 500.
    */
   renderThumbnail?: (tile: TileRecord) => Promise<Uint8Array>;
+  /** Renders a Web Mercator XYZ tile of a raster as PNG bytes. Absent: the map tile route answers 501. */
+  renderMapTile?: (rasterId: number, tile: { z: number; x: number; y: number }, opts: { bands?: number[]; resampling: Resampling }) => Promise<Uint8Array>;
   /**
    * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
    * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
@@ -64,14 +70,28 @@ function withDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number)
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-function send(res: Response, reply: Reply): void {
+function send(req: Request, res: Response, reply: Reply): void {
   if ('bytes' in reply) {
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
-    res.type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
+    if (reply.status === 304) {
+      res.status(304).end();
+      return;
+    }
+    res.status(reply.status ?? 200).type(reply.type).send(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
   } else {
-    res.status(reply.status ?? 200).type(reply.type ?? 'application/json').send(JSON.stringify(reply.json));
+    const body = JSON.stringify(reply.json);
+    res.status(reply.status ?? 200).type(reply.type ?? 'application/json').vary('Accept-Encoding');
+    // Tile pages and results are repetitive JSON that gzip shrinks about tenfold; small answers are not worth it.
+    if (body.length >= GZIP_MIN_BYTES && req.acceptsEncodings('gzip') === 'gzip') {
+      res.setHeader('Content-Encoding', 'gzip');
+      res.send(gzipSync(body, { level: 6 }));
+    } else {
+      res.send(body);
+    }
   }
 }
+
+const GZIP_MIN_BYTES = 1024;
 
 export interface ServeApp extends Express {
   /** The route table the app serves and documents. */
@@ -94,13 +114,15 @@ export function createApp(deps: ServeDeps): ServeApp {
   const routes: RouteSpec[] = [
     ...buildRoutes(deps, schemas, queries),
     ...classifyRoutes(deps),
+    ...rasterRoutes(deps, queries),
+    ...changeRoutes(schemas, queries),
     {
-      method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route',
+      method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route', example: '/metrics',
       responses: { 200: { description: 'metrics', type: 'text/plain' } },
       handle: async () => ({ bytes: Buffer.from(await metrics.registry.metrics()), type: metrics.registry.contentType }),
     },
     {
-      method: 'get', path: '/openapi.json', tag: 'ops', summary: 'this OpenAPI 3.1 document',
+      method: 'get', path: '/openapi.json', tag: 'ops', summary: 'this OpenAPI 3.1 document', example: '/openapi.json',
       responses: { 200: { description: 'OpenAPI document' } },
       handle: async () => ({ json: openApi }),
     },
@@ -118,6 +140,9 @@ export function createApp(deps: ServeDeps): ServeApp {
       ...(r.multipart ? [multipartBody] : []),
     ];
     app[r.method](r.path, ...middleware, async (req: Request, res: Response) => {
+      // Query schemas are strict, so a misspelt parameter is a 400 rather than silently ignored; so is any on a route that takes none.
+      const unknown = r.query ? [] : Object.keys(req.query as object);
+      if (unknown.length) throw new HttpProblem(400, `unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: this route takes none`);
       const input = {
         params: r.params ? r.params.parse(req.params) : undefined,
         query: r.query ? r.query.parse(req.query) : undefined,
@@ -125,7 +150,7 @@ export function createApp(deps: ServeDeps): ServeApp {
         body: r.body && req.is('application/json') ? r.body.parse(req.body) : undefined,
         req,
       };
-      send(res, await withDeadline((signal) => r.handle({ ...input, signal }), config.serve.queryTimeoutMs));
+      send(req, res, await withDeadline((signal) => r.handle({ ...input, signal }), config.serve.queryTimeoutMs));
     });
   }
   // A known path with the wrong method is a 405 that says what the path takes, not a bare 404.
@@ -181,3 +206,5 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
   };
 }
 export { RasterThumbnails } from './thumbnails.ts';
+export { OpenRasters } from './open-rasters.ts';
+export { RasterMapTiles } from './map-tiles.ts';

@@ -42,12 +42,27 @@ const tileFeatureSchema = {
       type: 'object',
       properties: {
         id: { type: 'integer' }, rasterId: { type: 'integer' }, x: { type: 'integer' }, y: { type: 'integer' }, size: { type: 'integer' },
+        rasterName: { type: 'string', description: 'the source raster\'s file name' },
+        date: { type: ['string', 'null'], description: 'the source raster\'s acquisition date (ISO), null when unknown' },
         centerLon: { type: 'number' }, centerLat: { type: 'number' }, validFraction: { type: 'number' }, thumbnail: { type: 'string' },
-        distance: { type: 'number', description: 'Euclidean distance to the query in embedding space (ranked results only)' },
+        distance: { type: 'number', description: 'L2 (Euclidean) distance to the query in embedding space, not cosine (ranked results only)' },
+        score: { type: 'number', description: 'feedback search by logistic regression: the probability that the tile is relevant' },
       },
     },
   },
 };
+
+/** Where the examples point: the service's default address. */
+const EXAMPLE_BASE = 'http://127.0.0.1:8080';
+
+/** A curl line that runs a route's example against a local service. */
+function curlLine(r: RouteSpec): string {
+  const url = `'${EXAMPLE_BASE}${r.example}'`;
+  const auth = r.auth ? ` -H "Authorization: Bearer $TILEVEC_TOKEN"` : '';
+  if (r.method === 'get') return `curl -s${auth} ${url}`;
+  const body = r.exampleBody === undefined ? '' : ` -H 'Content-Type: application/json' -d '${JSON.stringify(r.exampleBody)}'`;
+  return `curl -s -X POST${auth}${body} ${url}`;
+}
 
 /** The OpenAPI 3.1 document, generated from the same route table and zod schemas that serve the requests. */
 export function openApiDocument(routes: RouteSpec[], info: { version: string }): Record<string, unknown> {
@@ -65,11 +80,15 @@ export function openApiDocument(routes: RouteSpec[], info: { version: string }):
         },
       };
     }
+    if (r.exampleBody !== undefined && requestContent['application/json']) (requestContent['application/json'] as Record<string, unknown>).example = r.exampleBody;
+    const exampleQuery = r.example ? new URL(r.example, EXAMPLE_BASE).searchParams : undefined;
     (paths[openApiPath(r.path)] ??= {})[r.method] = {
       summary: r.summary,
       tags: [r.tag],
       operationId: `${r.method}${openApiPath(r.path).replace(/[{}]/g, '').replace(/[^a-zA-Z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
-      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')]
+        .map((p) => (p.in === 'query' && exampleQuery?.has(p.name) ? { ...p, example: exampleQuery.get(p.name) } : p)),
+      ...(r.example ? { 'x-codeSamples': [{ lang: 'curl', source: curlLine(r) }] } : {}),
       ...(Object.keys(requestContent).length ? { requestBody: { required: true, content: requestContent } } : {}),
       ...(r.auth ? { security: [{ bearer: [] }] } : {}),
       responses: Object.fromEntries(Object.entries(r.responses).map(([status, resp]) => [status, {
@@ -80,7 +99,7 @@ export function openApiDocument(routes: RouteSpec[], info: { version: string }):
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'tilevec', version: info.version, description: 'Similar tiles, analogies and search over geospatial tile embeddings' },
+    info: { title: 'tilevec', version: info.version, description: 'Similar tiles, analogies and search over geospatial tile embeddings. Distances are L2 (Euclidean) in embedding space. Coordinates are WGS84, rounded to 7 decimals. JSON answers are gzip-compressed for clients that send Accept-Encoding: gzip.' },
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -94,7 +113,10 @@ export function openApiDocument(routes: RouteSpec[], info: { version: string }):
             features: { type: 'array', items: { $ref: '#/components/schemas/TileFeature' } },
             model: { type: 'string', description: 'the model that ranked the results' },
             query: { type: 'object', description: 'what was asked' },
+            bbox: { type: 'array', items: { type: 'number' }, description: 'the union of the features\' bboxes (RFC 7946)' },
             nextCursor: { type: ['string', 'null'], description: 'paging: pass as cursor for the next page' },
+            complete: { type: 'boolean', description: 'filtered searches only: false when the index could not fill k within the filter' },
+            method: { enum: ['rocchio', 'logistic'], description: 'feedback searches only: how the results were ranked' },
           },
         },
       },

@@ -4,7 +4,8 @@ import type { ModelRecord } from '../store/index.ts';
 import { HttpProblem } from './problem.ts';
 import { DEFAULT_K, DEFAULT_PAGE, decodeCursor, encodeCursor, type Schemas } from './schemas.ts';
 import { looksLikeTiff, parseMultipart } from './multipart.ts';
-import { tileFeature, type TileQueries } from './tiles.ts';
+import type { TileQueries } from './tiles.ts';
+import { featureCollection } from './geojson.ts';
 import type { ServeDeps } from './index.ts';
 import { confineIngestInputs } from './access.ts';
 import { ingest } from '../ingest/index.ts';
@@ -14,7 +15,7 @@ import { IngestJobs } from './ingest-jobs.ts';
 /** What a handler returns; the dispatcher writes it, so a handler that outlives its deadline writes nothing. */
 export type Reply =
   | { json: unknown; type?: string; status?: number }
-  | { bytes: Uint8Array; type: string; headers?: Record<string, string> };
+  | { bytes: Uint8Array; type: string; headers?: Record<string, string>; status?: number };
 
 type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
 
@@ -32,6 +33,9 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   multipart?: { fields: z.ZodType; fileField: string; description: string };
   /** Needs `Authorization: Bearer <serve.token>`. */
   auth?: boolean;
+  /** A request that works against the demo catalogue: a path with its query, and the body for POST routes. */
+  example?: string;
+  exampleBody?: unknown;
   /** Documented answers by status; OpenAPI is generated from these. */
   responses: Record<number, { description: string; type?: string; schema?: Record<string, unknown> }>;
   /** `body` is the parsed JSON body, or undefined when the request sent none (or sent multipart). */
@@ -40,18 +44,19 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
 }
 
 /** Keeps each spec's handler typed by its own schemas while the table holds them all. */
-function route<PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
+export function route<PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
   spec: Omit<RouteSpec<Out<PS>, Out<QS>, Out<BS>>, 'params' | 'query' | 'body'> & { params?: PS; query?: QS; body?: BS },
 ): RouteSpec {
   return spec as unknown as RouteSpec;
 }
 
-const GEOJSON = 'application/geo+json';
-const featureCollection = { $ref: '#/components/schemas/TileFeatureCollection' };
-const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
+export const GEOJSON = 'application/geo+json';
+const featureCollectionSchema = { $ref: '#/components/schemas/TileFeatureCollection' };
+export const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'invalid request', 401: 'missing or wrong bearer token', 403: 'admin routes are disabled (no serve.token)',
-  404: 'no such tile, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  404: 'no such tile, raster, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  422: 'a well-formed request this data cannot answer (e.g. rasters that are not dates of one place)',
   501: 'not available in this deployment', 503: 'not ready, or the query timed out',
 };
 
@@ -63,11 +68,13 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
   return [
     route({
       method: 'get', path: '/healthz', tag: 'ops', summary: 'liveness: the process answers',
+      example: '/healthz',
       responses: { 200: { description: 'alive' } },
       handle: async () => ({ json: { status: 'ok' } }),
     }),
     route({
       method: 'get', path: '/readyz', tag: 'ops', summary: 'readiness: the store answers and a model is loaded',
+      example: '/readyz',
       responses: { 200: { description: 'ready' }, ...problems(503) },
       handle: async () => {
         let model: ModelRecord;
@@ -82,6 +89,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/models', tag: 'models', summary: 'the registered models, latest first',
+      example: '/v1/models',
       responses: { 200: { description: 'models' } },
       handle: async () => ({
         json: {
@@ -93,42 +101,47 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/tiles', tag: 'tiles', summary: 'page through tiles, optionally inside a bbox',
+      example: '/v1/tiles?bbox=-99.19,47.0,-99.12,47.04&limit=100',
       query: s.tilesQuery,
-      responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      responses: { 200: { description: 'a page of tiles; nextCursor is null on the last page', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => {
         const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         if (query.cursor !== undefined && afterId === undefined) throw new HttpProblem(400, 'cursor is not one this service issued');
         const limit = query.limit ?? DEFAULT_PAGE;
         const tiles = await store.tilesInBbox(query.bbox, { limit, afterId });
         const nextCursor = tiles.length === limit ? encodeCursor(tiles[tiles.length - 1].id) : null;
-        return { type: GEOJSON, json: { type: 'FeatureCollection', features: tiles.map((t) => tileFeature(t)), nextCursor } };
+        return { type: GEOJSON, json: featureCollection(await queries.features(tiles), { nextCursor }) };
       },
     }),
     route({
       method: 'get', path: '/v1/tiles/at', tag: 'tiles', summary: 'the tiles whose footprint covers a point',
+      example: '/v1/tiles/at?lon=-99.16&lat=47.02',
       query: s.pointQuery,
-      responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollection }, ...problems(400) },
+      responses: { 200: { description: 'covering tiles (possibly none)', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400) },
       handle: async ({ query }) => ({
-        type: GEOJSON, json: { type: 'FeatureCollection', features: (await queries.tilesAt(query.lon, query.lat)).map((t) => tileFeature(t)) },
+        type: GEOJSON, json: featureCollection(await queries.features(await queries.tilesAt(query.lon, query.lat))),
       }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id', tag: 'tiles', summary: 'one tile as a GeoJSON Feature',
+      example: '/v1/tiles/1',
       params: s.tilePath,
       responses: { 200: { description: 'the tile', type: GEOJSON }, ...problems(400, 404) },
-      handle: async ({ params }) => ({ type: GEOJSON, json: tileFeature(await store.tile(params.id)) }),
+      handle: async ({ params }) => ({ type: GEOJSON, json: (await queries.features([await store.tile(params.id)]))[0] }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id/similar', tag: 'search', summary: 'the k tiles nearest this one in embedding space, never itself',
+      example: '/v1/tiles/1/similar?k=10&excludeSameRaster=true',
       params: s.tilePath, query: s.similarQuery,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 422, 503) },
       handle: async ({ params, query }) => ({
         type: GEOJSON,
-        json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.exclude_same_raster }),
+        json: await queries.similar(params.id, { k: query.k ?? DEFAULT_K, model: query.model, bbox: query.bbox, excludeSameRaster: query.excludeSameRaster }),
       }),
     }),
     route({
       method: 'get', path: '/v1/tiles/:id/thumbnail.png', tag: 'tiles', summary: 'a PNG rendering of the tile',
+      example: '/v1/tiles/1/thumbnail.png',
       params: s.tilePath,
       responses: { 200: { description: 'PNG', type: 'image/png' }, ...problems(400, 404, 501) },
       handle: async ({ params }) => {
@@ -141,14 +154,16 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/search', tag: 'search',
-      summary: 'nearest tiles to a tile, a point, a vector, or an uploaded GeoTIFF chip (multipart field "chip")',
+      summary: 'nearest tiles to a tile, a point, a vector, an uploaded GeoTIFF chip (multipart field "chip"), or search by example with positives and negatives',
+      example: '/v1/search', exampleBody: { positives: [12, 40], negatives: [7], k: 20 },
       body: s.searchBody,
       multipart: { fields: s.chipFields, fileField: 'chip', description: 'a GeoTIFF chip in part "chip", with optional text parts k, model and bbox' },
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 413, 415, 501, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 413, 415, 422, 501, 503) },
       handle: async ({ body, req, signal }) => {
         if (req.is('multipart/form-data')) return { type: GEOJSON, json: await chipSearch(req, signal) };
         if (body === undefined) throw new HttpProblem(415, 'send application/json or multipart/form-data');
         const opts = { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox, excludeSameRaster: body.excludeSameRaster };
+        if (body.positives) return { type: GEOJSON, json: await queries.feedback({ positives: body.positives, negatives: body.negatives ?? [] }, opts) };
         if (body.tileId !== undefined) return { type: GEOJSON, json: await queries.similar(body.tileId, opts) };
         if (body.lon !== undefined && body.lat !== undefined) return { type: GEOJSON, json: await queries.similarToPoint(body.lon, body.lat, opts) };
         const model = await queries.model(body.model);
@@ -157,8 +172,9 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/analogy', tag: 'search', summary: 'the tiles nearest z(a) - z(b) + z(c), never a, b or c',
+      example: '/v1/analogy', exampleBody: { a: 1, b: 2, c: 3, k: 10 },
       body: s.analogyBody,
-      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollection }, ...problems(400, 404, 415, 503) },
+      responses: { 200: { description: 'neighbours ordered by distance', type: GEOJSON, schema: featureCollectionSchema }, ...problems(400, 404, 415, 422, 503) },
       handle: async ({ body }) => {
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         return { type: GEOJSON, json: await queries.analogy(body, { k: body.k ?? DEFAULT_K, model: body.model, bbox: body.bbox }) };
@@ -166,6 +182,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'post', path: '/v1/ingest', tag: 'admin', auth: true,
+      example: '/v1/ingest', exampleBody: { inputs: ['/data/naip/m_4709963_se_14_1_20090818.tif'] },
       summary: 'ingest rasters under ingest.roots or from ingest.allowHosts: queued on a PostgreSQL server, run in the request on the embedded engine',
       body: s.ingestBody,
       responses: { 200: { description: 'queued job ids, or the ingest summary' }, ...problems(400, 401, 403, 413, 415) },
@@ -190,12 +207,14 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     }),
     route({
       method: 'get', path: '/v1/ingest/jobs/:id', tag: 'admin', auth: true, summary: 'an embedded-engine ingest job: running, done with its summary, or failed',
+      example: '/v1/ingest/jobs/0b5c3c9e-4f0a-4b8e-9c55-3f1d2a7e6b10',
       params: z.object({ id: z.string().uuid() }),
       responses: { 200: { description: 'the job' }, ...problems(400, 401, 403, 404) },
       handle: async ({ params }) => ({ json: ingestJobs.get(params.id) }),
     }),
     route({
       method: 'get', path: '/v1/admin/status', tag: 'admin', summary: 'store status: engine, migration level, row counts', auth: true,
+      example: '/v1/admin/status',
       responses: { 200: { description: 'status' }, ...problems(401, 403) },
       handle: async () => ({ json: await store.status() }),
     }),

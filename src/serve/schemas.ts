@@ -11,6 +11,8 @@ export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 /** The widest vector a model may have (the models table's check). */
 export const MAX_DIM = 2000;
+/** The most tiles one feedback search may mark of each kind. */
+export const MAX_MARKS = 500;
 const FLOAT32_MAX = 3.4e38;
 
 export const tileIdValue = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -24,7 +26,7 @@ const intString = z.string().regex(/^\d{1,16}$/, 'must be a non-negative integer
 export const bboxValue = z.tuple([lonValue, latValue, lonValue, latValue])
   .refine((b) => b[0] <= b[2] && b[1] <= b[3], 'bbox must be minLon,minLat,maxLon,maxLat with min <= max');
 
-const bboxString = z.string().max(200)
+export const bboxString = z.string().max(200)
   .transform((s, ctx) => {
     const parts = s.split(',');
     if (parts.length !== 4 || !parts.every((p) => DECIMAL.test(p.trim()))) {
@@ -37,7 +39,12 @@ const bboxString = z.string().max(200)
   .describe('minLon,minLat,maxLon,maxLat in WGS84 degrees; results overlap it');
 
 const boolString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const modelName = z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('model name; the default model when absent');
+export const modelName = z.string().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters').describe('model name; the default model when absent');
+
+/** A positive integer id in a path, e.g. a raster's. */
+export function positiveIdParam(what: string) {
+  return z.string().regex(/^[1-9]\d{0,15}$/, `must be a positive integer ${what} id`).transform(Number).pipe(tileIdValue);
+}
 
 export const tileIdParam = z.string().regex(/^[1-9]\d{0,15}$/, 'must be a positive integer tile id').transform(Number).pipe(tileIdValue);
 
@@ -55,19 +62,19 @@ export function schemasFor(maxK: number) {
     bbox: bboxString.optional(),
     limit: intString.pipe(z.number().int().min(1).max(MAX_PAGE)).optional().describe(`page size, 1..${MAX_PAGE} (default ${DEFAULT_PAGE})`),
     cursor: z.string().max(100).optional().describe('the nextCursor of the previous page'),
-  });
+  }).strict();
 
   const pointQuery = z.object({
     lon: decimalString.pipe(lonValue).describe('longitude in degrees'),
     lat: decimalString.pipe(latValue).describe('latitude in degrees'),
-  });
+  }).strict();
 
   const similarQuery = z.object({
     k: kQuery.optional(),
     model: modelName.optional(),
     bbox: bboxString.optional(),
-    exclude_same_raster: boolString.optional().describe('leave out tiles from the query tile\'s raster (default false)'),
-  });
+    excludeSameRaster: boolString.optional().describe('leave out tiles from the query tile\'s raster (default false)'),
+  }).strict();
 
   const common = {
     k: kValue(maxK).optional(),
@@ -81,18 +88,24 @@ export function schemasFor(maxK: number) {
     lat: latValue.optional(),
     vector: z.array(float32).min(1).max(MAX_DIM).optional().describe('search near this embedding (the model\'s dimension)'),
     excludeSameRaster: z.boolean().optional().describe('with tileId or lon/lat: leave out tiles from the query tile\'s raster'),
+    positives: z.array(tileIdValue).min(1).max(MAX_MARKS).optional().describe('tiles marked relevant: search by example with feedback'),
+    negatives: z.array(tileIdValue).max(MAX_MARKS).optional().describe('with positives: tiles marked not relevant'),
     ...common,
   }).strict().superRefine((b, ctx) => {
     const byPoint = b.lon !== undefined || b.lat !== undefined;
     if (byPoint && (b.lon === undefined || b.lat === undefined)) ctx.addIssue({ code: 'custom', message: 'lon and lat go together' });
-    const modes = [b.tileId !== undefined, byPoint, b.vector !== undefined].filter(Boolean).length;
-    if (modes !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of tileId, lon and lat, or vector' });
+    const modes = [b.tileId !== undefined, byPoint, b.vector !== undefined, b.positives !== undefined].filter(Boolean).length;
+    if (modes !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of tileId, lon and lat, vector, or positives' });
+    if (b.negatives !== undefined && b.positives === undefined) ctx.addIssue({ code: 'custom', path: ['negatives'], message: 'negatives go with positives' });
+    if (b.positives && b.excludeSameRaster) ctx.addIssue({ code: 'custom', path: ['excludeSameRaster'], message: 'feedback search has no single query raster' });
+    const both = b.positives?.filter((id) => b.negatives?.includes(id));
+    if (both?.length) ctx.addIssue({ code: 'custom', path: ['negatives'], message: `tiles ${both.join(', ')} are marked both positive and negative` });
     // pgvector sums squared differences in single precision: past FLOAT32_MAX every distance would be infinite.
     if (b.vector !== undefined && b.vector.reduce((sum, x) => sum + x * x, 0) > FLOAT32_MAX) {
       ctx.addIssue({ code: 'custom', path: ['vector'], message: `the vector's squared norm exceeds ${FLOAT32_MAX}, so its distances would overflow single precision` });
     }
     if (b.vector !== undefined && b.excludeSameRaster) ctx.addIssue({ code: 'custom', path: ['excludeSameRaster'], message: 'a vector query has no raster' });
-  }).describe('exactly one of tileId, lon+lat, or vector');
+  }).describe('exactly one of tileId, lon+lat, vector, or positives (with optional negatives)');
 
   /** The text fields that ride along with a multipart chip upload. */
   const chipFields = z.object({

@@ -37,8 +37,11 @@ export interface RasterRecord {
   tileSize: number;
   stride: number;
   ingestedAt: string;
+  /** ISO date of acquisition, where GDAL metadata, the file name or the TIFF DateTime tag gave one. */
+  acquiredOn: string | null;
+  acquiredFrom: 'gdal-metadata' | 'file-name' | 'tiff-datetime' | null;
 }
-export type NewRaster = Omit<RasterRecord, 'id' | 'ingestedAt'>;
+export type NewRaster = Omit<RasterRecord, 'id' | 'ingestedAt' | 'acquiredOn' | 'acquiredFrom'> & Partial<Pick<RasterRecord, 'acquiredOn' | 'acquiredFrom'>>;
 
 export interface TileRecord {
   id: number;

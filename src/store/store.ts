@@ -11,7 +11,7 @@ const MAX_EF_SEARCH = 1000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
-  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt"`;
+  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt", acquired_on::text as "acquiredOn", acquired_from as "acquiredFrom"`;
 
 const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_lon as "centerLon", center_lat as "centerLat",
   array[min_lon, min_lat, max_lon, max_lat] as bbox, valid_fraction as "validFraction"`;
@@ -145,15 +145,22 @@ export class Store {
       await tx.query('delete from rasters where uri = $1', [raster.uri]);
       const [{ id }] = await tx.query<{ id: number }>(
         `insert into rasters (uri, content_hash, size_bytes, width, height, band_count, dtype, nodata, epsg, crs_def,
-           geotransform, georeferenced, footprint, band_stats, tile_size, stride)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning id`,
+           geotransform, georeferenced, footprint, band_stats, tile_size, stride, acquired_on, acquired_from)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning id`,
         [raster.uri, raster.contentHash, raster.sizeBytes, raster.width, raster.height, raster.bandCount, raster.dtype,
           raster.nodata, raster.epsg, raster.crsDef, raster.geotransform, raster.georeferenced,
-          JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride],
+          JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride,
+          raster.acquiredOn ?? null, raster.acquiredFrom ?? null],
       );
       for (let i = 0; i < tiles.length; i += INSERT_CHUNK) await insertTiles(tx, id, tiles.slice(i, i + INSERT_CHUNK));
       return id;
     });
+  }
+
+  /** How many tiles each raster has, by raster id (rasters without tiles are absent). */
+  async tileCounts(): Promise<Map<number, number>> {
+    const rows = await this.engine.query<{ r: number; n: number }>('select raster_id as r, count(*)::int as n from tiles group by raster_id');
+    return new Map(rows.map((row) => [Number(row.r), row.n]));
   }
 
   async deleteRaster(id: number): Promise<void> {
@@ -191,6 +198,41 @@ export class Store {
     const where = bbox ? `and ${bboxOverlaps(3)}` : '';
     if (bbox) params.push(...bbox);
     return this.engine.query<TileRecord>(`select ${tileColumns} from tiles where id > $1 ${where} order by id limit $2`, params);
+  }
+
+  /** The tiles of the same pixel window on each of `rasterIds` (co-registered dates of one place), in raster id order. */
+  tilesAtWindow(rasterIds: number[], win: { x: number; y: number; size: number }): Promise<TileRecord[]> {
+    return this.engine.query<TileRecord>(
+      `select ${tileColumns} from tiles where raster_id = any($1::bigint[]) and x = $2 and y = $3 and size = $4 order by raster_id`,
+      [rasterIds, win.x, win.y, win.size],
+    );
+  }
+
+  /**
+   * The windows whose embeddings moved most between two co-registered rasters: the `to` raster's tiles, each with
+   * the same window's tile on `from` and the L2 distance between their vectors, largest first. Exact: a join of
+   * the two dates' vectors, optionally within a bbox.
+   */
+  windowChanges(model: Pick<ModelRecord, 'id' | 'dim'>, from: number, to: number, opts: { k: number; bbox?: BBox }): Promise<(TileRecord & { fromTileId: number; distance: number })[]> {
+    const dim = Math.trunc(model.dim);
+    const modelId = Math.trunc(model.id);
+    const params: unknown[] = [from, to, opts.k];
+    let where = 'a.raster_id = $1';
+    if (opts.bbox) {
+      where += ' and box(point(a.min_lon, a.min_lat), point(a.max_lon, a.max_lat)) && box(point($4, $5), point($6, $7))';
+      params.push(...opts.bbox);
+    }
+    return this.engine.query<TileRecord & { fromTileId: number; distance: number }>(
+      `select ${tileColumns}, c.from_id as "fromTileId", c.distance from tiles join (
+         select b.id as to_id, a.id as from_id, (ea.embedding::vector(${dim}) <-> eb.embedding::vector(${dim}))::float8 as distance
+         from tiles a join tiles b on b.raster_id = $2 and b.x = a.x and b.y = a.y and b.size = a.size
+         join embeddings ea on ea.model_id = ${modelId} and ea.tile_id = a.id
+         join embeddings eb on eb.model_id = ${modelId} and eb.tile_id = b.id
+         where ${where}
+         order by distance desc limit $3) c on tiles.id = c.to_id
+       order by c.distance desc, tiles.id`,
+      params,
+    ).then((rows) => rows.map((r) => ({ ...r, fromTileId: Number(r.fromTileId) })));
   }
 
   /** Tiles whose bbox contains the point; callers that need exact footprint containment refine with turf. */
@@ -299,7 +341,7 @@ export class Store {
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim'>,
     query: { vector: ArrayLike<number> } | { tileId: number },
-    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean },
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean; exact?: boolean },
   ): Promise<(TileRecord & { distance: number })[]> {
     const dim = Math.trunc(model.dim);
     // The model id is written into the text, not bound: a prepared statement's generic plan can then still match the
@@ -322,7 +364,51 @@ export class Store {
       where ${where}
       order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
     const excluded = (params[2] as number[]).length;
-    return this.searchIndex(opts.k + excluded, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
+    // Exact: more rows than any index search yields, so searchIndex sorts every candidate instead.
+    const rows = opts.exact ? Number.MAX_SAFE_INTEGER : opts.k + excluded;
+    return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
+  }
+
+  /** How many of the model's vectors a filter keeps: tiles in `bbox`, optionally not on `notRasterOfTile`'s raster. */
+  async countEmbedded(model: Pick<ModelRecord, 'id'>, opts: { bbox?: BBox; notRasterOfTile?: number }): Promise<number> {
+    const params: unknown[] = [];
+    let where = `e.model_id = ${Math.trunc(model.id)}`;
+    if (opts.notRasterOfTile !== undefined) {
+      params.push(opts.notRasterOfTile);
+      where += ' and t.raster_id <> (select raster_id from tiles where id = $1)';
+    }
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(params.length + 1)}`;
+      params.push(...opts.bbox);
+    }
+    const [{ n }] = await this.engine.query<{ n: number }>(`select count(*)::int as n from embeddings e join tiles t on t.id = e.tile_id where ${where}`, params);
+    return n;
+  }
+
+  /**
+   * The k tiles with the highest linear score w·x over the model's vectors (pgvector's negative inner product),
+   * optionally within a bbox and leaving out tiles. Exact: a scan of the model's vectors, as no index orders by an
+   * arbitrary direction; with `dot` the inner product of each.
+   */
+  async topByInnerProduct(
+    model: Pick<ModelRecord, 'id' | 'dim'>,
+    weights: ArrayLike<number>,
+    opts: { k: number; bbox?: BBox; excludeTileIds?: number[] },
+  ): Promise<(TileRecord & { dot: number })[]> {
+    const dim = Math.trunc(model.dim);
+    if (weights.length !== model.dim) throw new UserError(`weight vector has ${weights.length} dimensions; the model has ${model.dim}`);
+    const params: unknown[] = [vectorLiteral(weights), opts.k, opts.excludeTileIds ?? []];
+    let where = `e.model_id = ${Math.trunc(model.id)} and not (e.tile_id = any($3::bigint[]))`;
+    if (opts.bbox) {
+      where += ` and ${bboxOverlaps(4)}`;
+      params.push(...opts.bbox);
+    }
+    return this.engine.query<TileRecord & { dot: number }>(
+      `select ${tileColumns}, (-(e.embedding::vector(${dim}) <#> $1::vector(${dim})))::float8 as dot
+       from embeddings e join tiles t on t.id = e.tile_id where ${where}
+       order by e.embedding::vector(${dim}) <#> $1::vector(${dim}) limit $2`,
+      params,
+    );
   }
 
   /**

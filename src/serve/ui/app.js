@@ -4,10 +4,23 @@
 
 const $ = (id) => document.getElementById(id);
 const map = L.map('map', { attributionControl: false, worldCopyJump: false }).setView([0, 0], 2);
+// Highlights draw above the footprints, so reloading footprints after a pan never covers them.
+map.createPane('highlights').style.zIndex = 450;
 const renderer = L.svg();
+const highlightRenderer = L.svg({ pane: 'highlights' });
 const graticule = L.layerGroup().addTo(map);
-const footprints = L.geoJSON(null, { renderer, style: () => ({ color: '#3f6fb5', weight: 1, fillOpacity: 0.08 }), onEachFeature: bindTile }).addTo(map);
+const footprints = L.geoJSON(null, {
+  renderer, style: () => ({ color: '#3f6fb5', weight: 1, fillOpacity: 0.04 }), onEachFeature: bindTile,
+  filter: (f) => !hiddenByDate(f.properties.rasterId),
+}).addTo(map);
 const highlights = L.layerGroup().addTo(map);
+/** Most tiles drawn: pages of 1000 are followed through nextCursor up to this. */
+const MAX_FOOTPRINTS = 20000;
+let imagery = null;
+let currentRaster = null;
+let rasters = [];
+let lastQuery = null;
+const marks = new Map(); // tile id -> 'positive' | 'negative'
 let bboxFilter = null;
 let bboxRect = null;
 let picking = null;
@@ -50,12 +63,53 @@ function viewBbox() {
     .map((v) => Number(v.toFixed(6)));
 }
 
+/** Every tile in the view, page after page through nextCursor; footprints of dates other than the chosen one are filtered out. */
 async function loadFootprints(bbox) {
-  const query = bbox ? `?limit=1000&bbox=${bbox.join(',')}` : '?limit=1000';
-  const page = await api(`/v1/tiles${query}`);
+  const features = [];
+  let cursor = null;
+  do {
+    const params = new URLSearchParams({ limit: '1000' });
+    if (bbox) params.set('bbox', bbox.join(','));
+    if (cursor) params.set('cursor', cursor);
+    const page = await api(`/v1/tiles?${params}`);
+    features.push(...page.features);
+    cursor = page.nextCursor;
+  } while (cursor && features.length < MAX_FOOTPRINTS);
   footprints.clearLayers();
-  footprints.addData(page.features);
-  return page;
+  footprints.addData(features);
+  return { features };
+}
+
+/** A tile is hidden when its raster covers the chosen raster's ground on another date: one date shows at a time. */
+function hiddenByDate(rasterId) {
+  if (!currentRaster || rasterId === currentRaster.id) return false;
+  const r = rasters.find((x) => x.id === rasterId);
+  const [a, b] = [r?.bbox, currentRaster.bbox];
+  return Boolean(a && b && a[0] < b[2] && a[2] > b[0] && a[1] < b[3] && a[3] > b[1]);
+}
+
+/** The rasters of the visible area in the date picker; the chosen one's imagery under the footprints. */
+async function loadRasters(bbox) {
+  const params = bbox ? `?bbox=${bbox.join(',')}` : '';
+  rasters = (await api(`/v1/rasters${params}`)).features.map((f) => ({ ...f.properties, bbox: f.bbox }));
+  const select = $('raster');
+  const keep = currentRaster && rasters.find((r) => r.id === currentRaster.id);
+  select.textContent = '';
+  for (const r of rasters) select.append(new Option(`${r.date ?? 'undated'} · ${r.name}`, String(r.id)));
+  showRaster(keep ?? rasters[0] ?? null);
+}
+
+function showRaster(raster) {
+  currentRaster = raster;
+  if (raster) $('raster').value = String(raster.id);
+  if (imagery) imagery.remove();
+  imagery = null;
+  if (raster?.tiles && raster.zoom) {
+    // Bounds keep Leaflet from asking for tiles away from the raster.
+    const bounds = raster.bbox && L.latLngBounds([raster.bbox[1], raster.bbox[0]], [raster.bbox[3], raster.bbox[2]]);
+    imagery = L.tileLayer(raster.tiles, { minNativeZoom: raster.zoom.min, maxNativeZoom: raster.zoom.max, maxZoom: 22, bounds, className: 'imagery' }).addTo(map);
+    imagery.bringToBack();
+  }
 }
 
 async function onTileClick(feature) {
@@ -67,12 +121,46 @@ async function onTileClick(feature) {
     return;
   }
   const params = new URLSearchParams({ k: $('k').value || '8' });
-  if ($('exclude-raster').checked) params.set('exclude_same_raster', 'true');
+  if ($('exclude-raster').checked) params.set('excludeSameRaster', 'true');
   if (bboxFilter) params.set('bbox', bboxFilter.join(','));
   setStatus(`searching tiles similar to ${feature.id}…`);
   try {
     const result = await api(`/v1/tiles/${feature.id}/similar?${params}`);
+    marks.clear();
+    marks.set(feature.id, 'positive');
+    lastQuery = feature;
+    showQuery(feature);
     showResults(`Similar to tile ${feature.id}`, [feature], result);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+/** The query tile, large, with its date and place. */
+function showQuery(feature) {
+  const box = $('query');
+  box.textContent = '';
+  const img = document.createElement('img');
+  img.className = 'query-thumb';
+  img.alt = `query tile ${feature.id}`;
+  img.src = feature.properties.thumbnail;
+  const p = feature.properties;
+  const text = document.createElement('div');
+  text.textContent = `tile ${feature.id} · ${p.date ?? 'undated'} · ${p.rasterName} · ${p.centerLat.toFixed(5)}, ${p.centerLon.toFixed(5)}`;
+  box.append(img, text);
+}
+
+/** Re-ranks with the marks: the server picks Rocchio or a logistic regression, and says which. */
+async function rerank() {
+  const positives = [...marks].filter(([, m]) => m === 'positive').map(([id]) => id);
+  const negatives = [...marks].filter(([, m]) => m === 'negative').map(([id]) => id);
+  if (!positives.length) return setStatus('mark at least one result ✓', true);
+  const body = { positives, negatives, k: Number($('k').value) || 8 };
+  if (bboxFilter) body.bbox = bboxFilter;
+  try {
+    const result = await api('/v1/search', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    showResults(`Re-ranked (${result.method}, ${positives.length}✓ ${negatives.length}✗)`, lastQuery ? [lastQuery] : [], result);
+    document.body.dataset.method = result.method;
   } catch (err) {
     setStatus(err.message, true);
   }
@@ -96,9 +184,9 @@ async function runAnalogy() {
 /** Query tiles in red, results in orange with their rank, and the list with thumbnails. */
 function showResults(title, queryFeatures, result) {
   highlights.clearLayers();
-  L.geoJSON(queryFeatures, { renderer, interactive: false, style: { color: '#d50000', weight: 3, fillOpacity: 0.25 } }).addTo(highlights);
+  L.geoJSON(queryFeatures, { renderer: highlightRenderer, pane: 'highlights', interactive: false, style: { color: '#d50000', weight: 3, fillOpacity: 0.25 } }).addTo(highlights);
   result.features.forEach((f, i) => {
-    L.geoJSON(f, { renderer, interactive: false, style: { color: '#ff6f00', weight: 3, fillOpacity: 0.3, className: `result-footprint result-${f.id}` } })
+    L.geoJSON(f, { renderer: highlightRenderer, pane: 'highlights', interactive: false, style: { color: '#ff6f00', weight: 3, fillOpacity: 0.3, className: `result-footprint result-${f.id}` } })
       .bindTooltip(String(i + 1), { permanent: true, direction: 'center', className: 'rank-label' })
       .addTo(highlights);
   });
@@ -119,11 +207,27 @@ function showResults(title, queryFeatures, result) {
       img.replaceWith(box);
     };
     const text = document.createElement('div');
-    text.textContent = `#${i + 1} tile ${f.id} · d = ${f.properties.distance.toFixed(4)}`;
+    const p = f.properties;
+    const measure = p.distance !== undefined ? `d = ${p.distance.toFixed(4)}` : `p = ${p.score.toFixed(3)}`;
+    text.textContent = `#${i + 1} · ${p.date ?? 'undated'} · ${measure} · tile ${f.id}`;
+    const mark = (kind, label) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = `mark mark-${kind}${marks.get(f.id) === kind ? ' on' : ''}`;
+      b.textContent = label;
+      b.addEventListener('click', (e) => {
+        e.stopPropagation();
+        if (marks.get(f.id) === kind) marks.delete(f.id); else marks.set(f.id, kind);
+        item.querySelectorAll('.mark').forEach((m) => m.classList.toggle('on', marks.get(f.id) === (m.classList.contains('mark-positive') ? 'positive' : 'negative')));
+      });
+      return b;
+    };
+    text.append(document.createElement('br'), mark('positive', '✓'), mark('negative', '✗'));
     item.append(img, text);
     item.addEventListener('click', () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() }));
     list.append(item);
   });
+  $('feedback').hidden = result.features.length === 0;
   setStatus(result.features.length ? `${result.features.length} results` : 'no results');
 }
 
@@ -148,13 +252,24 @@ for (const button of document.querySelectorAll('[data-pick]')) {
   });
 }
 $('analogy-run').addEventListener('click', runAnalogy);
+$('rerank').addEventListener('click', rerank);
+$('raster').addEventListener('change', () => {
+  showRaster(rasters.find((r) => String(r.id) === $('raster').value) ?? null);
+  footprints.clearLayers();
+  loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true));
+});
 
 map.on('moveend', drawGraticule);
 // After the first fit, reload footprints for whatever the user pans to.
-map.on('moveend', () => { if (fitted) loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true)); });
+map.on('moveend', () => {
+  if (!fitted) return;
+  const bbox = viewBbox();
+  Promise.all([loadFootprints(bbox), loadRasters(bbox)]).catch((err) => setStatus(err.message, true));
+});
 
 (async () => {
   try {
+    await loadRasters(null);
     const page = await loadFootprints(null);
     if (page.features.length) map.fitBounds(footprints.getBounds(), { padding: [20, 20] });
     drawGraticule();

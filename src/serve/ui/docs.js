@@ -19,8 +19,10 @@
         for (const p of op.parameters) table.append(el('tr', {}, el('td', {}, el('code', {}, p.name + (p.required ? ' *' : ''))), el('td', {}, p.in), el('td', {}, p.description ?? '')));
         box.append(table);
       }
+      for (const sample of op['x-codeSamples'] ?? []) box.append(el('pre', { className: 'curl' }, sample.source));
       for (const [type, body] of Object.entries(op.requestBody?.content ?? {})) {
-        box.append(el('div', {}, `request body (${type}):`), el('pre', {}, JSON.stringify(body.schema, null, 2)));
+        const fields = Object.entries(body.schema?.properties ?? {}).map(([name, f]) => `${name}${f.description ? ` — ${f.description}` : ''}`);
+        box.append(el('div', {}, `request body (${type}): ${body.schema?.description ?? ''}`), el('ul', {}, ...fields.map((f) => el('li', {}, f))));
       }
       box.append(el('div', {}, 'responses: ' + Object.entries(op.responses).map(([s, r]) => `${s} ${r.description}`).join(' · ')));
       root.append(box);

@@ -1,0 +1,104 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { chromium, type Browser } from 'playwright-core';
+import { Store } from '../src/store/index.ts';
+import { startServer, type RunningServer } from '../src/serve/index.ts';
+import { seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
+import { tempDir } from './helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** A flat PNG: map tiles of raster r in one colour, so the screenshot shows the imagery layer without real rasters. */
+function flat(size: number, rgb: [number, number, number]): Buffer {
+  const png = new PNG({ width: size, height: size });
+  for (let i = 0; i < png.data.length; i += 4) png.data.set([...rgb, 255], i);
+  return PNG.sync.write(png);
+}
+
+type Doc = { document: { querySelectorAll(s: string): Iterable<{ complete: boolean; naturalWidth: number; src: string }>; body: { dataset: Record<string, string> } } };
+
+describe('the explorer in headless Chromium: imagery, date picker, click, marks and re-rank', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
+  let store: Store;
+  let world: SyntheticWorld;
+  let server: RunningServer;
+  let browser: Browser;
+  const mapTileRequests: number[] = [];
+  const shots = tempDir('tilevec-explorer-');
+
+  before(async () => {
+    store = await Store.open('memory://');
+    world = await seedSynthetic(store, { rasters: 2, side: 5 });
+    server = await startServer({
+      store, config: testConfig(),
+      renderThumbnail: async (t) => flat(32, [(t.id * 67) % 256, (t.id * 131) % 256, 90]),
+      renderMapTile: async (rasterId) => {
+        mapTileRequests.push(rasterId);
+        return flat(256, rasterId === world.rasterIds[0] ? [30, 120, 60] : [150, 90, 30]);
+      },
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await store?.close();
+    if (!process.env.TILEVEC_KEEP_SCREENSHOTS) shots.cleanup();
+  });
+
+  test('one loop of the explorer', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const failed: string[] = [];
+    // Leaflet cancels the tile loads a zoom makes stale; those aborts are not failures.
+    page.on('requestfailed', (r) => { if (r.failure()?.errorText !== 'net::ERR_ABORTED') failed.push(r.url()); });
+    page.on('pageerror', (e) => failed.push(String(e)));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
+
+    // The imagery layer: the first raster's XYZ tiles under the footprints, and the date picker lists both rasters.
+    await page.waitForSelector('img.leaflet-tile-loaded', { timeout: 10_000 });
+    assert.ok(mapTileRequests.length > 0 && mapTileRequests.every((id) => id === world.rasterIds[0]), 'imagery comes from the chosen raster');
+    assert.deepEqual(await page.$$eval('#raster option', (o) => o.map((x) => Number((x as unknown as { value: string }).value))), world.rasterIds);
+    await page.screenshot({ path: join(shots.path, '1-imagery.png') });
+
+    // A click: the large query thumbnail, then 8 results with date, distance and rank at 128 px.
+    const ids = [...world.vectors.keys()].sort((a, b) => a - b);
+    await page.click(`path.tile-${ids[12]}`);
+    await page.waitForSelector('#results li.result');
+    await page.waitForFunction(() => [...(globalThis as unknown as Doc).document.querySelectorAll('#results img, .query-thumb')].every((img) => img.complete && img.naturalWidth > 0));
+    const sizes = await page.$$eval('#results img', (imgs) => imgs.map((i) => (i as unknown as { width: number }).width));
+    assert.ok(sizes.length === 8 && sizes.every((w) => w === 128), `thumbnails at 128 px: ${sizes}`);
+    assert.equal(await page.locator('.query-thumb').count(), 1);
+    const first = await page.textContent('#results li.result >> nth=0') ?? '';
+    assert.match(first, /#1 · undated · d = \d/);
+    await page.screenshot({ path: join(shots.path, '2-click.png') });
+
+    // A marking round: ✓ the first result, ✗ the second, re-rank: the list is what the API answers for those marks.
+    const listed = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
+    await page.click('#results li.result >> nth=0 >> .mark-positive');
+    await page.click('#results li.result >> nth=1 >> .mark-negative');
+    await page.click('#rerank');
+    await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.method === 'rocchio');
+    const reranked = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
+    const expected = await (await fetch(`${server.url}/v1/search`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ positives: [ids[12], listed[0]], negatives: [listed[1]], k: 8 }),
+    })).json() as { features: { id: number }[] };
+    assert.deepEqual(reranked, expected.features.map((f) => f.id));
+    assert.match(await page.textContent('#results-title') ?? '', /rocchio/);
+    await page.screenshot({ path: join(shots.path, '3-reranked.png') });
+
+    // The date picker switches the imagery to the other raster.
+    const before = mapTileRequests.length;
+    await page.selectOption('#raster', String(world.rasterIds[1]));
+    await page.waitForFunction(() => [...(globalThis as unknown as Doc).document.querySelectorAll('img.leaflet-tile')].some((i) => i.src.includes('/v1/rasters/')));
+    await page.waitForTimeout(300);
+    assert.ok(mapTileRequests.slice(before).some((id) => id === world.rasterIds[1]), 'the other date\'s tiles are asked for');
+    await page.screenshot({ path: join(shots.path, '4-other-date.png') });
+    process.stderr.write(`screenshots in ${shots.path}\n`);
+    assert.deepEqual(failed, []);
+    await page.close();
+  });
+});
