@@ -36,7 +36,7 @@ describe('acquisition dates', () => {
     assert.equal(acquisitionDate('plain.tif', { gdalMetadata: '<GDALMetadata><Item name="DATE">soon</Item></GDALMetadata>' }), null);
   });
 
-  test('read from real files written by GDAL: metadata item, DateTime tag, file name', { skip: dataMissing }, async () => {
+  test('read from real files written by GDAL: metadata item, DateTime tag, file name', { skip: dataMissing() }, async () => {
     const dir = tempDir('tilevec-dates-');
     try {
       const withItem = join(dir.path, 'plain-a.tif');
@@ -106,7 +106,7 @@ async function compareWithGdal(raster: Raster, src: string, tile: { z: number; x
   };
 }
 
-describe('XYZ tiles against gdalwarp', { skip: dataMissing }, () => {
+describe('XYZ tiles against gdalwarp', { skip: dataMissing() }, () => {
   const dir = tempDir('tilevec-xyz-');
   let naip: Raster;
   let zion: Raster;
@@ -157,7 +157,7 @@ describe('XYZ tiles against gdalwarp', { skip: dataMissing }, () => {
   });
 });
 
-describe('raster routes over an ingested catalogue', { skip: dataMissing }, () => {
+describe('raster routes over an ingested catalogue', { skip: dataMissing() }, () => {
   let store: Store;
   let server: RunningServer;
   let rasters: OpenRasters;
