@@ -21,14 +21,21 @@ export function configFrom(cmd: Command, extra: Parameters<typeof loadConfig>[0]
   return config;
 }
 
-/** Opens the configured store for the length of `fn`, and always closes it. */
+/**
+ * Opens the configured store for the length of `fn`, and always closes it. Only commands that pass
+ * `create: true` (ingest, db migrate) make a new embedded database; the others refuse a --db that does not exist.
+ */
 export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>, opts?: OpenStoreOptions): Promise<T> {
-  const store = await Store.open(config.db, opts);
+  const store = await openStore(config, opts);
   try {
     return await fn(store);
   } finally {
     await store.close();
   }
+}
+
+export function openStore(config: Config, opts?: OpenStoreOptions): Promise<Store> {
+  return Store.open(config.db, { create: false, modelsDir: config.modelsDir, ...opts });
 }
 
 /**

@@ -90,7 +90,7 @@ export function registerIngestCommands(program: Command): void {
           maxTiles: config.ingest.maxTiles,
           timeoutMs: opts.timeout * 1000,
         }, progress.onProgress).finally(() => progress.stop()),
-      );
+      { create: true });
       emit(cmd, summary, formatSummary);
       // The failures were printed one line each as they happened; this line makes the exit code non-zero.
       if (summary.failed > 0) throw new UserError(`${summary.failed} of ${summary.rasters.length} inputs failed`);
