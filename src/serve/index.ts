@@ -5,6 +5,7 @@ import express, { type Express, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
+import { UserError } from '../errors.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { VERSION } from '../version.ts';
 import { classifyRoutes } from './classify-route.ts';
@@ -190,12 +191,12 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
   server.on('connection', (socket) => socket.setTimeout(headersTimeoutMs));
   server.on('request', (req) => req.socket.setTimeout(0));
   const host = where.host ?? deps.config.serve.host;
+  const port = where.port ?? deps.config.serve.port;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(where.port ?? deps.config.serve.port, host, () => resolve());
+    server.once('error', (err) => reject(listenError(err as NodeJS.ErrnoException, host, port)));
+    server.listen(port, host, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
   return {
     server,
     url,
@@ -205,6 +206,16 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
     }),
   };
 }
+/** The listen failures a user causes, as one line saying what to do; anything else stays as it is. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (err.code) {
+    case 'EADDRINUSE': return new UserError(`port ${port} on ${host} is already in use by another process; pass --port 0 to pick a free one, or another --port`);
+    case 'EACCES': return new UserError(`no permission to listen on port ${port} (ports below 1024 need privileges); pass --port 0 to pick a free one, or a port above 1023`);
+    case 'EADDRNOTAVAIL': case 'ENOTFOUND': return new UserError(`cannot listen on ${host}: it is not an address of this machine; pass --host 127.0.0.1 or 0.0.0.0`);
+    default: return err;
+  }
+}
+
 export { RasterThumbnails } from './thumbnails.ts';
 export { OpenRasters } from './open-rasters.ts';
 export { RasterMapTiles } from './map-tiles.ts';
