@@ -39,11 +39,12 @@ export function makeDirectory(path: string, what: string, advice = ''): string {
   return target;
 }
 
-/** Refuses, naming `flag`, an output file whose folder does not exist (it is not made: a typo should not be). */
+/** Refuses, naming `flag`, an output file whose folder does not exist (it is not made: a typo should not be) or that is a folder. */
 export function requireOutputFolder(file: string, flag: string): string {
   const out = resolve(file);
   const folder = dirname(out);
   if (!existsSync(folder)) throw new UserError(`${flag} ${file}: the folder ${folder} does not exist; create it first or pick another path`);
   if (!statSync(folder).isDirectory()) throw new UserError(`${flag} ${file}: ${folder} is not a directory`);
+  if (existsSync(out) && statSync(out).isDirectory()) throw new UserError(`${flag} ${file} is a directory; give the name of a file to write`);
   return out;
 }
