@@ -8,6 +8,7 @@ import { createLogger } from '../log.ts';
 import { UserError } from '../errors.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { VERSION } from '../version.ts';
+import type { ChipEmbedding } from '../embed/index.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { rasterRoutes } from './raster-routes.ts';
 import { changeRoutes } from './change.ts';
@@ -35,12 +36,12 @@ export interface ServeDeps {
   /** Renders a Web Mercator XYZ tile of a raster as PNG bytes. Absent: the map tile route answers 501. */
   renderMapTile?: (rasterId: number, tile: { z: number; x: number; y: number }, opts: { bands?: number[]; resampling: Resampling }) => Promise<Uint8Array>;
   /**
-   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
-   * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
-   * decode, wrong band count or size; anything else it throws is a 500. The signal aborts when the request's
-   * deadline passes: the work should stop then.
+   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers and the warnings the
+   * answer carries. Absent: chip search answers 501. It must throw a UserError (status 400, or e.g. 422) for chips
+   * it cannot use: not a GeoTIFF it can decode, wrong band count, size or sample type; anything else it throws is a
+   * 500. The signal aborts when the request's deadline passes: the work should stop then.
    */
-  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<Float32Array>;
+  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<ChipEmbedding>;
   limits?: Partial<ServeLimits>;
 }
 
