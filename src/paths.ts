@@ -39,12 +39,18 @@ export function makeDirectory(path: string, what: string, advice = ''): string {
   return target;
 }
 
-/** Refuses, naming `flag`, an output file whose folder does not exist (it is not made: a typo should not be) or that is a folder. */
-export function requireOutputFolder(file: string, flag: string): string {
-  const out = resolve(file);
+/** Refuses, naming `flag`, an output path whose folder does not exist (it is not made: a typo should not be). */
+export function requireParentFolder(path: string, flag: string): string {
+  const out = resolve(path);
   const folder = dirname(out);
-  if (!existsSync(folder)) throw new UserError(`${flag} ${file}: the folder ${folder} does not exist; create it first or pick another path`);
-  if (!statSync(folder).isDirectory()) throw new UserError(`${flag} ${file}: ${folder} is not a directory`);
+  if (!existsSync(folder)) throw new UserError(`${flag} ${path}: the folder ${folder} does not exist; create it first or pick another path`);
+  if (!statSync(folder).isDirectory()) throw new UserError(`${flag} ${path}: ${folder} is not a directory`);
+  return out;
+}
+
+/** As `requireParentFolder`, for an output file: a folder of that name is refused too. */
+export function requireOutputFolder(file: string, flag: string): string {
+  const out = requireParentFolder(file, flag);
   if (existsSync(out) && statSync(out).isDirectory()) throw new UserError(`${flag} ${file} is a directory; give the name of a file to write`);
   return out;
 }

@@ -4,7 +4,7 @@ import type { Polygon } from 'geojson';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { UserError } from '../errors.ts';
 import { encodeGeoTiff, tileGrid, tileResolutionGeotransform } from '../ingest/index.ts';
-import { requireOutputFolder } from '../paths.ts';
+import { requireOutputFolder, requireParentFolder } from '../paths.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { writeFileAtomic } from '../train/tensor-file.ts';
 import { resolveModel } from './model-ref.ts';
@@ -126,6 +126,7 @@ export function embeddingRaster(raster: RasterRecord, rows: EmbeddedTile[], dim:
  * a single raster, else `out/raster-<id>.tif`).
  */
 export async function exportEmbeddings(store: Store, opts: { model?: string; format: ExportFormat; out: string; rasterIds?: number[] }): Promise<ExportSummary> {
+  requireParentFolder(opts.out, '--out');
   const { record } = await resolveModel(store, opts.model);
   const rows = await embeddedTiles(store, record.id, opts.rasterIds);
   if (rows.length === 0) throw new UserError(`model '${record.name}' has no embeddings for these rasters yet; run tilevec embed --model ${record.name} first`);
@@ -158,5 +159,5 @@ function prepareRasterFolder(out: string, rasters: number): void {
     return;
   }
   if (/\.tiff?$/i.test(out)) throw new UserError(`--out ${out} names a file, but ${advice}`);
-  mkdirSync(requireOutputFolder(out, '--out'));
+  mkdirSync(out);
 }
