@@ -15,12 +15,15 @@ function notACheckout(): string | false {
   }
 }
 
+/** How long the demo may take to serve, from `npm run demo` to its printed queries (about a minute here). */
+const READY_S = 480;
+
 interface Feature { id: number; properties: { rasterId: number; x: number; y: number; distance: number } }
 
 // The README's first quickstart line, `npm ci && npm run demo`, on the committed tree alone in a folder: no
 // ../shared beside it, no node_modules, nothing built, as a person who clones the repository gets it. (The second
 // line, `npm test`, is what CI itself runs on a clean clone.)
-test('the committed tree alone in a folder: npm ci, then npm run demo serves data/sample and its printed queries answer', { skip: notACheckout(), timeout: 900_000 }, async (t) => {
+test('the committed tree alone in a folder: npm ci, then npm run demo serves data/sample and its printed queries answer', { skip: notACheckout(), timeout: 1_200_000 }, async (t) => {
   const tmp = tempDir('tilevec-quickstart-');
   try {
     const tree = join(tmp.path, 'tilevec');
@@ -41,11 +44,17 @@ test('the committed tree alone in a folder: npm ci, then npm run demo serves dat
     demo.stderr.on('data', (d) => (stderr += d));
     try {
       const url = await new Promise<string>((resolvePromise, reject) => {
+        // Its own deadline, inside the test's: a demo that hangs is then stopped below, not left behind.
+        const deadline = setTimeout(() => reject(new Error(`the demo was not ready after ${READY_S} s:\n${stderr.slice(-2000)}`)), READY_S * 1000);
+        demo.on('exit', () => clearTimeout(deadline));
         demo.stdout.on('data', (d) => {
           stdout += d;
           // Resolved once the whole text is out, not at its first line.
           const ready = /tilevec demo is ready after \d+ s: (http:\/\/\S+)[\s\S]*Press Ctrl-C/.exec(stdout);
-          if (ready) resolvePromise(ready[1]);
+          if (ready) {
+            clearTimeout(deadline);
+            resolvePromise(ready[1]);
+          }
         });
         demo.on('exit', (code) => reject(new Error(`the demo exited (${code}) before it was ready:\n${stderr.slice(-2000)}`)));
       });
