@@ -40,14 +40,14 @@ export async function chipReference(store: Store, card: ModelCard): Promise<Chip
 const metres = (m: number) => `${m < 10 ? m.toFixed(1) : m.toFixed(0)} m`;
 
 /**
- * Refuses (422) a chip of another sample type than the model's rasters: its numbers would be normalised as if
- * they were the model's and land at meaningless distances. Returns what the caller should be told about the rest:
+ * Refuses (422) a chip of another sample type than the model's rasters: another sensor, whose tiles the model never
+ * saw (with pooled normalization its numbers would even be scaled as if they were the model's). Returns what the caller should be told about the rest:
  * a pixel size far from the model's, and the centre crop of a chip larger than a tile.
  */
 export function checkChip(chip: RasterInfo, ref: ChipReference): string[] {
   if (ref.dtype && chip.dtype !== ref.dtype) {
     throw new UserError(
-      `the chip's samples are ${chip.dtype}, but model '${ref.model}' was trained on ${ref.dtype} rasters, so its distances would mean nothing; send a ${ref.dtype} chip from the same kind of imagery`,
+      `the chip's samples are ${chip.dtype}, but model '${ref.model}' was trained on ${ref.dtype} rasters: a chip from another sensor, whose distances to the model's tiles would mean nothing; send a ${ref.dtype} chip from the same kind of imagery`,
       { status: 422 },
     );
   }
