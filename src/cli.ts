@@ -3,7 +3,7 @@ import { redactConfig } from './config.ts';
 import { logger } from './log.ts';
 import { VERSION } from './version.ts';
 import { describeFailure, reportFailure } from './cli/failure.ts';
-import { configFrom, emit } from './cli/context.ts';
+import { configFrom, emit, jsonResultPrinted } from './cli/context.ts';
 import { registerDbCommands } from './cli/db.ts';
 import { registerDemoCommand } from './cli/demo.ts';
 import { registerClassifyCommands } from './cli/classify.ts';
@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.help')) return err.exitCode;
     const failure = describeFailure(err, `${failingCommand} --help`);
     if (failure.code === 'internal_error') logger().debug({ err }, 'unexpected error');
-    reportFailure(failure, wantsJson(argv.slice(2)));
+    reportFailure(failure, wantsJson(argv.slice(2)) && !jsonResultPrinted());
     return failure.exitCode;
   }
 }

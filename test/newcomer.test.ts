@@ -73,6 +73,16 @@ test('under --json an error is also one JSON object on stdout; usage errors poin
   const format = await runCli(['export', '--format', 'tiff', '--out', 'x.tif']);
   assertOneLine(format, /--format must be geoparquet or geotiff, got 'tiff' \(run tilevec export --help for usage\)$/);
   assertOneLine(await runCli(['models', 'rm']), /^tilevec: missing required argument 'name' \(run tilevec models rm --help for usage\)$/);
+
+  // A command that printed its result before failing keeps it as the last line: ingest with a failed input.
+  const tmp = tempDir();
+  try {
+    const partly = await runCli(['ingest', TWO_DATES[0], join(tmp.path, 'missing.tif'), '--json', '--db', join(tmp.path, 'db')]);
+    assert.equal(partly.code, 1, partly.stderr);
+    assert.deepEqual(Object.entries(lastJson(partly.stdout)).filter(([k]) => k === 'ingested' || k === 'failed'), [['ingested', 1], ['failed', 1]]);
+  } finally {
+    tmp.cleanup();
+  }
 });
 
 describe('a project of two sample dates with an embedded model', () => {

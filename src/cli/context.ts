@@ -38,12 +38,26 @@ export function openStore(config: Config, opts?: OpenStoreOptions): Promise<Stor
   return Store.open(config.db, { create: false, modelsDir: config.modelsDir, ...opts });
 }
 
+let printedJsonResult = false;
+
 /**
  * Prints a command's result: the human text, or with --json one JSON object as the last line of stdout.
  */
 export function emit<T>(cmd: Command, result: T, human: (r: T) => string): void {
-  if (globalOptions(cmd).json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stdout.write(`${human(result)}\n`);
+  if (globalOptions(cmd).json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    printedJsonResult = true;
+  } else {
+    process.stdout.write(`${human(result)}\n`);
+  }
+}
+
+/**
+ * Whether a --json result is out already. A command that prints its result and then fails (ingest with inputs
+ * that failed) keeps that result as the last line; the line on stderr and the exit code say that it failed.
+ */
+export function jsonResultPrinted(): boolean {
+  return printedJsonResult;
 }
 
 /** A `--flag <n>` parser that rejects anything but an integer, with a message naming the flag. */
