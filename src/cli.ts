@@ -1,8 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { UserError, errorMessage } from './errors.ts';
 import { redactConfig } from './config.ts';
 import { logger } from './log.ts';
-import { configFrom, emit } from './cli/context.ts';
+import { VERSION } from './version.ts';
+import { describeFailure, reportFailure } from './cli/failure.ts';
+import { configFrom, emit, jsonResultPrinted } from './cli/context.ts';
 import { registerDbCommands } from './cli/db.ts';
 import { registerDemoCommand } from './cli/demo.ts';
 import { registerClassifyCommands } from './cli/classify.ts';
@@ -19,8 +20,8 @@ function buildProgram(): Command {
     .option('--db <dir|url>', 'embedded database directory, or a postgres:// URL (env TILEVEC_DB, DATABASE_URL; default .tilevec/db)')
     .option('--json', 'print one JSON object as the last line of stdout')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env TILEVEC_LOG_LEVEL; default warn)')
+    .version(VERSION, '-V, --version', 'print the version')
     .configureHelp({ showGlobalOptions: true })
-    .showHelpAfterError('(run tilevec --help for usage)')
     .exitOverride();
 
   program.command('config')
@@ -40,7 +41,26 @@ function buildProgram(): Command {
   registerClassifyCommands(program);
   registerWorkerCommands(program);
   registerDemoCommand(program);
+  noteFailingCommand(program);
   return program;
+}
+
+/** The command whose usage error is being reported, e.g. `tilevec db migrate`. */
+let failingCommand = 'tilevec';
+
+/**
+ * commander prints a usage error through the failing command's outputError: silenced here, so that main prints
+ * one line that points to that command's own help, not just `tilevec --help`.
+ */
+function noteFailingCommand(cmd: Command, path = cmd.name()): void {
+  cmd.configureOutput({ outputError: () => { failingCommand = path; } });
+  for (const sub of cmd.commands) noteFailingCommand(sub, `${path} ${sub.name()}`);
+}
+
+/** --json anywhere before a bare `--`: known even when parsing fails before commander reads it. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -49,14 +69,12 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode; // commander already printed the message or help
-    if (err instanceof UserError) {
-      process.stderr.write(`tilevec: ${err.message}\n`);
-      return 1;
-    }
-    logger().debug({ err }, 'unexpected error');
-    process.stderr.write(`tilevec: internal error: ${errorMessage(err)} (rerun with --log-level debug for details)\n`);
-    return 2;
+    // --help, --version, or the help a bare `tilevec` prints: commander has written it.
+    if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.help')) return err.exitCode;
+    const failure = describeFailure(err, `${failingCommand} --help`);
+    if (failure.code === 'internal_error') logger().debug({ err }, 'unexpected error');
+    reportFailure(failure, wantsJson(argv.slice(2)) && !jsonResultPrinted());
+    return failure.exitCode;
   }
 }
 

@@ -106,6 +106,11 @@ function definedOnly<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Models live beside an embedded database unless told otherwise, so one --db folder holds a whole project. */
+export function defaultModelsDir(db: string): string {
+  return /^postgres(ql)?:\/\//i.test(db) || db === 'memory://' ? DEFAULT_MODELS_DIR : join(dirname(db), 'models');
+}
+
 /** Flags win over the environment, which wins over the defaults. */
 export function loadConfig(flags: Input = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const e = fromEnv(env);
@@ -117,10 +122,7 @@ export function loadConfig(flags: Input = {}, env: NodeJS.ProcessEnv = process.e
     ingest: { ...defaults.ingest, ...definedOnly(e.ingest), ...definedOnly(flags.ingest) },
     queue: { ...defaults.queue, ...definedOnly(e.queue), ...definedOnly(flags.queue) },
   };
-  // Models live beside an embedded database unless told otherwise, so one --db folder holds a whole project.
-  if (merged.modelsDir === DEFAULT_MODELS_DIR && typeof merged.db === 'string' && !/^postgres(ql)?:\/\//i.test(merged.db)) {
-    merged.modelsDir = join(dirname(merged.db), 'models');
-  }
+  if (merged.modelsDir === DEFAULT_MODELS_DIR && typeof merged.db === 'string') merged.modelsDir = defaultModelsDir(merged.db);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -7,36 +7,16 @@ import * as tf from '@tensorflow/tfjs';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { Store } from '../src/store/index.ts';
 import { ingest } from '../src/ingest/index.ts';
-import { normalizationFromStats, openTripletSampling } from '../src/sampling/index.ts';
-import { createBackbone, initBackend, saveWeights, MODEL_FILES, type ModelCard } from '../src/train/index.ts';
-import { writeCard } from '../src/train/model-dir.ts';
+import { openTripletSampling } from '../src/sampling/index.ts';
+import { initBackend, MODEL_FILES } from '../src/train/index.ts';
 import { EmbeddingSession, exportModelOnnx, readBatch, readOnnx } from '../src/embed/index.ts';
 import { IngestRasterSource, TripletDataset } from '../src/sampling/index.ts';
 import { CLI, DATA_DIR, ROOT, dataMissing, lastJson, lzwBomb, runCli, tempDir } from './helpers.ts';
 import { craft, DEFLATE, LZW, zeros } from './crafted-tiff.ts';
+import { makeModelDir } from './model-fixtures.ts';
 
 const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
 const NAIP = join(DATA_DIR, 'naip-northdakota/m_4709963_se_14_1_20090818.tif');
-
-/** A model directory as training writes it, from a seeded backbone with non-trivial BatchNorm statistics. */
-async function makeModelDir(store: Store, dir: string, name: string, rasterId: number, bands: number[]): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const raster = await store.raster(rasterId);
-  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile');
-  const model = createBackbone({ name: 'tiny', tileSize: 32, bands: bands.length, extraLayers: 0, dim: 24 }, { seed: 11 });
-  for (const [n, v] of model.params.entries()) {
-    if (n.endsWith('movingMean')) v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', 1));
-    if (n.endsWith('movingVariance')) v.assign(tf.randomUniform(v.shape, 0.5, 1.5, 'float32', 2));
-  }
-  saveWeights(join(dir, MODEL_FILES.weights), model, normalization);
-  const card: ModelCard = {
-    format: 'tilevec-model-card/1', name, backbone: model.config, bands, normalization, tileSize: 32, dim: 24, training: {},
-    rasters: [{ id: raster.id, uri: raster.uri, contentHash: raster.contentHash }], metrics: {}, seed: 11, versions: { tilevec: 'test' },
-    wallSeconds: 0, createdAt: new Date().toISOString(),
-  };
-  writeCard(dir, card);
-  model.dispose();
-}
 
 describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
   const tmp = tempDir();
@@ -220,7 +200,7 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
   const tmp = tempDir();
   after(() => tmp.cleanup());
 
-  test('a chip cut from a catalog tile finds that tile first; bad chips are 422', async () => {
+  test('a chip cut from a catalog tile finds that tile first; bad chips are 422, and the answer says how the chip was read', async () => {
     const { startServer } = await import('../src/serve/index.ts');
     const { ChipEmbedder, embed } = await import('../src/embed/index.ts');
     const { loadConfig } = await import('../src/config.ts');
@@ -229,24 +209,58 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
     const chips = new ChipEmbedder(store);
     const server = await startServer({ store, config: loadConfig({ db: join(tmp.path, 'db') }, {}), embedChip: (tiff, model) => chips.embed(tiff, model) }, { port: 0 });
     try {
-      await ingest(store, [ZION], { tileSize: 32 });
+      await ingest(store, [ZION, NAIP], { tileSize: 32 });
       await makeModelDir(store, join(tmp.path, 'model'), 'chip-model', 1, [1, 2, 3, 4]);
       await embed(store, { model: join(tmp.path, 'model') });
+      await makeModelDir(store, join(tmp.path, 'naip-model'), 'naip-model', 2, [1, 2, 3, 4]);
+      await embed(store, { model: join(tmp.path, 'naip-model') });
       const tile = (await store.tilesOfRaster(1)).find((t) => t.x === 320 && t.y === 640)!;
       const chip = join(tmp.path, 'chip.tif');
       execFileSync('gdal_translate', ['-q', '-srcwin', '320', '640', '32', '32', ZION, chip]);
-      const post = async (bytes: Uint8Array) => {
+      const post = async (bytes: Uint8Array, model = 'chip-model', bbox?: string) => {
         const form = new FormData();
         form.append('chip', new Blob([bytes], { type: 'image/tiff' }), 'chip.tif');
         form.append('k', '3');
+        form.append('model', model);
+        if (bbox) form.append('bbox', bbox);
         return fetch(`${server.url}/v1/search`, { method: 'POST', body: form });
       };
+      type Answer = { features: { id: number; properties: { distance: number } }[]; warnings: string[] };
       const { readFileSync } = await import('node:fs');
       const res = await post(readFileSync(chip));
       assert.equal(res.status, 200, await res.clone().text());
-      const body = (await res.json()) as { features: { id: number; properties: { distance: number } }[] };
+      const body = (await res.json()) as Answer;
       assert.equal(body.features[0].id, tile.id);
       assert.ok(body.features[0].properties.distance < 1e-3, `distance ${body.features[0].properties.distance}`);
+      assert.deepEqual(body.warnings, [], 'a tile-sized chip of the model\'s own sensor and scale needs no warning');
+
+      // A 16-bit 30 m Landsat chip for a model of 8-bit 5 m NAIP: refused, naming the difference.
+      const landsatForNaip = await post(readFileSync(chip), 'naip-model');
+      assert.equal(landsatForNaip.status, 422);
+      assert.match(((await landsatForNaip.json()) as { detail: string }).detail, /^the chip's samples are uint16, but model 'naip-model' was trained on uint8 rasters/);
+
+      // A NAIP chip at 20 m (a 128-px window shrunk to 32): answered, with a warning that names both pixel sizes.
+      const naipTile = (await store.tilesOfRaster(2)).find((t) => t.x === 320 && t.y === 320)!;
+      const coarse = join(tmp.path, 'coarse.tif');
+      execFileSync('gdal_translate', ['-q', '-srcwin', '320', '320', '128', '128', '-outsize', '32', '32', NAIP, coarse]);
+      const coarseRes = await post(readFileSync(coarse), 'naip-model');
+      assert.equal(coarseRes.status, 200, await coarseRes.clone().text());
+      assert.deepEqual((await coarseRes.json() as Answer).warnings, [
+        "the chip's pixels are 20 m, 4.0x those of model 'naip-model' (5.0 m): the neighbours may say little; resample the chip to about 5.0 m",
+      ]);
+
+      // A 64-px chip centred on a tile: its centre is embedded, and the answer says so. The search is confined to
+      // the tile's centre point, so the check is exact: HNSW may miss a match among the near-identical vectors
+      // that an untrained model gives two rasters' worth of tiles.
+      const wide = join(tmp.path, 'wide.tif');
+      execFileSync('gdal_translate', ['-q', '-srcwin', String(naipTile.x - 16), String(naipTile.y - 16), '64', '64', NAIP, wide]);
+      const centre = [naipTile.centerLon - 1e-6, naipTile.centerLat - 1e-6, naipTile.centerLon + 1e-6, naipTile.centerLat + 1e-6].join(',');
+      const wideRes = await post(readFileSync(wide), 'naip-model', centre);
+      assert.equal(wideRes.status, 200, await wideRes.clone().text());
+      const wideBody = (await wideRes.json()) as Answer;
+      assert.equal(wideBody.features[0].id, naipTile.id);
+      assert.ok(wideBody.features[0].properties.distance < 1e-3, `distance ${wideBody.features[0].properties.distance}`);
+      assert.deepEqual(wideBody.warnings, ["the chip is 64x64 px; only its central 32x32 px (from x 16, y 16) was embedded, as model 'naip-model' reads 32-px tiles"]);
 
       const small = join(tmp.path, 'small.tif');
       execFileSync('gdal_translate', ['-q', '-srcwin', '0', '0', '16', '16', ZION, small]);
@@ -259,9 +273,9 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
       assert.equal(truncated.status, 422, await truncated.clone().text());
       assert.match(((await truncated.json()) as { detail: string }).detail, /not a readable GeoTIFF/);
 
-      // Hostile chips through the route, for a one-band model so that they reach decoding: each is a 422 naming
-      // what is wrong, and the service's memory stays near where it was.
-      await makeModelDir(store, join(tmp.path, 'one-band'), 'one-band', 1, [1]);
+      // Hostile chips through the route, for a one-band 8-bit model so that they reach decoding: each is a 422
+      // naming what is wrong, and the service's memory stays near where it was.
+      await makeModelDir(store, join(tmp.path, 'one-band'), 'one-band', 2, [1]);
       await embed(store, { model: join(tmp.path, 'one-band') });
       const postTo = async (bytes: Uint8Array) => {
         const form = new FormData();

@@ -69,7 +69,7 @@ describe('serve: malformed requests never get a 5xx', () => {
   before(async () => {
     store = await Store.open('memory://');
     await seedSynthetic(store, { rasters: 2, side: 4 });
-    server = await startServer({ store, config: testConfig({ maxK: 100, token: FUZZ_TOKEN }), embedChip: async () => new Float32Array(8), renderThumbnail: async () => Buffer.from('png'), limits: { chipBytes: 32 * 1024 } });
+    server = await startServer({ store, config: testConfig({ maxK: 100, token: FUZZ_TOKEN }), embedChip: async () => ({ vector: new Float32Array(8), warnings: [] }), renderThumbnail: async () => Buffer.from('png'), limits: { chipBytes: 32 * 1024 } });
     base = server.url;
   });
   after(async () => {

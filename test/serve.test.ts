@@ -99,7 +99,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
           const v = world.vectors.get(id);
           if (!v) throw new UserError('the chip is not one the fake embedder knows', { status: 422 });
           assert.equal(model.name, world.model.name);
-          return v;
+          return { vector: v, warnings: [] };
         },
         limits: { chipBytes: 64 * 1024 },
       });
@@ -270,6 +270,7 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       // The chip is the tile itself, so it comes first at distance 0.
       assertRanking(a, bruteForce(world, world.vectors.get(id)!, 5));
       assert.equal(a.body.query.chip, 'chip.tif');
+      assert.deepEqual(a.body.warnings, [], 'the embedder had nothing to warn about');
 
       const send = (parts: Parameters<typeof multipart>[0]) => {
         const f = multipart(parts);
@@ -456,7 +457,7 @@ describe('serve: deployment variants (PGlite)', () => {
           signal.throwIfAborted();
           await new Promise((r) => setTimeout(r, 50));
         }
-        return new Float32Array(8);
+        return { vector: new Float32Array(8), warnings: [] };
       },
     });
     try {

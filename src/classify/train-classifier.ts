@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { LabelSetRecord, Store, TileRecord } from '../store/index.ts';
@@ -11,6 +11,7 @@ import { embeddingFeatures } from './feature-providers.ts';
 import { SPLIT_KINDS, type SplitKind } from './folds.ts';
 import type { LabelClass } from './labels-types.ts';
 import { saveClassifier } from './saved-classifier.ts';
+import { makeDirectory } from '../paths.ts';
 
 /** A label set's labelled tiles, in tile id order, with their class ids. */
 export async function labelledTiles(store: Store, labelSetName: string): Promise<{ labelSet: LabelSetRecord; tiles: TileRecord[]; classIds: number[] }> {
@@ -58,7 +59,7 @@ export async function trainClassifier(store: Store, opts: TrainClassifierOptions
   const cv = Object.fromEntries(SPLIT_KINDS.map((split) => [split, crossValidate(features, classIds, tiles, { classifier: opts.kind, split, folds: opts.folds, seed: opts.seed, blockTiles: opts.blockTiles })])) as Record<SplitKind, CrossValidationResult>;
   const classifier = createClassifier(opts.kind, { seed: opts.seed }).fit(features, classIds);
   const out = resolve(opts.out ?? join(opts.classifiersDir, `${labelSet.name}-${model.name}-${opts.kind}.json`));
-  mkdirSync(dirname(out), { recursive: true });
+  makeDirectory(dirname(out), 'the classifier folder');
   saveClassifier(out, classifier, { model: { id: model.id, name: model.name }, featureSet: 'embedding', dim: model.dim, classes: labelSet.classes, labelSet: labelSet.name, trainedAt: new Date().toISOString() });
   const base = out.replace(/\.json$/, '');
   const headline = cv[opts.split];

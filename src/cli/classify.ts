@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../errors.ts';
+import { requireOutputFolder } from '../paths.ts';
 import {
   CLASSIFIER_KINDS, SPLIT_KINDS, classifiersDir, coRegisteredRasters, evaluateFeatureSets, evaluateTemporal, evaluationFeatureSets,
   formatCrossValidation, formatEvaluation, formatTemporal, importLabels, labelledTiles, loadClassifier, predictClassMap, tilePixelReader,
@@ -76,8 +77,10 @@ export function registerClassifyCommands(program: Command): void {
     .requiredOption('--out <map.tif|map.geojson>', 'output file')
     .option('--model <name>', 'model whose embeddings to read (must be the one the classifier was trained on)')
     .action(async (opts, cmd: Command) => {
-      const saved = loadClassifier(opts.classifier);
-      const result = await withStore(configFrom(cmd), (store) => predictClassMap(store, saved, { raster: opts.raster, out: opts.out, model: opts.model }));
+      // Checked before any work: a misspelt folder should not cost a classification.
+      const out = requireOutputFolder(opts.out, '--out');
+      // A store that is missing is named before the classifier is read.
+      const result = await withStore(configFrom(cmd), (store) => predictClassMap(store, loadClassifier(opts.classifier), { raster: opts.raster, out, model: opts.model }));
       emit(cmd, result, (r) => `wrote ${r.out}: ${r.classified} of ${r.tiles} tiles of ${r.raster} classified`);
     });
 

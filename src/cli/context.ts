@@ -21,9 +21,12 @@ export function configFrom(cmd: Command, extra: Parameters<typeof loadConfig>[0]
   return config;
 }
 
-/** Opens the configured store for the length of `fn`, and always closes it. */
+/**
+ * Opens the configured store for the length of `fn`, and always closes it. Only commands that pass
+ * `create: true` (ingest, db migrate) make a new embedded database; the others refuse a --db that does not exist.
+ */
 export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>, opts?: OpenStoreOptions): Promise<T> {
-  const store = await Store.open(config.db, opts);
+  const store = await openStore(config, opts);
   try {
     return await fn(store);
   } finally {
@@ -31,12 +34,30 @@ export async function withStore<T>(config: Config, fn: (store: Store) => Promise
   }
 }
 
+export function openStore(config: Config, opts?: OpenStoreOptions): Promise<Store> {
+  return Store.open(config.db, { create: false, modelsDir: config.modelsDir, ...opts });
+}
+
+let printedJsonResult = false;
+
 /**
  * Prints a command's result: the human text, or with --json one JSON object as the last line of stdout.
  */
 export function emit<T>(cmd: Command, result: T, human: (r: T) => string): void {
-  if (globalOptions(cmd).json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stdout.write(`${human(result)}\n`);
+  if (globalOptions(cmd).json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    printedJsonResult = true;
+  } else {
+    process.stdout.write(`${human(result)}\n`);
+  }
+}
+
+/**
+ * Whether a --json result is out already. A command that prints its result and then fails (ingest with inputs
+ * that failed) keeps that result as the last line; the line on stderr and the exit code say that it failed.
+ */
+export function jsonResultPrinted(): boolean {
+  return printedJsonResult;
 }
 
 /** A `--flag <n>` parser that rejects anything but an integer, with a message naming the flag. */

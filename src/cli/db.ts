@@ -20,7 +20,7 @@ export function registerDbCommands(program: Command): void {
     .description('apply pending SQL migrations (safe to run twice, and from two processes at once)')
     .action(async (_opts, cmd: Command) => {
       const config = configFrom(cmd);
-      const result = await withStore(config, (store) => store.migrate(), { migrate: false });
+      const result = await withStore(config, (store) => store.migrate(), { migrate: false, create: true });
       emit(cmd, result, (r) => (r.applied.length ? `applied ${r.applied.join(', ')}; now at level ${r.level}` : `already at level ${r.level}; nothing to apply`));
     });
 

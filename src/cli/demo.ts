@@ -2,18 +2,21 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { configFrom, intOption } from './context.ts';
+import { configFrom, intOption, openStore } from './context.ts';
+import { demoExamples, type DemoExamples, type ExampleTile } from './demo-examples.ts';
 import { progressReporter, formatSummary } from './ingest.ts';
 import { progressBar as trainProgress, formatTrainSummary } from './train.ts';
 import { embedProgress, formatEmbed } from './embed.ts';
-import { Store } from '../store/index.ts';
 import { ingest } from '../ingest/index.ts';
 import { train, TRAIN_DEFAULTS, MODEL_FILES, initBackend } from '../train/index.ts';
 import { embed, ensureModelOnnx, resolveModel } from '../embed/index.ts';
 import { serveUntilSignal } from './serve.ts';
 
-/** The sample imagery: one NAIP quarter-quad over ten summers (one sensor, so one model fits all of it). */
-export const DEMO_DATA = resolve(import.meta.dirname, '../../../shared/data/naip-northdakota');
+/**
+ * The sample imagery that ships with the project (data/sample/README.md): one 2.24 km window of a NAIP
+ * quarter-quad on ten dates, on one grid (one sensor, so one model fits all of it).
+ */
+export const DEMO_DATA = resolve(import.meta.dirname, '../../data/sample');
 const DEMO_MODEL = 'demo';
 
 interface DemoOptions {
@@ -35,19 +38,19 @@ function stage(n: number, text: string): void {
 export function registerDemoCommand(program: Command): void {
   program.command('demo')
     .description('the main job end to end: ingest sample imagery, train briefly, embed, and serve similar-tile queries')
-    .option('--rasters <paths...>', `rasters to use (paths, folders, globs or https URLs; default ${DEMO_DATA} when present)`)
+    .option('--rasters <paths...>', 'rasters to use (paths, folders, globs or https URLs; default data/sample, ten NAIP dates)')
     .option('--triplets <n>', 'training triplets', intOption('--triplets', 16), 4000)
     .option('--port <n>', 'port for the service (env TILEVEC_PORT; default 8080; 0 picks a free one)', intOption('--port', 0))
     .option('--retrain', 'train a fresh model even if the demo model exists')
     .action(async (o: DemoOptions, cmd: Command) => {
       const config = configFrom(cmd, { serve: { port: o.port } });
-      const inputs = o.rasters ?? (existsSync(DEMO_DATA) ? [DEMO_DATA] : []);
-      if (inputs.length === 0) {
-        throw new UserError(`no sample imagery: ${DEMO_DATA} is absent; pass your own with --rasters <paths|urls> (4-band GeoTIFFs of one sensor work best)`);
+      const inputs = o.rasters ?? [DEMO_DATA];
+      if (!o.rasters && !existsSync(DEMO_DATA)) {
+        throw new UserError(`no sample imagery: ${DEMO_DATA} is absent (is this a full checkout?); pass your own with --rasters <paths|urls> (4-band GeoTIFFs of one sensor work best)`);
       }
       const started = performance.now();
       await initBackend('auto');
-      const store = await Store.open(config.db);
+      const store = await openStore(config, { create: true });
       try {
         stage(1, `ingesting ${inputs.join(' ')} into ${config.db}`);
         const ingestBar = progressReporter();
@@ -77,29 +80,43 @@ export function registerDemoCommand(program: Command): void {
         const embedded = await embed(store, { model: DEMO_MODEL }, embedBar.update).finally(embedBar.stop);
         process.stderr.write(`${formatEmbed(embedded)}\n`);
 
+        const rasterIds = ingested.rasters.flatMap((r) => (r.status === 'failed' ? [] : [r.rasterId]));
+        const examples = await demoExamples(store, await Promise.all(rasterIds.map((id) => store.raster(id))));
+
         stage(5, 'starting the service');
         await serveUntilSignal(store, config, DEMO_MODEL, async (server) => {
-          const [a, b, c] = await store.tilesInBbox(undefined, { limit: 3, afterId: 0 });
-          const url = server.url;
-          process.stdout.write(
-            [
-              '',
-              `tilevec demo is ready after ${((performance.now() - started) / 1000).toFixed(0)} s: ${url}`,
-              `  web map:  ${url}/`,
-              `  API docs: ${url}/docs`,
-              '',
-              'Try:',
-              `  curl '${url}/v1/tiles/${a.id}/similar?k=5'`,
-              `  curl -X POST ${url}/v1/analogy -H 'content-type: application/json' -d '{"a": ${a.id}, "b": ${b.id}, "c": ${c.id}, "k": 5}'`,
-              `  curl -o tile.png ${url}/v1/tiles/${a.id}/thumbnail.png`,
-              '',
-              'Press Ctrl-C to stop.',
-              '',
-            ].join('\n'),
-          );
+          process.stdout.write(readyText(server.url, examples, (performance.now() - started) / 1000));
         });
       } finally {
         await store.close();
       }
     });
+}
+
+/** What the demo prints once it serves: where, and queries on tiles named for what they show. */
+function readyText(url: string, examples: DemoExamples, seconds: number): string {
+  const { similar, analogy } = examples;
+  const named = (e: ExampleTile) => `tile ${e.tile.id} (${e.label})`;
+  const lines = [
+    '',
+    `tilevec demo is ready after ${seconds.toFixed(0)} s: ${url}`,
+    `  web map:  ${url}/`,
+    `  API docs: ${url}/docs`,
+    '',
+    'Try:',
+    `  # tiles picked ${examples.picked}`,
+    `  # the tiles most like ${named(similar)}`,
+    `  curl '${url}/v1/tiles/${similar.tile.id}/similar?k=5'`,
+  ];
+  if (analogy) {
+    const { a, b, c, expected } = analogy;
+    lines.push(
+      `  # z(a) - z(b) + z(c): ${named(b)} is to ${named(a)} as ${named(c)} is to ?; expect ${named(expected)}`,
+      `  curl -X POST ${url}/v1/analogy -H 'content-type: application/json' -d '{"a": ${a.tile.id}, "b": ${b.tile.id}, "c": ${c.tile.id}, "k": 5}'`,
+    );
+  } else {
+    lines.push(`  # (no analogy example: ${examples.why})`);
+  }
+  lines.push(`  curl -o tile.png ${url}/v1/tiles/${similar.tile.id}/thumbnail.png`, '', 'Press Ctrl-C to stop.', '');
+  return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { embed, exportEmbeddings, exportModelOnnx, resolveModel, type EmbedProgr
 import { initBackend } from '../train/index.ts';
 import type { ModelRecord } from '../store/index.ts';
 import { enqueueEmbed } from './worker.ts';
+import { requireOutputFolder } from '../paths.ts';
 
 export function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
@@ -46,7 +47,7 @@ export function registerEmbedCommands(program: Command): void {
       await initBackend('cpu');
       const result = await withStore(config, async (store) => {
         const { dir } = await resolveModel(store, o.model);
-        const { path, bytes, card } = exportModelOnnx(dir, o.out);
+        const { path, bytes, card } = exportModelOnnx(dir, requireOutputFolder(o.out, '--out'));
         return { model: card.name, path, bytes };
       });
       emit(cmd, result, (r) => `wrote ${r.path} (${(r.bytes / 1e6).toFixed(1)} MB) for model ${r.model}`);

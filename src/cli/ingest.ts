@@ -1,8 +1,8 @@
 import { rename, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.ts';
+import { requireOutputFolder } from '../paths.ts';
 import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 import { enqueueIngest } from './worker.ts';
 import { ingest, openRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
@@ -90,7 +90,7 @@ export function registerIngestCommands(program: Command): void {
           maxTiles: config.ingest.maxTiles,
           timeoutMs: opts.timeout * 1000,
         }, progress.onProgress).finally(() => progress.stop()),
-      );
+      { create: true });
       emit(cmd, summary, formatSummary);
       // The failures were printed one line each as they happened; this line makes the exit code non-zero.
       if (summary.failed > 0) throw new UserError(`${summary.failed} of ${summary.rasters.length} inputs failed`);
@@ -114,7 +114,7 @@ export function registerIngestCommands(program: Command): void {
         });
         try {
           const png = await renderWindowPng(raster, { x: tile.x, y: tile.y, w: tile.size, h: tile.size }, { bands, stats: record.bandStats });
-          const out = resolve(opts.png);
+          const out = requireOutputFolder(opts.png, '--png');
           const tmp = `${out}.${process.pid}.tmp`;
           await writeFile(tmp, png);
           await rename(tmp, out);

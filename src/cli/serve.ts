@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
-import { Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import { logger } from '../log.ts';
 import { startServer, OpenRasters, RasterMapTiles, RasterThumbnails, type RunningServer } from '../serve/index.ts';
 import { ChipEmbedder } from '../embed/index.ts';
 import { initBackend } from '../train/index.ts';
-import { configFrom, intOption } from './context.ts';
+import { configFrom, intOption, openStore } from './context.ts';
 
 interface ServeOptions {
   port?: number;
@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts: ServeOptions, cmd: Command) => {
       const config = configFrom(cmd, { serve: { port: opts.port, host: opts.host } });
       // The server stops a statement where the service stops waiting for it.
-      const store = await Store.open(config.db, { statementTimeoutMs: config.serve.queryTimeoutMs });
+      const store = await openStore(config, { statementTimeoutMs: config.serve.queryTimeoutMs });
       try {
         // Fail at start, not on the first request, when the named model does not exist.
         if (opts.model) await store.model(opts.model);

@@ -7,6 +7,7 @@ import type { ModelRecord, Store } from '../store/index.ts';
 import { IDENTITY, IngestRasterSource, TripletDataset, type Normalization, type StatsOfRaster } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
 import { EmbeddingSession } from './session.ts';
+import { centreWindow, checkChip, chipReference, type ChipReference } from './chip-checks.ts';
 
 /** The largest decoded block of a chip: the 16 MiB upload limit, so an uncompressed chip always fits. */
 const CHIP_BLOCK_BYTES = 16 * 2 ** 20;
@@ -16,18 +17,24 @@ export function chipMaxSide(tileSize: number): number {
   return Math.max(4 * tileSize, 512);
 }
 
+/** A chip's vector, with what the client should know about how it was made (a centre crop, a far pixel size). */
+export interface ChipEmbedding {
+  vector: Float32Array;
+  warnings: string[];
+}
+
 /**
  * Embeds uploaded GeoTIFF chips with a model's ONNX session, read and normalised exactly as catalog tiles are.
  * A chip larger than the model's tile is centre-cropped; sessions are kept per model.
  */
 export class ChipEmbedder {
-  private readonly sessions = new Map<number, Promise<{ session: EmbeddingSession; normalization: Normalization }>>();
+  private readonly sessions = new Map<number, Promise<{ session: EmbeddingSession; normalization: Normalization; reference: ChipReference }>>();
 
   constructor(private readonly store: Store) {}
 
   /** An aborted `signal` (the request was abandoned) stops the work at the next step. */
-  async embed(tiff: Uint8Array, model: ModelRecord, signal?: AbortSignal): Promise<Float32Array> {
-    const { session, normalization } = await this.sessionFor(model);
+  async embed(tiff: Uint8Array, model: ModelRecord, signal?: AbortSignal): Promise<ChipEmbedding> {
+    const { session, normalization, reference } = await this.sessionFor(model);
     const { tileSize, bands } = session.info;
     // The ingest reader takes paths and URLs; a private temp file lets chips use the same decoders and limits.
     const dir = mkdtempSync(join(tmpdir(), 'tilevec-chip-'));
@@ -53,7 +60,8 @@ export class ChipEmbedder {
         if (Math.max(...bands) > raster.bandCount) {
           throw new UserError(`the chip has ${raster.bandCount} bands; model '${model.name}' reads bands ${bands.join(',')}`, { status: 422 });
         }
-        const window = { x: Math.floor((raster.width - tileSize) / 2), y: Math.floor((raster.height - tileSize) / 2), w: tileSize, h: tileSize };
+        const warnings = checkChip(raster, reference);
+        const window = centreWindow(raster, tileSize);
         signal?.throwIfAborted();
         // A block that decodes badly (a bomb, a corrupt stream) is the chip's fault, as an unreadable header is.
         const unreadable = (err: unknown): never => {
@@ -64,7 +72,7 @@ export class ChipEmbedder {
         const dataset = new TripletDataset([source], normalization, stats);
         const input = await dataset.readTile({ rasterId: 0, window, augment: IDENTITY }).catch(unreadable);
         signal?.throwIfAborted();
-        return await session.embed(input, 1);
+        return { vector: await session.embed(input, 1), warnings };
       } finally {
         await source.close();
       }
@@ -79,7 +87,8 @@ export class ChipEmbedder {
       entry = (async () => {
         const { dir, card } = await resolveModel(this.store, model.name);
         const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(dir)));
-        return { session, normalization: card.normalization };
+        const reference = await chipReference(this.store, card);
+        return { session, normalization: card.normalization, reference };
       })();
       entry.catch(() => this.sessions.delete(model.id));
       this.sessions.set(model.id, entry);

@@ -4,6 +4,7 @@ import type { Polygon } from 'geojson';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { UserError } from '../errors.ts';
 import { encodeGeoTiff, tileGrid, tileResolutionGeotransform } from '../ingest/index.ts';
+import { requireOutputFolder, requireParentFolder } from '../paths.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { writeFileAtomic } from '../train/tensor-file.ts';
 import { resolveModel } from './model-ref.ts';
@@ -125,20 +126,19 @@ export function embeddingRaster(raster: RasterRecord, rows: EmbeddedTile[], dim:
  * a single raster, else `out/raster-<id>.tif`).
  */
 export async function exportEmbeddings(store: Store, opts: { model?: string; format: ExportFormat; out: string; rasterIds?: number[] }): Promise<ExportSummary> {
+  requireParentFolder(opts.out, '--out');
   const { record } = await resolveModel(store, opts.model);
   const rows = await embeddedTiles(store, record.id, opts.rasterIds);
   if (rows.length === 0) throw new UserError(`model '${record.name}' has no embeddings for these rasters yet; run tilevec embed --model ${record.name} first`);
   const files: string[] = [];
   if (opts.format === 'geoparquet') {
-    writeFileAtomic(opts.out, [new Uint8Array(encodeGeoParquet(rows, record.dim, record.name))]);
+    writeFileAtomic(requireOutputFolder(opts.out, '--out'), [new Uint8Array(encodeGeoParquet(rows, record.dim, record.name))]);
     files.push(opts.out);
   } else {
     const rasters = [...new Map(rows.map((r) => [r.raster.id, r.raster])).values()];
     const many = rasters.length > 1;
-    if (many) {
-      if (existsSync(opts.out) && !statSync(opts.out).isDirectory()) throw new UserError(`${opts.out} is a file, but ${rasters.length} rasters need a directory of embedding rasters (or pass --rasters <id>)`);
-      mkdirSync(opts.out, { recursive: true });
-    }
+    if (many) prepareRasterFolder(opts.out, rasters.length);
+    else requireOutputFolder(opts.out, '--out');
     for (const raster of rasters) {
       const path = many ? join(opts.out, `raster-${raster.id}.tif`) : opts.out;
       writeFileAtomic(path, [encodeGeoTiff(embeddingRaster(raster, rows.filter((r) => r.raster.id === raster.id), record.dim))]);
@@ -146,4 +146,18 @@ export async function exportEmbeddings(store: Store, opts: { model?: string; for
     }
   }
   return { model: record.name, format: opts.format, files, tiles: rows.length, dim: record.dim };
+}
+
+/**
+ * The folder that takes one embedding GeoTIFF per raster: made if missing (its parent must exist), but never from a
+ * name that reads as a file, which would silently become a folder called `all.tif`.
+ */
+function prepareRasterFolder(out: string, rasters: number): void {
+  const advice = `${rasters} rasters make ${rasters} embedding GeoTIFFs: pass a directory for --out, or one raster with --rasters <id>`;
+  if (existsSync(out)) {
+    if (!statSync(out).isDirectory()) throw new UserError(`--out ${out} is a file, but ${advice}`);
+    return;
+  }
+  if (/\.tiff?$/i.test(out)) throw new UserError(`--out ${out} names a file, but ${advice}`);
+  mkdirSync(out);
 }

@@ -4,4 +4,4 @@ export { resolveModel, exportModelOnnx, ensureModelOnnx, onnxMetadata, readOnnx,
 export { EmbeddingSession, type EmbeddingModelInfo } from './session.ts';
 export { exportEmbeddings, encodeGeoParquet, embeddingRaster, polygonWkb, type ExportFormat, type ExportSummary } from './export.ts';
 export { exportBackboneOnnx, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export-backbone.ts';
-export { ChipEmbedder } from './chip.ts';
+export { ChipEmbedder, type ChipEmbedding } from './chip.ts';

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -9,6 +9,7 @@ import { contactSheet, type SheetTriplet } from './contact-sheet.ts';
 import type { Normalization } from './normalize.ts';
 import type { RngState } from '../rng.ts';
 import type { Triplet } from './sampler.ts';
+import { makeDirectory } from '../paths.ts';
 
 export const TENSOR_FILES = { anchor: 'anchor.f32', neighbor: 'neighbor.f32', distant: 'distant.f32' } as const;
 export const INDEX_FILE = 'triplets.json';
@@ -49,7 +50,7 @@ export interface ExportSummary {
 export async function exportTriplets(sampling: TripletSampling, opts: { count: number; out: string; rgb?: number[] }): Promise<ExportSummary> {
   const { params, normalization } = sampling;
   const rgb = displayChannels(normalization.bands, opts.rgb);
-  await mkdir(opts.out, { recursive: true });
+  makeDirectory(opts.out, 'the --out folder');
   const started = performance.now();
   const streams = Object.fromEntries(Object.entries(TENSOR_FILES).map(([role, file]) => [role, createWriteStream(join(opts.out, file))])) as Record<keyof typeof TENSOR_FILES, ReturnType<typeof createWriteStream>>;
   const triplets: (Triplet & { index: number })[] = [];

@@ -5,8 +5,10 @@ import express, { type Express, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
+import { UserError } from '../errors.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { VERSION } from '../version.ts';
+import type { ChipEmbedding } from '../embed/index.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { rasterRoutes } from './raster-routes.ts';
 import { changeRoutes } from './change.ts';
@@ -34,12 +36,12 @@ export interface ServeDeps {
   /** Renders a Web Mercator XYZ tile of a raster as PNG bytes. Absent: the map tile route answers 501. */
   renderMapTile?: (rasterId: number, tile: { z: number; x: number; y: number }, opts: { bands?: number[]; resampling: Resampling }) => Promise<Uint8Array>;
   /**
-   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers. Absent: chip search
-   * answers 501. It must throw a UserError (status 400, or e.g. 422) for chips it cannot use: not a GeoTIFF it can
-   * decode, wrong band count or size; anything else it throws is a 500. The signal aborts when the request's
-   * deadline passes: the work should stop then.
+   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers and the warnings the
+   * answer carries. Absent: chip search answers 501. It must throw a UserError (status 400, or e.g. 422) for chips
+   * it cannot use: not a GeoTIFF it can decode, wrong band count, size or sample type; anything else it throws is a
+   * 500. The signal aborts when the request's deadline passes: the work should stop then.
    */
-  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<Float32Array>;
+  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<ChipEmbedding>;
   limits?: Partial<ServeLimits>;
 }
 
@@ -190,12 +192,12 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
   server.on('connection', (socket) => socket.setTimeout(headersTimeoutMs));
   server.on('request', (req) => req.socket.setTimeout(0));
   const host = where.host ?? deps.config.serve.host;
+  const port = where.port ?? deps.config.serve.port;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(where.port ?? deps.config.serve.port, host, () => resolve());
+    server.once('error', (err) => reject(listenError(err as NodeJS.ErrnoException, host, port)));
+    server.listen(port, host, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
   return {
     server,
     url,
@@ -205,6 +207,16 @@ export async function startServer(deps: ServeDeps, where: { host?: string; port?
     }),
   };
 }
+/** The listen failures a user causes, as one line saying what to do; anything else stays as it is. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (err.code) {
+    case 'EADDRINUSE': return new UserError(`port ${port} on ${host} is already in use by another process; pass --port 0 to pick a free one, or another --port`);
+    case 'EACCES': return new UserError(`no permission to listen on port ${port} (ports below 1024 need privileges); pass --port 0 to pick a free one, or a port above 1023`);
+    case 'EADDRNOTAVAIL': case 'ENOTFOUND': return new UserError(`cannot listen on ${host}: it is not an address of this machine; pass --host 127.0.0.1 or 0.0.0.0`);
+    default: return err;
+  }
+}
+
 export { RasterThumbnails } from './thumbnails.ts';
 export { OpenRasters } from './open-rasters.ts';
 export { RasterMapTiles } from './map-tiles.ts';

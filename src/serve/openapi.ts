@@ -117,6 +117,7 @@ export function openApiDocument(routes: RouteSpec[], info: { version: string }):
             nextCursor: { type: ['string', 'null'], description: 'paging: pass as cursor for the next page' },
             complete: { type: 'boolean', description: 'filtered searches only: false when the index could not fill k within the filter' },
             method: { enum: ['rocchio', 'logistic'], description: 'feedback searches only: how the results were ranked' },
+            warnings: { type: 'array', items: { type: 'string' }, description: 'chip search: how the chip was read (a centre crop, a pixel size far from the model\'s)' },
           },
         },
       },

@@ -228,8 +228,9 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
     if (!looksLikeTiff(chip[0].data)) throw new HttpProblem(415, 'the chip is not a TIFF file');
     const model = await queries.model(fields.model);
     if (!deps.embedChip) throw new HttpProblem(501, 'chip search is not available in this deployment (no embedding runtime)');
-    const vector = await deps.embedChip(new Uint8Array(chip[0].data), model, signal);
+    const { vector, warnings } = await deps.embedChip(new Uint8Array(chip[0].data), model, signal);
     const k = fields.k ?? DEFAULT_K;
-    return queries.ranked(model, vector, { k, bbox: fields.bbox }, { chip: chip[0].filename ?? true, k, bbox: fields.bbox ?? null });
+    const ranked = await queries.ranked(model, vector, { k, bbox: fields.bbox }, { chip: chip[0].filename ?? true, k, bbox: fields.bbox ?? null });
+    return { ...ranked, warnings };
   }
 }

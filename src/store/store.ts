@@ -1,8 +1,11 @@
+import { resolve } from 'node:path';
 import { UserError, NotFoundError } from '../errors.ts';
+import { defaultModelsDir } from '../config.ts';
 import { isServerUrl, type Engine, type Sql } from './engine.ts';
 import { PgliteEngine } from './pglite-engine.ts';
 import { PostgresEngine } from './postgres-engine.ts';
 import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
+import { modelDirOf, storedModelPath } from './model-paths.ts';
 import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, RasterRecord, StoreStatus, TileRecord } from './records.ts';
 
 const INSERT_CHUNK = 2000;
@@ -42,6 +45,10 @@ export function parseVector(text: string): Float32Array {
 export interface OpenStoreOptions {
   /** Apply pending migrations on open (default true); `db status` opens without. */
   migrate?: boolean;
+  /** Create an embedded database whose directory does not exist (default true); read-only commands refuse instead. */
+  create?: boolean;
+  /** Model directories inside it are recorded relative to it (default: `models` beside an embedded database). */
+  modelsDir?: string;
   /** How long to wait for another process that holds an embedded database (default 60 s). */
   lockWaitMs?: number;
   /**
@@ -56,13 +63,13 @@ export interface OpenStoreOptions {
  * records; SQL stays in here and in migrations/.
  */
 export class Store {
-  private constructor(readonly engine: Engine) {}
+  private constructor(readonly engine: Engine, private readonly modelsDir: string) {}
 
   static async open(db: string, opts: OpenStoreOptions = {}): Promise<Store> {
     const engine = isServerUrl(db)
       ? await PostgresEngine.open(db, { statementTimeoutMs: opts.statementTimeoutMs })
-      : await PgliteEngine.open(db, { lockWaitMs: opts.lockWaitMs });
-    const store = new Store(engine);
+      : await PgliteEngine.open(db, { lockWaitMs: opts.lockWaitMs, create: opts.create });
+    const store = new Store(engine, resolve(opts.modelsDir ?? defaultModelsDir(db)));
     try {
       await store.requireVectorExtension();
       if (opts.migrate ?? true) await store.migrate();
@@ -243,7 +250,7 @@ export class Store {
   // ---- models ----
 
   async registerModel(model: NewModel): Promise<ModelRecord> {
-    const [row] = await this.engine.query<ModelRecord>(
+    const rows = await this.engine.query<ModelRecord>(
       `insert into models (name, backbone, dim, bands, tile_size, normalization, metrics, artifact_path)
        values ($1, $2, $3, $4, $5, $6, $7, $8)
        on conflict (name) do update set backbone = excluded.backbone, dim = excluded.dim, bands = excluded.bands,
@@ -251,13 +258,18 @@ export class Store {
          artifact_path = excluded.artifact_path, created_at = now()
        returning ${modelColumns}`,
       [model.name, JSON.stringify(model.backbone), model.dim, model.bands, model.tileSize,
-        JSON.stringify(model.normalization), JSON.stringify(model.metrics), model.artifactPath],
+        JSON.stringify(model.normalization), JSON.stringify(model.metrics), storedModelPath(model.artifactPath, this.modelsDir)],
     );
-    return row;
+    return this.located(rows)[0];
   }
 
-  listModels(): Promise<ModelRecord[]> {
-    return this.engine.query<ModelRecord>(`select ${modelColumns} from models order by created_at desc, id desc`);
+  async listModels(): Promise<ModelRecord[]> {
+    return this.located(await this.engine.query<ModelRecord>(`select ${modelColumns} from models order by created_at desc, id desc`));
+  }
+
+  /** Models with their recorded directories resolved against this store's models directory. */
+  private located(rows: ModelRecord[]): ModelRecord[] {
+    return rows.map((m) => ({ ...m, artifactPath: modelDirOf(m.artifactPath, this.modelsDir) }));
   }
 
   /** A model by name, or the latest one when no name is given. */
@@ -266,7 +278,7 @@ export class Store {
       ? await this.engine.query<ModelRecord>(`select ${modelColumns} from models where name = $1`, [name])
       : await this.engine.query<ModelRecord>(`select ${modelColumns} from models order by created_at desc, id desc limit 1`);
     if (!rows[0]) throw new NotFoundError(name ? `model '${name}' does not exist (see tilevec models)` : 'no model is registered yet; run tilevec train first');
-    return rows[0];
+    return this.located(rows)[0];
   }
 
   /** Removes a model with its vectors and its index. */

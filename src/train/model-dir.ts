@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import { createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedTensor } from './tensor-file.ts';
+import { makeDirectory } from '../paths.ts';
 
 /** Files of a model directory. */
 export const MODEL_FILES = {
@@ -118,6 +119,6 @@ export function loadModel(dir: string): LoadedModel {
 }
 
 export function ensureDir(dir: string): string {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir, 'the model directory');
   return dir;
 }

@@ -94,8 +94,11 @@ async function withNodeThreadShims<T>(threads: number, init: () => Promise<T>): 
     const text = blobTexts.get(blob);
     if (text === undefined) return originalCreateObjectURL(blob);
     // The only blob turned into a URL on this thread is the worker script; inside the worker, the
-    // main script's blob URL is redirected to the file written above.
-    fs.writeFileSync(workerScript, `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\n${text}`);
+    // main script's blob URL is redirected to the file written above. It is asked for once per pool
+    // worker, always the same text, and written only the first time: rewriting it (truncate, then
+    // write) while an earlier worker read it gave that worker an empty script, which exited at once
+    // and left initialisation waiting for it forever (about one start in ten on a loaded machine).
+    if (!fs.existsSync(workerScript)) fs.writeFileSync(workerScript, `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\n${text}`);
     return workerScript;
   };
   workerThreads.Worker = class UnrefWorker extends OriginalWorker {
