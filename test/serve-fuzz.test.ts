@@ -54,12 +54,12 @@ function assertNoServerError(r: Raw, what: string): void {
 
 /** The query parameters each route reads (others are ignored, as HTTP APIs commonly do). */
 const ROUTE_QUERY: Record<string, string[]> = {
-  '/v1/tiles/1/similar': ['k', 'model', 'bbox', 'exclude_same_raster'],
+  '/v1/tiles/1/similar': ['k', 'model', 'bbox', 'excludeSameRaster'],
   '/v1/tiles': ['bbox', 'limit', 'cursor'],
 };
 
 /** The nasty values that are well-formed where they go: those must succeed. */
-const VALID = new Set(['/v1/tiles/1/similar?exclude_same_raster=0', '/v1/tiles/1/similar?exclude_same_raster=true', '/v1/tiles/1/similar?bbox=-180%2C-90%2C180%2C90', '/v1/tiles?bbox=-180%2C-90%2C180%2C90']);
+const VALID = new Set(['/v1/tiles/1/similar?excludeSameRaster=0', '/v1/tiles/1/similar?excludeSameRaster=true', '/v1/tiles/1/similar?bbox=-180%2C-90%2C180%2C90', '/v1/tiles?bbox=-180%2C-90%2C180%2C90']);
 
 describe('serve: malformed requests never get a 5xx', () => {
   let store: Store;
