@@ -53,7 +53,7 @@ test('a --db that does not exist: every command but ingest, db migrate and demo 
     ];
     for (const args of readers) {
       const r = await runCli([...args, '--db', db]);
-      assertOneLine(r, new RegExp(`^tilevec: no database at ${escape(db)}: it does not exist; check --db, or create one with tilevec ingest`));
+      assertOneLine(r, new RegExp(`^tilevec: no database at ${escape(db)}: it does not exist; check --db, or make one with tilevec ingest`));
     }
     assert.deepEqual(readdirSync(tmp.path), [], 'nothing was created');
   } finally {

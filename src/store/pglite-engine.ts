@@ -39,7 +39,7 @@ export class PgliteEngine implements Engine {
     }
     const path = resolve(dir);
     if (opts.create === false && !existsSync(path)) {
-      throw new UserError(`no database at ${path}: it does not exist; check --db, or create one with tilevec ingest <rasters> or tilevec db migrate`);
+      throw new UserError(`no database at ${path}: it does not exist; check --db, or make one with tilevec ingest <rasters> or tilevec db migrate`);
     }
     makeDirectory(path, 'the database directory', 'pass --db with a writable directory or a postgres:// URL');
     try {
