@@ -44,6 +44,15 @@ describe('radiometric jitter', () => {
     assert.ok(sd > 0.15 && sd < 0.35, `sd ${sd}`);
     const correlation = values.filter((v) => (v[0] > 0) === (v[1] > 0.5)).length / values.length;
     assert.ok(correlation < 0.7, `bands move together ${correlation}`);
+    // Gamma keeps the ends of the range (z = -2 and 2), so their gap is 4 x gain: log gain has mean 0 and sd 0.2.
+    const logGains = Array.from({ length: 1000 }, (_, seed) => {
+      const out = jitterTile(new Float32Array([-2, -2, 2, 2]), norm('zscore'), { strength: 0.2, seed: seed + 1 });
+      return Math.log((out[2] - out[0]) / 4);
+    });
+    const gainMean = logGains.reduce((sum, v) => sum + v, 0) / logGains.length;
+    const gainSd = Math.sqrt(logGains.reduce((sum, v) => sum + (v - gainMean) ** 2, 0) / logGains.length);
+    assert.ok(Math.abs(gainMean) < 0.03, `log-gain mean ${gainMean}`);
+    assert.ok(Math.abs(gainSd - 0.2) < 0.03, `log-gain sd ${gainSd}`);
   });
 
   test('nodata pixels (fill in every band) stay fill', () => {
