@@ -262,6 +262,20 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
       assert.ok(wideBody.features[0].properties.distance < 1e-3, `distance ${wideBody.features[0].properties.distance}`);
       assert.deepEqual(wideBody.warnings, ["the chip is 64x64 px; only its central 32x32 px (from x 16, y 16) was embedded, as model 'naip-model' reads 32-px tiles"]);
 
+      // A per-raster model scales a chip by the chip's own statistics: a tile's chip is answered; a chip with a band
+      // of nodata only has no statistics, and is a 422 that says so.
+      await makeModelDir(store, join(tmp.path, 'per-raster'), 'per-raster', 1, [1, 2, 3, 4], 'raster');
+      await embed(store, { model: join(tmp.path, 'per-raster') });
+      const tileChipWhole = join(tmp.path, 'tile-whole.tif');
+      execFileSync('gdal_translate', ['-q', '-srcwin', String(tile.x), String(tile.y), '32', '32', ZION, tileChipWhole]);
+      const ownStats = await post(readFileSync(tileChipWhole), 'per-raster');
+      assert.equal(ownStats.status, 200, await ownStats.clone().text());
+      const empty = join(tmp.path, 'empty.tif');
+      execFileSync('gdal_create', ['-q', '-of', 'GTiff', '-outsize', '32', '32', '-bands', '4', '-ot', 'UInt16', '-a_nodata', '0', '-burn', '0', empty]);
+      const emptyRes = await post(readFileSync(empty), 'per-raster');
+      assert.equal(emptyRes.status, 422, await emptyRes.clone().text());
+      assert.match(((await emptyRes.json()) as { detail: string }).detail, /^the chip has a band with no valid pixels; model 'per-raster' normalizes each chip by its own statistics/);
+
       const small = join(tmp.path, 'small.tif');
       execFileSync('gdal_translate', ['-q', '-srcwin', '0', '0', '16', '16', ZION, small]);
       const tooSmall = await post(readFileSync(small));

@@ -1,16 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { normalizationFromStats } from '../src/sampling/index.ts';
+import { normalizationFromStats, type NormalizationScope } from '../src/sampling/index.ts';
 import type { Store } from '../src/store/index.ts';
 import { createBackbone, saveWeights, MODEL_FILES, type ModelCard } from '../src/train/index.ts';
 import { writeCard } from '../src/train/model-dir.ts';
 
 /** A model directory as training writes it, from a seeded backbone with non-trivial BatchNorm statistics. */
-export async function makeModelDir(store: Store, dir: string, name: string, rasterId: number, bands: number[]): Promise<void> {
+export async function makeModelDir(store: Store, dir: string, name: string, rasterId: number, bands: number[], scope: NormalizationScope = 'pooled'): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const raster = await store.raster(rasterId);
-  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile');
+  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile', scope);
   const model = createBackbone({ name: 'tiny', tileSize: 32, bands: bands.length, extraLayers: 0, dim: 24 }, { seed: 11 });
   for (const [n, v] of model.params.entries()) {
     if (n.endsWith('movingMean')) v.assign(tf.randomNormal(v.shape, 0, 0.2, 'float32', 1));

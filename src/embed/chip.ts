@@ -69,6 +69,9 @@ export class ChipEmbedder {
         };
         // A per-raster model normalizes a chip by the chip's own statistics, as it normalized each training raster.
         const stats = normalization.scope === 'raster' ? [await chipStats(raster, bands).catch(unreadable)] : [];
+        if (stats[0]?.bandStats.some((b) => b.count === 0)) {
+          throw new UserError(`the chip has a band with no valid pixels; model '${model.name}' normalizes each chip by its own statistics`, { status: 422 });
+        }
         const dataset = new TripletDataset([source], normalization, stats);
         const input = await dataset.readTile({ rasterId: 0, window, augment: IDENTITY }).catch(unreadable);
         signal?.throwIfAborted();
