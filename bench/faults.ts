@@ -33,6 +33,8 @@ export interface FaultOptions {
   rasters: string[];
   workers: number;
   minKills: number;
+  /** Also keep killing until this many kills landed in the middle of a unit (default 0), at most 5 x minKills kills in all. */
+  minKillsDuringWork?: number;
   tmpDir: string;
   /** Tiles per embed unit: small blocks give more units to interrupt. */
   blockTiles?: number;
@@ -230,9 +232,11 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     let rounds = 0;
     let phase: 'ingest' | 'embed' = 'embed';
     let killing = true;
+    // Where a kill lands is chance: a run whose kills all found idle workers has not tested recovery, so it goes on.
+    const enough = () => kills >= opts.minKills && (killsDuringWork >= (opts.minKillsDuringWork ?? 0) || kills >= 5 * opts.minKills);
     const killer = (async () => {
       // Enough kills, then the last round drains without more.
-      while (killing && kills < opts.minKills) {
+      while (killing && !enough()) {
         await new Promise((r) => setTimeout(r, 1500 + random() * 4000));
         if (!killing) break;
         const victim = pool.killRandom(random, 4000);
@@ -246,7 +250,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
 
     // Rounds of (force) ingest, then embed, each drained before the next, until enough kills have landed.
     try {
-      while (rounds === 0 || kills < opts.minKills) {
+      while (rounds === 0 || !enough()) {
         rounds++;
         phase = 'ingest';
         const { units, failed } = await planIngest(opts.rasters, { tileSize: 32, force: rounds > 1 });

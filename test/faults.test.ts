@@ -13,7 +13,7 @@ const skip = dataMissing() || (await serverSkip());
 test('kill -9 at random moments: the end state equals a single-process run', { skip, timeout: 600_000 }, async () => {
   const tmp = tempDir('tilevec-faults-');
   try {
-    const report = await runFaults({ serverUrl: SERVER_URL, rasters: TEST_RASTERS, workers: 3, minKills: 20, tmpDir: tmp.path, blockTiles: 32, seed: 7 });
+    const report = await runFaults({ serverUrl: SERVER_URL, rasters: TEST_RASTERS, workers: 3, minKills: 20, minKillsDuringWork: 3, tmpDir: tmp.path, blockTiles: 32, seed: 7 });
     console.log(`faults: ${JSON.stringify(report)}`);
     assert.ok(report.kills >= 20, `only ${report.kills} kills`);
     assert.ok(report.killsDuringWork >= 3 && report.unitsRetried >= 1, `too few kills landed in the middle of a unit (${report.killsDuringWork}, ${report.unitsRetried} units retried)`);
