@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import { createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
+import { DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedTensor } from './tensor-file.ts';
 import { makeDirectory } from '../paths.ts';
@@ -67,6 +67,11 @@ export function loadTensorsInto(model: RevBiFPN, tensors: Map<string, NamedTenso
   });
 }
 
+/** Models trained before the stem block was configurable used space-to-depth x4 and did not record it. */
+function withStemDefault(config: BackboneConfig): BackboneConfig {
+  return config.stemBlock === undefined ? { ...config, stemBlock: DEFAULT_STEM_BLOCK } : config;
+}
+
 export function writeCard(dir: string, card: ModelCard): void {
   writeFileAtomic(join(dir, MODEL_FILES.card), [Buffer.from(`${JSON.stringify(card, null, 2)}\n`)]);
 }
@@ -82,6 +87,7 @@ export function readCard(dir: string): ModelCard {
   }
   if (card.format !== 'tilevec-model-card/1') throw new UserError(`${path} is not a tilevec model card (format ${String(card.format)})`);
   card.normalization = parseNormalization(card.normalization);
+  card.backbone = withStemDefault(card.backbone);
   try {
     validateBackboneConfig(card.backbone);
   } catch (err) {
@@ -102,6 +108,7 @@ export function loadModel(dir: string): LoadedModel {
   const { header, tensors } = readTensorFile<WeightsHeader>(join(dir, MODEL_FILES.weights));
   if (header.format !== 'tilevec-weights/1') throw new UserError(`${join(dir, MODEL_FILES.weights)} is not a tilevec weights file`);
   const normalization = parseNormalization(header.normalization);
+  header.backbone = withStemDefault(header.backbone);
   if (JSON.stringify(header.backbone) !== JSON.stringify(card.backbone)) {
     throw new UserError(`${dir}: the card's backbone config differs from the weights'; the weights come from an incompatible config`);
   }

@@ -28,6 +28,8 @@ export interface TrainOptions {
   dim: number;
   /** Layers after the three stream-adding ones (the preset's when absent). */
   depth?: number;
+  /** Space-to-depth factor of the stem (default: the preset's). */
+  stemBlock?: number;
   /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
   triplets: number;
   epochs: number;
@@ -188,6 +190,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       dim: options.dim,
       reversible: options.reversible,
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
+      ...(options.stemBlock !== undefined ? { stemBlock: options.stemBlock } : {}),
     });
   } catch (err) {
     await sampling.close();

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  STEM_BLOCK,
   STREAM_COUNT,
   resolveBackboneConfig,
   stemRepeatedChannels,
@@ -105,7 +104,7 @@ export class RevBiFPN {
     const bn = { epsilon: this.config.batchNormEpsilon, momentum: this.config.batchNormMomentum };
     const { expandRatios, seRatios, blockKernels, kernelExtra, blocksPerLayer } = this.config;
 
-    this.stem = new Stem('stem', this.config.bands, stemRepeatedChannels(this.config), STEM_BLOCK);
+    this.stem = new Stem('stem', this.config.bands, stemRepeatedChannels(this.config), this.config.stemBlock);
     const layerCount = STREAM_COUNT - 1 + this.config.extraLayers;
     for (let layer = 0; layer < layerCount; layer++) {
       const streams = Math.min(layer + 1, STREAM_COUNT);

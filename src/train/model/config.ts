@@ -3,15 +3,17 @@
  *
  * Everything that decides the architecture lives here as plain data, so that weight files,
  * exporters and alternative training engines can rebuild the exact same network from it.
- * Per-stream arrays are indexed by stream h = 0..3, where stream h runs at tile / 2^(h+2).
+ * Per-stream arrays are indexed by stream h = 0..3, where stream h runs at tile / (stemBlock * 2^h).
  */
 
 /** Number of resolution streams; the first three layers each add one. */
 export const STREAM_COUNT = 4;
-/** Coarsest stream runs at tile / 2^(STREAM_COUNT + 1); tiles must divide evenly. */
+/** Coarsest stream runs at tile / 32 with the default stem; tiles must divide evenly. */
 export const TILE_MULTIPLE = 32;
-/** The stem folds 4x4 pixel blocks into channels (space-to-depth x4). */
-export const STEM_BLOCK = 4;
+/** Stem blocks on offer: space-to-depth x4 (the reference) or x2, which keeps twice the resolution in stream 0. */
+export const STEM_BLOCKS = [2, 4] as const;
+/** Cards written before the stem block was configurable used x4. */
+export const DEFAULT_STEM_BLOCK = 4;
 
 export interface BackboneConfig {
   /** Preset name this config was resolved from (informational). */
@@ -20,6 +22,8 @@ export interface BackboneConfig {
   tileSize: number;
   /** Input band count B (any B >= 1). */
   bands: number;
+  /** The stem folds stemBlock x stemBlock pixel blocks into channels (space-to-depth), so stream 0 runs at tile / stemBlock. */
+  stemBlock: number;
   /** Stream widths [C0..C3] before band adaptation; multiples of 16 (C0) and even (all). */
   widths: number[];
   /** `ext`: layers after the three stream-adding ones. Silo count = 3 + extraLayers. */
@@ -52,6 +56,7 @@ export interface BackboneConfig {
 export type BackbonePresetName = 'tiny' | 's0';
 
 const referenceStreams = {
+  stemBlock: DEFAULT_STEM_BLOCK,
   expandRatios: [1, 1, 2, 2],
   seRatios: [0.25, 0.25, 0.125, 0],
   blockKernels: [3, 5, 5, 5],
@@ -132,8 +137,11 @@ export function validateBackboneConfig(config: BackboneConfig): BackboneConfig {
   }
   if (!isPositiveInt(config.bands)) problems.push(`bands must be an integer >= 1, got ${config.bands}`);
   perStream('widths', (v) => Number.isInteger(v) && v >= 2 && v % 2 === 0, 'even integers >= 2 (blocks split channels in halves)');
-  if (Array.isArray(config.widths) && config.widths[0] % (STEM_BLOCK * STEM_BLOCK) !== 0) {
-    problems.push(`widths[0] must be a multiple of 16 (space-to-depth x4 of repeated bands), got ${config.widths[0]}`);
+  if (!(STEM_BLOCKS as readonly number[]).includes(config.stemBlock)) {
+    problems.push(`stemBlock must be one of ${STEM_BLOCKS.join(', ')}, got ${config.stemBlock}`);
+  } else if (Array.isArray(config.widths) && config.widths[0] % (config.stemBlock * config.stemBlock) !== 0) {
+    const cells = config.stemBlock * config.stemBlock;
+    problems.push(`widths[0] must be a multiple of ${cells} (space-to-depth x${config.stemBlock} of repeated bands), got ${config.widths[0]}`);
   }
   if (!Number.isInteger(config.extraLayers) || config.extraLayers < 0) {
     problems.push(`extraLayers must be an integer >= 0, got ${config.extraLayers}`);
@@ -167,19 +175,19 @@ export function siloCount(config: BackboneConfig): number {
 
 /**
  * Stream widths after band adaptation. The stem has no convolution, so stream 0 must hold
- * every band at least once after space-to-depth: C0 = 16 * max(C0 / 16, B).
+ * every band at least once after space-to-depth: C0 = s² * max(C0 / s², B) for stem block s.
  */
 export function streamWidths(config: BackboneConfig): number[] {
   const stemChannels = stemRepeatedChannels(config);
-  return [stemChannels * STEM_BLOCK * STEM_BLOCK, ...config.widths.slice(1)];
+  return [stemChannels * config.stemBlock * config.stemBlock, ...config.widths.slice(1)];
 }
 
 /** Channels after repeating bands, before space-to-depth. */
 export function stemRepeatedChannels(config: BackboneConfig): number {
-  return Math.max(config.widths[0] / (STEM_BLOCK * STEM_BLOCK), config.bands);
+  return Math.max(config.widths[0] / (config.stemBlock * config.stemBlock), config.bands);
 }
 
 /** Spatial edge of stream h. */
 export function streamSize(config: BackboneConfig, h: number): number {
-  return config.tileSize / 2 ** (h + 2);
+  return config.tileSize / (config.stemBlock * 2 ** h);
 }

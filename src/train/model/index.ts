@@ -1,5 +1,6 @@
 export {
-  STEM_BLOCK,
+  DEFAULT_STEM_BLOCK,
+  STEM_BLOCKS,
   STREAM_COUNT,
   TILE_MULTIPLE,
   backboneConfigs,
