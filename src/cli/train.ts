@@ -51,7 +51,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--tile-size <px>', 'tile side in pixels (a multiple of 32)', intOption('--tile-size', 32), TRAIN_DEFAULTS.tileSize)
     .option('--bands <list>', '1-based bands, e.g. 4,3,2 (default: all)', intListOption('--bands'))
     .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
-    .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 4 (the reference) or 2 (stream 0 at half the tile resolution, about 3x the compute)', choice<string>('--stem-block', ['2', '4']))
+    .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 2 (stream 0 at half the tile resolution) or 4 (the reference, faster)', choice<string>('--stem-block', ['2', '4']), String(TRAIN_DEFAULTS.stemBlock))
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
@@ -83,7 +83,7 @@ export function registerTrainCommand(program: Command): void {
       const bar = progressBar();
       const summary = await withStore(config, (store) =>
         train(store, {
-          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: o.stemBlock === undefined ? undefined : Number(o.stemBlock), triplets: o.triplets, epochs: o.epochs,
+          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
           loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,

@@ -28,7 +28,7 @@ export interface TrainOptions {
   dim: number;
   /** Layers after the three stream-adding ones (the preset's when absent). */
   depth?: number;
-  /** Space-to-depth factor of the stem (default: the preset's). */
+  /** Space-to-depth factor of the stem (default TRAIN_DEFAULTS.stemBlock; the presets' reference stem is x4). */
   stemBlock?: number;
   /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
   triplets: number;
@@ -65,6 +65,9 @@ export const TRAIN_DEFAULTS = {
   backbone: 'tiny' as BackbonePresetName,
   tileSize: 32,
   dim: 128,
+  // Space-to-depth x2 rather than the reference x4: stream 0 at half the tile's resolution sees structure the x4 stem
+  // folds away (Zion 16k: land cover +0.7 to +0.8 points, search +1.7; NAIP across dates recall@10 0.124 -> 0.156).
+  stemBlock: 2,
   triplets: 2000,
   epochs: 1,
   batch: 16,
@@ -190,7 +193,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       dim: options.dim,
       reversible: options.reversible,
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
-      ...(options.stemBlock !== undefined ? { stemBlock: options.stemBlock } : {}),
+      stemBlock: options.stemBlock ?? TRAIN_DEFAULTS.stemBlock,
     });
   } catch (err) {
     await sampling.close();
