@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { exportBackboneOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../src/embed/index.ts';
 import { normalizationFromStats } from '../src/sampling/index.ts';
-import { createBackbone, resolveBackboneConfig, streamSize, streamWidths, type BackboneConfig } from '../src/train/model/index.ts';
+import { createBackbone, resolveBackboneConfig, streamSize, streamWidths, type BackboneConfig, type HeadPooling } from '../src/train/model/index.ts';
 import { loadModel, MODEL_FILES, modelTensors, writeCard, type ModelCard } from '../src/train/model-dir.ts';
 import { writeTensorFile } from '../src/train/tensor-file.ts';
 
@@ -15,8 +15,8 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
-const small = (stemBlock: number): Partial<BackboneConfig> => ({
-  tileSize: 32, bands: 3, stemBlock, widths: [stemBlock * stemBlock * 3, 8, 8, 8], extraLayers: 0, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16,
+const small = (stemBlock: number, headPooling: HeadPooling = 'coarsest'): Partial<BackboneConfig> => ({
+  tileSize: 32, bands: 3, stemBlock, headPooling, widths: [stemBlock * stemBlock * 3, 8, 8, 8], extraLayers: 0, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16,
 });
 
 describe('stem block', () => {
@@ -30,14 +30,34 @@ describe('stem block', () => {
     assert.equal(streamWidths(resolveBackboneConfig('tiny', { stemBlock: 2, bands: 8 }))[0], 32, '8 bands x 2 x 2');
   });
 
-  test('bad stem blocks get clear errors', () => {
+  test('pyramid pooling adds one bias-free projection per finer level; the coarsest level alone is the reference head', () => {
+    const pyramid = createBackbone(small(2, 'pyramid'), { seed: 1 });
+    const reference = createBackbone(small(2), { seed: 1 });
+    try {
+      const extra = pyramid.head.weightNames().filter((n) => !reference.head.weightNames().includes(n));
+      assert.deepEqual(extra, ['head.pool0.project.kernel', 'head.pool1.project.kernel', 'head.pool2.project.kernel']);
+      // With the finer projections at zero the pyramid head is the reference head.
+      for (const n of extra) pyramid.params.get(n).assign(tf.zerosLike(pyramid.params.get(n)));
+      for (const n of reference.head.weightNames()) pyramid.params.get(n).assign(reference.params.get(n));
+      const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(pyramid.apply(x), reference.apply(x)))).dataSync()[0]);
+      x.dispose();
+      assert.ok(diff < 1e-6, `zeroed pyramid projections change the embedding by ${diff}`);
+    } finally {
+      pyramid.dispose();
+      reference.dispose();
+    }
+  });
+
+  test('bad stem blocks and head poolings get clear errors', () => {
+    assert.throws(() => resolveBackboneConfig('tiny', { headPooling: 'max' as HeadPooling }), /headPooling must be one of coarsest, pyramid, got max/);
     assert.throws(() => resolveBackboneConfig('tiny', { stemBlock: 3 }), /stemBlock must be one of 2, 4, got 3/);
     assert.throws(() => resolveBackboneConfig('tiny', { stemBlock: 2, widths: [6, 16, 32, 48] }), /widths\[0\] must be a multiple of 4 \(space-to-depth x2/);
   });
 
-  for (const stemBlock of [2, 4]) {
-    test(`the ONNX export computes what tfjs computes (stem block ${stemBlock})`, async () => {
-      const model = createBackbone(small(stemBlock), { seed: 7 });
+  for (const [stemBlock, headPooling] of [[2, 'coarsest'], [4, 'coarsest'], [2, 'pyramid']] as const) {
+    test(`the ONNX export computes what tfjs computes (stem block ${stemBlock}, ${headPooling} pooling)`, async () => {
+      const model = createBackbone(small(stemBlock, headPooling), { seed: 7 });
       const x = tf.randomNormal([5, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
       try {
         const session = await ort.InferenceSession.create(exportBackboneOnnx(model));
@@ -56,11 +76,11 @@ describe('stem block', () => {
     });
   }
 
-  test('a model directory written before the stem block was recorded loads as the x4 stem it was', () => {
+  test('a model directory written before the stem block and head pooling were recorded loads as the x4 stem and coarsest head it was', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tilevec-stem-'));
     const model = createBackbone(small(4), { seed: 3 });
     try {
-      const { stemBlock: _, ...oldConfig } = model.config;
+      const { stemBlock: _s, headPooling: _h, ...oldConfig } = model.config;
       const normalization = normalizationFromStats([{ id: 1, label: 'a.tif', bandStats: [1, 2, 3].map((band) => ({ band, count: 100, mean: 0, std: 1, min: -3, max: 3, p2: -2, p98: 2 })) }], [1, 2, 3], 'zscore');
       writeTensorFile(join(dir, MODEL_FILES.weights), { format: 'tilevec-weights/1', backbone: oldConfig, normalization }, modelTensors(model));
       const card = {
@@ -70,6 +90,7 @@ describe('stem block', () => {
       writeCard(dir, card);
       const loaded = loadModel(dir);
       assert.equal(loaded.backbone.config.stemBlock, 4);
+      assert.equal(loaded.backbone.config.headPooling, 'coarsest');
       const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
       const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(loaded.backbone.apply(x), model.apply(x)))).dataSync()[0]);
       assert.equal(diff, 0);

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_TEMPORAL_POSITIVES } from '../sampling/index.ts';
 import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
-import { train, TRAIN_DEFAULTS, backboneConfigs, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary } from '../train/index.ts';
+import { train, TRAIN_DEFAULTS, backboneConfigs, HEAD_POOLINGS, type HeadPooling, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary } from '../train/index.ts';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
 
@@ -52,6 +52,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--bands <list>', '1-based bands, e.g. 4,3,2 (default: all)', intListOption('--bands'))
     .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
     .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 2 (stream 0 at half the tile resolution) or 4 (the reference, faster)', choice<string>('--stem-block', ['2', '4']), String(TRAIN_DEFAULTS.stemBlock))
+    .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS), 'coarsest')
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
@@ -83,7 +84,7 @@ export function registerTrainCommand(program: Command): void {
       const bar = progressBar();
       const summary = await withStore(config, (store) =>
         train(store, {
-          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), triplets: o.triplets, epochs: o.epochs,
+          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
           loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,

@@ -4,4 +4,4 @@ export { tripletLoss, DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './lo
 export { Adam, DEFAULT_ADAM, type AdamOptions } from './adam.ts';
 export { loadModel, readCard, saveWeights, MODEL_FILES, type LoadedModel, type ModelCard } from './model-dir.ts';
 export { initBackend, type BackendName } from './engine/index.ts';
-export { createBackbone, resolveBackboneConfig, backboneConfigs, type BackboneConfig, type BackbonePresetName, type RevBiFPN } from './model/index.ts';
+export { createBackbone, resolveBackboneConfig, backboneConfigs, HEAD_POOLINGS, type BackboneConfig, type BackbonePresetName, type HeadPooling, type RevBiFPN } from './model/index.ts';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
+import { DEFAULT_HEAD_POOLING, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedTensor } from './tensor-file.ts';
 import { makeDirectory } from '../paths.ts';
@@ -67,9 +67,9 @@ export function loadTensorsInto(model: RevBiFPN, tensors: Map<string, NamedTenso
   });
 }
 
-/** Models trained before the stem block was configurable used space-to-depth x4 and did not record it. */
-function withStemDefault(config: BackboneConfig): BackboneConfig {
-  return config.stemBlock === undefined ? { ...config, stemBlock: DEFAULT_STEM_BLOCK } : config;
+/** Models trained before the stem block and head pooling were configurable used x4 and the coarsest level, unrecorded. */
+function withArchitectureDefaults(config: BackboneConfig): BackboneConfig {
+  return { ...config, stemBlock: config.stemBlock ?? DEFAULT_STEM_BLOCK, headPooling: config.headPooling ?? DEFAULT_HEAD_POOLING };
 }
 
 export function writeCard(dir: string, card: ModelCard): void {
@@ -87,7 +87,7 @@ export function readCard(dir: string): ModelCard {
   }
   if (card.format !== 'tilevec-model-card/1') throw new UserError(`${path} is not a tilevec model card (format ${String(card.format)})`);
   card.normalization = parseNormalization(card.normalization);
-  card.backbone = withStemDefault(card.backbone);
+  card.backbone = withArchitectureDefaults(card.backbone);
   try {
     validateBackboneConfig(card.backbone);
   } catch (err) {
@@ -108,7 +108,7 @@ export function loadModel(dir: string): LoadedModel {
   const { header, tensors } = readTensorFile<WeightsHeader>(join(dir, MODEL_FILES.weights));
   if (header.format !== 'tilevec-weights/1') throw new UserError(`${join(dir, MODEL_FILES.weights)} is not a tilevec weights file`);
   const normalization = parseNormalization(header.normalization);
-  header.backbone = withStemDefault(header.backbone);
+  header.backbone = withArchitectureDefaults(header.backbone);
   if (JSON.stringify(header.backbone) !== JSON.stringify(card.backbone)) {
     throw new UserError(`${dir}: the card's backbone config differs from the weights'; the weights come from an incompatible config`);
   }

@@ -6,7 +6,7 @@ import { logger } from '../log.ts';
 import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName } from './model/index.ts';
+import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling } from './model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
@@ -28,6 +28,8 @@ export interface TrainOptions {
   dim: number;
   /** Layers after the three stream-adding ones (the preset's when absent). */
   depth?: number;
+  /** What the embedding pools (default: the preset's, the coarsest level). */
+  headPooling?: HeadPooling;
   /** Space-to-depth factor of the stem (default TRAIN_DEFAULTS.stemBlock; the presets' reference stem is x4). */
   stemBlock?: number;
   /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
@@ -194,6 +196,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       reversible: options.reversible,
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
       stemBlock: options.stemBlock ?? TRAIN_DEFAULTS.stemBlock,
+      ...(options.headPooling !== undefined ? { headPooling: options.headPooling } : {}),
     });
   } catch (err) {
     await sampling.close();

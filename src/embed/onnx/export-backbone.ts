@@ -151,10 +151,15 @@ export class BackboneEmitter {
     }
     const head = model.head;
     const features = streams.map((s, h) => this.mbconv(head.neck[h], s));
-    let out = features[0];
-    for (let h = 0; h < head.merge.length; h++) out = this.g.op('Add', [features[h + 1], this.mbconv(head.merge[h], out)], {}, `head.merge${h}.sum`);
-    const projected = this.conv(head.project, out);
-    return this.g.op('Flatten', [this.g.op('GlobalAveragePool', [projected], {}, 'head.pool')], { axis: 1 }, ONNX_OUTPUT);
+    const levels = [features[0]];
+    for (let h = 0; h < head.merge.length; h++) levels.push(this.g.op('Add', [features[h + 1], this.mbconv(head.merge[h], levels[h])], {}, `head.merge${h}.sum`));
+    const projected = this.conv(head.project, levels[head.merge.length]);
+    let pooled = this.g.op('GlobalAveragePool', [projected], {}, 'head.pool');
+    head.pyramid.forEach((project, h) => {
+      const finer = this.conv(project, this.g.op('GlobalAveragePool', [levels[h]], {}, `head.pool${h}`));
+      pooled = this.g.op('Add', [pooled, finer], {}, `head.pool${h}.sum`);
+    });
+    return this.g.op('Flatten', [pooled], { axis: 1 }, ONNX_OUTPUT);
   }
 }
 

@@ -14,13 +14,16 @@ import { ReversibleBlock, RevSilo, Stem, type ReversibleLayer } from './reversib
 
 /**
  * Non-reversible neck and head: one MBConv per stream, top-down merge
- * out = neck_{h+1} + MBConv_stride2(out), 1x1 conv to `dim`, global average pool.
+ * out = neck_{h+1} + MBConv_stride2(out), 1x1 conv to `dim`, global average pool. With `pyramid` pooling every finer
+ * level of the merge is also pooled and projected (no bias) into the sum, as a 1x1 conv commutes with the pool.
  */
 export class EmbeddingHead extends Layer {
   readonly className = 'EmbeddingHead';
   readonly neck: MBConv[] = [];
   readonly merge: MBConv[] = [];
   readonly project: Conv2D;
+  /** Projections of the pooled finer levels 0..2 (`pyramid` pooling only). */
+  readonly pyramid: Conv2D[] = [];
 
   constructor(name: string, readonly config: BackboneConfig) {
     super(name);
@@ -54,22 +57,27 @@ export class EmbeddingHead extends Layer {
       );
     }
     this.project = new Conv2D(`${name}.project`, neckWidths[STREAM_COUNT - 1], config.dim, 1, 1, true);
+    if (config.headPooling === 'pyramid') {
+      for (let h = 0; h + 1 < STREAM_COUNT; h++) this.pyramid.push(new Conv2D(`${name}.pool${h}.project`, neckWidths[h], config.dim, 1, 1, false));
+    }
   }
 
-  /** Execution order: necks, then merges fine to coarse, then the projection. */
+  /** Execution order: necks, then merges fine to coarse, then the projections. */
   override sublayers(): Layer[] {
-    return [...this.neck, ...this.merge, this.project];
+    return [...this.neck, ...this.merge, this.project, ...this.pyramid];
   }
 
   call(streams: tf.Tensor4D[], ctx: ForwardContext): tf.Tensor2D {
     const features = streams.map((s, h) => this.neck[h].call(s, ctx));
-    let out = features[0];
-    for (let h = 0; h < this.merge.length; h++) out = tf.add(features[h + 1], this.merge[h].call(out, ctx));
-    return tf.mean(this.project.call(out), [1, 2]) as tf.Tensor2D;
+    const levels = [features[0]];
+    for (let h = 0; h < this.merge.length; h++) levels.push(tf.add(features[h + 1], this.merge[h].call(levels[h], ctx)));
+    const embedding = tf.mean(this.project.call(levels[this.merge.length]), [1, 2]) as tf.Tensor2D;
+    const finer = this.pyramid.map((project, h) => tf.reshape(project.call(tf.mean(levels[h], [1, 2], true) as tf.Tensor4D), [-1, this.config.dim]));
+    return (finer.length === 0 ? embedding : tf.addN([embedding, ...finer])) as tf.Tensor2D;
   }
 
   getConfig() {
-    return { streams: STREAM_COUNT, dim: this.config.dim, pooling: 'globalAverage' };
+    return { streams: STREAM_COUNT, dim: this.config.dim, pooling: 'globalAverage', levels: this.config.headPooling };
   }
 }
 

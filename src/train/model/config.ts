@@ -14,6 +14,14 @@ export const TILE_MULTIPLE = 32;
 export const STEM_BLOCKS = [2, 4] as const;
 /** Cards written before the stem block was configurable used x4. */
 export const DEFAULT_STEM_BLOCK = 4;
+/**
+ * What the embedding pools: `coarsest`, the reference, pools the last level of the top-down merge; `pyramid` also adds
+ * a projection of every finer level's pooled features, so fine-stream statistics reach the embedding directly.
+ */
+export const HEAD_POOLINGS = ['coarsest', 'pyramid'] as const;
+export type HeadPooling = (typeof HEAD_POOLINGS)[number];
+/** Cards written before the head pooling was configurable pooled the coarsest level. */
+export const DEFAULT_HEAD_POOLING: HeadPooling = 'coarsest';
 
 export interface BackboneConfig {
   /** Preset name this config was resolved from (informational). */
@@ -46,6 +54,7 @@ export interface BackboneConfig {
   neckKernel: number;
   /** Embedding width produced by the final 1x1 conv + global average pool. */
   dim: number;
+  headPooling: HeadPooling;
   /** PyTorch convention: weight of the new batch statistic in the running average. */
   batchNormMomentum: number;
   batchNormEpsilon: number;
@@ -57,6 +66,7 @@ export type BackbonePresetName = 'tiny' | 's0';
 
 const referenceStreams = {
   stemBlock: DEFAULT_STEM_BLOCK,
+  headPooling: DEFAULT_HEAD_POOLING,
   expandRatios: [1, 1, 2, 2],
   seRatios: [0.25, 0.25, 0.125, 0],
   blockKernels: [3, 5, 5, 5],
@@ -156,6 +166,9 @@ export function validateBackboneConfig(config: BackboneConfig): BackboneConfig {
   perStream('neckSeRatios', (v) => v >= 0 && v <= 1, 'in [0, 1]');
   if (!isPositiveInt(config.neckKernel) || config.neckKernel % 2 !== 1) problems.push(`neckKernel must be an odd integer, got ${config.neckKernel}`);
   if (!isPositiveInt(config.dim)) problems.push(`dim must be an integer >= 1, got ${config.dim}`);
+  if (!(HEAD_POOLINGS as readonly string[]).includes(config.headPooling)) {
+    problems.push(`headPooling must be one of ${HEAD_POOLINGS.join(', ')}, got ${config.headPooling}`);
+  }
   if (!(config.batchNormMomentum > 0 && config.batchNormMomentum <= 1)) {
     problems.push(`batchNormMomentum must be in (0, 1], got ${config.batchNormMomentum}`);
   }

@@ -1,5 +1,7 @@
 export {
+  DEFAULT_HEAD_POOLING,
   DEFAULT_STEM_BLOCK,
+  HEAD_POOLINGS,
   STEM_BLOCKS,
   STREAM_COUNT,
   TILE_MULTIPLE,
@@ -12,6 +14,7 @@ export {
   streamWidths,
   validateBackboneConfig,
   type BackboneConfig,
+  type HeadPooling,
   type BackbonePresetName,
 } from './config.ts';
 export { BatchStatsRecorder, ParamStore, type BatchStats, type ForwardContext, type Initializer, type ParamSpec } from './params.ts';

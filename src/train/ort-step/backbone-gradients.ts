@@ -119,25 +119,30 @@ export class BackboneGradients {
   head(head: EmbeddingHead, streams: Value[]): { embeddings: Value; back: (dEmbeddings: Value) => Value[] } {
     const { ops, layers } = this;
     const necks = streams.map((s, h) => layers.mbconv(head.neck[h], s, true));
-    let out = necks[0].y;
+    const levels = [necks[0].y];
     const merges: Traced[] = [];
     for (let h = 0; h < head.merge.length; h++) {
-      merges.push(layers.mbconv(head.merge[h], out, true));
-      out = ops.add(necks[h + 1].y, merges[h].y, `${head.name}.merge${h}.sum`);
+      merges.push(layers.mbconv(head.merge[h], levels[h], true));
+      levels.push(ops.add(necks[h + 1].y, merges[h].y, `${head.name}.merge${h}.sum`));
     }
-    const projected = layers.conv(head.project, out);
+    const projected = layers.conv(head.project, levels[head.merge.length]);
     const [n, dim, ph, pw] = projected.y.shape;
-    const embeddings = ops.reduceMean(projected.y, [2, 3], false, 'embeddings');
+    const finer = head.pyramid.map((project, h) => layers.conv(project, ops.reduceMean(levels[h], [2, 3], true, `${head.name}.pool${h}`)));
+    const coarsest = ops.reduceMean(projected.y, [2, 3], false, finer.length === 0 ? 'embeddings' : `${head.name}.pool`);
+    const embeddings = finer.length === 0 ? coarsest : ops.sum([coarsest, ...finer.map((f) => ops.reshape(f.y, [n, dim]))], 'embeddings');
+    /** The mean's gradient: dy / (h w) spread over every position of `shape`. */
+    const unpool = (dy: Value, shape: number[], hint: string) =>
+      ops.op('Expand', [ops.reshape(ops.mul(dy, 1 / (shape[2] * shape[3])), [shape[0], shape[1], 1, 1]).name, ops.ints(shape)], shape, {}, hint);
     return {
       embeddings,
       back: (dEmbeddings) => {
-        const spread = ops.reshape(ops.mul(dEmbeddings, 1 / (ph * pw)), [n, dim, 1, 1]);
-        const dProjected = ops.op('Expand', [spread.name, ops.ints([n, dim, ph, pw])], [n, dim, ph, pw], {}, 'head.dpool');
-        let dOut = must(projected.back(dProjected, true));
+        let dOut = must(projected.back(unpool(dEmbeddings, [n, dim, ph, pw], 'head.dpool'), true));
+        const dPooled = finer.map((f) => must(f.back(ops.reshape(dEmbeddings, [n, dim, 1, 1]), true)));
         const dFeatures: Value[] = new Array(necks.length);
         for (let h = head.merge.length - 1; h >= 0; h--) {
           dFeatures[h + 1] = dOut;
           dOut = must(merges[h].back(dOut, true));
+          if (dPooled[h]) dOut = ops.add(dOut, unpool(dPooled[h], levels[h].shape, `head.dpool${h}`), `${head.name}.dlevel${h}`);
         }
         dFeatures[0] = dOut;
         return necks.map((t, h) => must(t.back(dFeatures[h], true)));
