@@ -213,13 +213,6 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
     }
   });
 
-  test('export file names: after the source, unique where two sources share a name', () => {
-    const r = (id: number, uri: string) => ({ id, uri }) as RasterRecord;
-    const names = embeddingFileNames([r(1, '/a/2019/scene.tif'), r(2, '/a/2020/scene.tif'), r(3, 'https://example.com/c/m%20x.TIF?sig=1'), r(4, '/b/SCENE.tiff')], 'my model/v2');
-    assert.deepEqual([...names.values()], ['scene-r1.my_model_v2.emb.tif', 'scene-r2.my_model_v2.emb.tif', 'm_x.my_model_v2.emb.tif', 'SCENE-r4.my_model_v2.emb.tif']);
-    assert.equal(new Set(names.values()).size, 4);
-  });
-
   test('bad input: foreign bands, a missing model, a corrupt ONNX file', async () => {
     // A model that reads 6 bands cannot embed 4-band rasters.
     const store = await Store.open(db);
@@ -377,4 +370,12 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
       await store.close();
     }
   });
+});
+
+// Pure: runs without the shared imagery.
+test('export file names: after the source, unique where two sources share a name', () => {
+  const r = (id: number, uri: string) => ({ id, uri }) as RasterRecord;
+  const names = embeddingFileNames([r(1, '/a/2019/scene.tif'), r(2, '/a/2020/scene.tif'), r(3, 'https://example.com/c/m%20x.TIF?sig=1'), r(4, '/b/SCENE.tiff')], 'my model/v2');
+  assert.deepEqual([...names.values()], ['scene-r1.my_model_v2.emb.tif', 'scene-r2.my_model_v2.emb.tif', 'm_x.my_model_v2.emb.tif', 'SCENE-r4.my_model_v2.emb.tif']);
+  assert.equal(new Set(names.values()).size, 4);
 });
