@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
@@ -9,9 +9,10 @@ import { Store } from '../src/store/index.ts';
 import { ingest } from '../src/ingest/index.ts';
 import { openTripletSampling } from '../src/sampling/index.ts';
 import { initBackend, MODEL_FILES } from '../src/train/index.ts';
-import { EmbeddingSession, exportModelOnnx, readBatch, readOnnx } from '../src/embed/index.ts';
+import { EmbeddingSession, embeddingFileNames, exportModelOnnx, readBatch, readOnnx } from '../src/embed/index.ts';
+import type { RasterRecord } from '../src/store/index.ts';
 import { IngestRasterSource, TripletDataset } from '../src/sampling/index.ts';
-import { CLI, DATA_DIR, ROOT, dataMissing, lastJson, lzwBomb, runCli, tempDir } from './helpers.ts';
+import { CLI, DATA_DIR, GDAL_PY, ROOT, dataMissing, gdalMissing, lastJson, lzwBomb, runCli, tempDir } from './helpers.ts';
 import { craft, DEFLATE, LZW, zeros } from './crafted-tiff.ts';
 import { makeModelDir } from './model-fixtures.ts';
 
@@ -120,7 +121,7 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
     assert.ok(worst <= 1e-6, `vectors equal (max difference ${worst})`);
   });
 
-  test('exports: GeoParquet reads back with hyparquet, and GDAL opens the embedding raster georeferenced', async () => {
+  test('exports: GeoParquet reads back with hyparquet, with the raster date and the 1.1 bbox covering column', async () => {
     const parquet = join(tmp.path, 'e.parquet');
     const r = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geoparquet', '--out', parquet, '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -129,13 +130,19 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
     const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     const meta = parquetMetadata(file);
     const geo = JSON.parse(meta.key_value_metadata!.find((kv) => kv.key === 'geo')!.value!);
+    assert.equal(geo.version, '1.1.0');
     assert.equal(geo.primary_column, 'geometry');
     assert.equal(geo.columns.geometry.encoding, 'WKB');
+    assert.deepEqual(geo.columns.geometry.covering, { bbox: { xmin: ['bbox', 'xmin'], ymin: ['bbox', 'ymin'], xmax: ['bbox', 'xmax'], ymax: ['bbox', 'ymax'] } });
+    // The schema as hyparquet reads it: a DATE column and a struct of four DOUBLEs.
+    const date = meta.schema.find((e) => e.name === 'date')!;
+    assert.equal(date.type, 'INT32');
+    assert.equal(date.converted_type, 'DATE');
+    const bboxAt = meta.schema.findIndex((e) => e.name === 'bbox');
+    assert.equal(meta.schema[bboxAt].num_children, 4);
+    assert.deepEqual(meta.schema.slice(bboxAt + 1, bboxAt + 5).map((e) => [e.name, e.type]), [['xmin', 'DOUBLE'], ['ymin', 'DOUBLE'], ['xmax', 'DOUBLE'], ['ymax', 'DOUBLE']]);
     const rows = await parquetReadObjects({ file });
     assert.equal(rows.length, totalTiles);
-    const tif = join(tmp.path, 'zion-embedding.tif');
-    const g = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geotiff', '--rasters', '1', '--out', tif]);
-    assert.equal(g.code, 0, g.stderr);
     const store = await Store.open(db);
     try {
       const row = rows.find((x) => Number(x.tile_id) === 700)!;
@@ -146,17 +153,60 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
       for (let d = 0; d < 24; d++) assert.equal(row[`emb_${String(d).padStart(3, '0')}`], vector[d]);
       // hyparquet decodes the GeoParquet WKB column itself: an independent reader of our encoding.
       assert.deepEqual(row.geometry, tile.footprint);
+      assert.deepEqual(row.bbox, { xmin: tile.bbox[0], ymin: tile.bbox[1], xmax: tile.bbox[2], ymax: tile.bbox[3] });
+      // Each raster's acquisition date, as the file names give them (Zion 2015-08-18, NAIP 2009-08-18).
+      const dates = new Map<number, string>();
+      for (const x of rows) dates.set(x.raster_id, (x.date as Date).toISOString().slice(0, 10));
+      assert.deepEqual([...dates].sort(), [[1, '2015-08-18'], [2, '2009-08-18']]);
+      for (const raster of await store.listRasters()) assert.equal(dates.get(raster.id), raster.acquiredOn?.slice(0, 10));
+      for (const x of rows) {
+        assert.ok(x.bbox.xmin <= x.bbox.xmax && x.bbox.ymin <= x.bbox.ymax);
+        assert.ok(x.bbox.xmin >= geo.columns.geometry.bbox[0] && x.bbox.ymax <= geo.columns.geometry.bbox[3]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
 
+  test('exports: GDAL opens the embedding raster georeferenced, with band names and the model in its metadata, named after its source', { skip: gdalMissing() }, async () => {
+    const tif = join(tmp.path, 'zion-embedding.tif');
+    const g = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geotiff', '--rasters', '1', '--out', tif]);
+    assert.equal(g.code, 0, g.stderr);
+    // All rasters into a folder: one file per source, named after it and the model.
+    const folder = join(tmp.path, 'embeddings');
+    const all = await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geotiff', '--out', folder, '--json']);
+    assert.equal(all.code, 0, all.stderr);
+    const names = ['landsat8_zion_20150818_B2B3B4B5.zion-test.emb.tif', 'm_4709963_se_14_1_20090818.zion-test.emb.tif'];
+    assert.deepEqual(readdirSync(folder).sort(), names);
+    assert.deepEqual(lastJson(all.stdout).files, names.map((n) => join(folder, n)));
+    const naip = JSON.parse(execFileSync('gdalinfo', ['-json', join(folder, names[1])], { encoding: 'utf8' }));
+    assert.equal(naip.metadata[''].TILEVEC_SOURCE, NAIP);
+    assert.equal(naip.metadata[''].TILEVEC_ACQUIRED, '2009-08-18');
+    // One raster into an existing folder is named the same way.
+    const one = join(tmp.path, 'one');
+    mkdirSync(one);
+    assert.equal((await runCli(['export', '--db', db, '--model', 'zion-test', '--format', 'geotiff', '--rasters', '2', '--out', one])).code, 0);
+    assert.deepEqual(readdirSync(one), [names[1]]);
+    // The CLI runs above hold the database; the checks below read it.
+    const store = await Store.open(db);
+    try {
       const info = JSON.parse(execFileSync('gdalinfo', ['-json', tif], { encoding: 'utf8' }));
       const raster = await store.raster(1);
       assert.equal(info.bands.length, 24);
       assert.deepEqual(info.size, [Math.floor(raster.width / 32), Math.floor(raster.height / 32)]);
       assert.deepEqual(info.geoTransform, [raster.geotransform[0], 960, 0, raster.geotransform[3], 0, -960]);
       assert.match(info.coordinateSystem.wkt, /ID\["EPSG",32612\]\]$/);
+      // GDAL reads tag 42112 back: a description per band, the model and the source in the dataset metadata.
+      assert.deepEqual(info.bands.map((b: { description?: string }) => b.description), Array.from({ length: 24 }, (_, d) => `emb_${String(d).padStart(3, '0')}`));
+      const md = info.metadata[''];
+      assert.equal(md.TILEVEC_MODEL, 'zion-test');
+      assert.equal(md.TILEVEC_SOURCE, raster.uri);
+      assert.equal(md.TILEVEC_INPUT_BANDS, '1,2,3,4');
+      assert.equal(md.TILEVEC_ACQUIRED, '2015-08-18');
       // The value at tile (x=64, y=32) is its embedding.
       const t = (await store.tilesOfRaster(1)).find((x) => x.x === 64 && x.y === 32)!;
       const v = await store.embedding(1, t.id);
-      const out = execFileSync('/usr/bin/python3', ['-c', `from osgeo import gdal; d=gdal.Open('${tif}'); print(','.join(str(float(d.GetRasterBand(b+1).ReadAsArray()[1,2])) for b in range(24)))`], { encoding: 'utf8' });
+      const out = execFileSync(GDAL_PY, ['-c', `from osgeo import gdal; d=gdal.Open('${tif}'); print(','.join(str(float(d.GetRasterBand(b+1).ReadAsArray()[1,2])) for b in range(24)))`], { encoding: 'utf8' });
       assert.deepEqual(out.trim().split(',').map(Number), Array.from(v));
     } finally {
       await store.close();
@@ -320,4 +370,12 @@ describe('chip search embeds an uploaded GeoTIFF on the fly', { skip: dataMissin
       await store.close();
     }
   });
+});
+
+// Pure: runs without the shared imagery.
+test('export file names: after the source, unique where two sources share a name', () => {
+  const r = (id: number, uri: string) => ({ id, uri }) as RasterRecord;
+  const names = embeddingFileNames([r(1, '/a/2019/scene.tif'), r(2, '/a/2020/scene.tif'), r(3, 'https://example.com/c/m%20x.TIF?sig=1'), r(4, '/b/SCENE.tiff')], 'my model/v2');
+  assert.deepEqual([...names.values()], ['scene-r1.my_model_v2.emb.tif', 'scene-r2.my_model_v2.emb.tif', 'm_x.my_model_v2.emb.tif', 'SCENE-r4.my_model_v2.emb.tif']);
+  assert.equal(new Set(names.values()).size, 4);
 });

@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Store } from '../src/store/index.ts';
 import { initBackend } from '../src/train/index.ts';
 import { ROOT, lastJson, runCli, tempDir, type CliResult } from './helpers.ts';
@@ -123,7 +123,8 @@ describe('a project of two sample dates with an embedded model', () => {
     }
     const folder = await runCli(['export', '--format', 'geotiff', '--out', join(home, 'embeddings'), '--db', db]);
     assert.equal(folder.code, 0, folder.stderr);
-    assert.deepEqual(readdirSync(join(home, 'embeddings')).sort(), ['raster-1.tif', 'raster-2.tif']);
+    // Named after their source rasters and the model, not after catalog ids.
+    assert.deepEqual(readdirSync(join(home, 'embeddings')).sort(), TWO_DATES.map((p) => `${basename(p, '.tif')}.m.emb.tif`).sort());
     assert.deepEqual(await status(), before);
   });
 

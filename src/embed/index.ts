@@ -2,6 +2,6 @@
 export { embed, checkRasterFitsModel, readBatch, type EmbedOptions, type EmbedProgress, type EmbedSummary } from './embed.ts';
 export { resolveModel, exportModelOnnx, ensureModelOnnx, onnxMetadata, readOnnx, type ResolvedModel } from './model-ref.ts';
 export { EmbeddingSession, type EmbeddingModelInfo } from './session.ts';
-export { exportEmbeddings, encodeGeoParquet, embeddingRaster, polygonWkb, type ExportFormat, type ExportSummary } from './export.ts';
+export { exportEmbeddings, encodeGeoParquet, embeddingRaster, embeddingFileNames, embeddingBandName, polygonWkb, type ExportFormat, type ExportSummary } from './export.ts';
 export { exportBackboneOnnx, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export-backbone.ts';
 export { ChipEmbedder, type ChipEmbedding } from './chip.ts';

@@ -14,6 +14,23 @@ export interface GeoTiffImage {
   nodata?: number;
   /** For a single Uint8 band: RGB per value, written as a TIFF palette (GDAL shows it as the colour table). */
   colors?: Map<number, [number, number, number]>;
+  /** Dataset metadata items, written to GDAL's metadata tag (42112); gdalinfo lists them under Metadata. */
+  metadata?: Record<string, string>;
+  /** One description per band (GDAL's band description, `description` in gdalinfo -json). */
+  bandDescriptions?: string[];
+}
+
+// GDAL's GTiff driver escapes '&' twice in this tag and unescapes it twice on reading (a lone '&amp;' reads back
+// as a cut-off value), so '&' is written as GDAL writes it.
+const xmlEscape = (v: string) => v.replace(/[&<>"]/g, (c) => ({ '&': '&amp;amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The GDALMetadata XML of TIFF tag 42112: dataset items, then each band's description (role="description"). */
+export function gdalMetadataXml(metadata: Record<string, string> = {}, bandDescriptions: string[] = []): string | undefined {
+  const items = [
+    ...Object.entries(metadata).map(([k, v]) => `  <Item name="${xmlEscape(k)}">${xmlEscape(v)}</Item>`),
+    ...bandDescriptions.map((d, b) => `  <Item name="DESCRIPTION" sample="${b}" role="description">${xmlEscape(d)}</Item>`),
+  ];
+  return items.length ? `<GDALMetadata>\n${items.join('\n')}\n</GDALMetadata>` : undefined;
 }
 
 const SHORT = 3, LONG = 4, DOUBLE = 12, ASCII = 2;
@@ -30,6 +47,7 @@ export function encodeGeoTiff(img: GeoTiffImage): Uint8Array {
   const float = bands[0] instanceof Float32Array;
   if (bands.some((b) => b instanceof Float32Array !== float)) throw new UserError('all bands must share one sample type');
   if (img.colors && (float || bands.length !== 1)) throw new UserError('a colour table needs a single 8-bit band');
+  if (img.bandDescriptions && img.bandDescriptions.length !== bands.length) throw new UserError(`${img.bandDescriptions.length} band descriptions for ${bands.length} bands`);
   const bytesPerSample = float ? 4 : 1;
   const stripBytes = width * height * bytesPerSample;
   const [x0, pw, rx, y0, ry, ph] = img.geotransform;
@@ -61,6 +79,9 @@ export function encodeGeoTiff(img: GeoTiffImage): Uint8Array {
     { tag: 33922, type: DOUBLE, values: [0, 0, 0, x0, y0, 0] },
     { tag: 34735, type: SHORT, values: geoKeys },
   );
+  const xml = gdalMetadataXml(img.metadata, img.bandDescriptions);
+  // ASCII values are bytes here: non-ASCII text is written as UTF-8, which GDAL reads back as such.
+  if (xml) entries.push({ tag: 42112, type: ASCII, values: `${Buffer.from(xml, 'utf8').toString('latin1')}\0` });
   if (img.nodata !== undefined) entries.push({ tag: 42113, type: ASCII, values: `${img.nodata}\0` });
 
   entries.sort((a, b) => a.tag - b.tag); // TIFF requires ascending tags
