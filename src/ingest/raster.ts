@@ -2,7 +2,7 @@ import { GeoTIFF } from 'geotiff';
 import type { Polygon } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
 import { BlockCache } from './block-cache.ts';
-import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
+import { compressionName, copyBlockRect, isSupportedCompression, unsupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
 import { acquisitionDate, type AcquisitionDate } from './acquisition-date.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
@@ -180,7 +180,7 @@ export class Raster implements RasterInfo {
     if (!(bandCount >= 1)) throw new UserError(`corrupt TIFF directory: SamplesPerPixel is ${bandCount}`);
     const compression = Number(fd.getValue('Compression') ?? 1);
     if (!isSupportedCompression(compression)) {
-      throw new UserError(`unsupported compression ${compressionName(compression)} (supported: none, LZW, DEFLATE)`);
+      throw new UserError(unsupportedCompression(compression).message);
     }
     const dtype = dtypeOf(image, bandCount);
     const tiled = image.isTiled;
