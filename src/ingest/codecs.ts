@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { lzwDecode } from './lzw.ts';
+import { zstdDecode } from './zstd.ts';
 
 interface NativeCodecs {
   inflateInto(src: Uint8Array, dst: Uint8Array): number;
@@ -26,7 +27,7 @@ const native = ((): NativeCodecs | undefined => {
 export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
 /** TIFF Compression tag values of the built-in codecs. */
-export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946 } as const;
+export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, zstd: 50000 } as const;
 
 /**
  * One codec: turns a block's stored bytes into its raw (still predicted, file-endian, interleaved) samples.
@@ -201,6 +202,7 @@ registerCodec(COMPRESSION.none, { name: 'none', decode: (stored) => stored });
 registerCodec(COMPRESSION.lzw, { name: 'LZW', decode: (stored, expected, limit) => lzwDecode(stored, expected, limit) });
 registerCodec([COMPRESSION.deflate, COMPRESSION.adobeDeflate], { name: 'DEFLATE', decode: inflate });
 registerCodec(COMPRESSION.packBits, { name: 'PackBits', decode: packBitsDecode });
+registerCodec(COMPRESSION.zstd, { name: 'ZSTD', decode: zstdDecode });
 
 function inflatesPast(limit: number): Error {
   return new Error(`the DEFLATE stream inflates past the block's ${limit} bytes`);
