@@ -7,8 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
+/** The part of the WebAssembly global used here (tsconfig's lib has no WebAssembly types; Node has the global). */
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+};
+
 interface ZstdExports {
-  memory: WebAssembly.Memory;
+  memory: { buffer: ArrayBuffer };
   malloc(n: number): number;
   free(p: number): void;
   ZSTD_decompress(dst: number, cap: number, src: number, size: number): number;
