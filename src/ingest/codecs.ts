@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { lzwDecode } from './lzw.ts';
+import { jpegDecode } from './jpeg.ts';
 import { zstdDecode } from './zstd.ts';
 
 interface NativeCodecs {
@@ -27,7 +28,7 @@ const native = ((): NativeCodecs | undefined => {
 export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
 /** TIFF Compression tag values of the built-in codecs. */
-export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, zstd: 50000 } as const;
+export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, zstd: 50000 } as const;
 
 /**
  * One codec: turns a block's stored bytes into its raw (still predicted, file-endian, interleaved) samples.
@@ -37,7 +38,7 @@ export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobe
  */
 export interface Codec {
   name: string;
-  decode(stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array;
+  decode(stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array, codec: BlockCodec): Uint8Array;
 }
 
 /** The codec registry, keyed by TIFF Compression code (as geotiff.js's addDecoder). */
@@ -98,6 +99,10 @@ export interface BlockCodec {
    */
   maxBytes?: number;
   littleEndian: boolean;
+  /** JPEG: the file's JPEGTables (quantisation and Huffman tables the blocks share). */
+  tables?: Uint8Array;
+  /** JPEG: blocks hold YCbCr (photometric 6), converted to RGB as they decode. */
+  ycbcr?: boolean;
 }
 
 /**
@@ -113,7 +118,7 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: Array
   // The result goes to `spare` (a buffer the caller reuses) when it is large enough.
   const output = () => (spare && spare.byteLength >= expected ? new Uint8Array(spare, 0, expected) : new Uint8Array(expected));
   // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
-  const raw = decompress(codec.compression, stored, expected, limit, samples > 1 ? () => scratch(expected) : output);
+  const raw = decompress(codec, stored, expected, limit, samples > 1 ? () => scratch(expected) : output);
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
@@ -142,10 +147,10 @@ export function reusableBuffer(): (bytes: number) => Uint8Array {
 /** This thread's buffer for interleaved samples, reused from block to block. */
 const scratch = reusableBuffer();
 
-function decompress(compression: number, stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
-  const codec = REGISTRY.get(compression);
-  if (!codec) throw unsupportedCompression(compression);
-  return codec.decode(stored, expected, limit, target);
+function decompress(block: BlockCodec, stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
+  const codec = REGISTRY.get(block.compression);
+  if (!codec) throw unsupportedCompression(block.compression);
+  return codec.decode(stored, expected, limit, target, block);
 }
 
 /**
@@ -202,6 +207,7 @@ registerCodec(COMPRESSION.none, { name: 'none', decode: (stored) => stored });
 registerCodec(COMPRESSION.lzw, { name: 'LZW', decode: (stored, expected, limit) => lzwDecode(stored, expected, limit) });
 registerCodec([COMPRESSION.deflate, COMPRESSION.adobeDeflate], { name: 'DEFLATE', decode: inflate });
 registerCodec(COMPRESSION.packBits, { name: 'PackBits', decode: packBitsDecode });
+registerCodec(COMPRESSION.jpeg, { name: 'JPEG', decode: (stored, expected, limit, target, block) => jpegDecode(stored, expected, limit, block.tables, block.ycbcr === true, target) });
 registerCodec(COMPRESSION.zstd, { name: 'ZSTD', decode: zstdDecode });
 
 function inflatesPast(limit: number): Error {

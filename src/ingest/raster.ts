@@ -261,6 +261,16 @@ export class Raster implements RasterInfo {
       width: blockWidth,
       littleEndian: image.littleEndian,
     };
+    if (compression === 7) {
+      if (dtype !== 'uint8') throw new UserError(`unsupported JPEG with ${dtype} samples (8-bit JPEG only)`);
+      const tables = fd.hasTag('JPEGTables') ? await fd.loadValue('JPEGTables') : undefined;
+      if (tables) codec.tables = Uint8Array.from(tables as ArrayLike<number>);
+      const photometric = Number(fd.getValue('PhotometricInterpretation') ?? 1);
+      if (photometric === 6) {
+        if (bandCount !== 3 || interleave !== 'pixel') throw new UserError(`unsupported JPEG YCbCr with ${bandCount} band(s), ${interleave}-interleaved`);
+        codec.ycbcr = true;
+      }
+    }
     return new Raster(source, codec, toNumbers(offsets), toNumbers(byteCounts), opts.pool ?? sharedDecodePool(), new BlockCache(opts.cacheBytes ?? 64 * 2 ** 20), info);
   }
 
