@@ -56,6 +56,11 @@ describe('PackBits and ZSTD blocks', () => {
     assert.throws(() => decodeBlock(codec, new Uint8Array([0xff, 0xd8, 0xff, 0xc0, 0, 3, 1, 2, 3])), /corrupt JPEG stream/);
   });
 
+  test('a corrupt LERC stream is a clear error', () => {
+    const codec = { compression: COMPRESSION.lerc, predictor: 1, bytesPerSample: 1, samples: 1, width: 8, rows: 8, littleEndian: true };
+    assert.throws(() => decodeBlock(codec, new Uint8Array([0x43, 0x6e, 0x74, 0x5a, 1, 2, 3, 4, 5, 6])), /corrupt LERC stream/);
+  });
+
   test('a corrupt ZSTD stream is a clear error', () => {
     const codec = { compression: COMPRESSION.zstd, predictor: 1, bytesPerSample: 1, samples: 1, width: 4, rows: 2, littleEndian: true };
     assert.throws(() => decodeBlock(codec, new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 9, 9, 9, 9])), /corrupt ZSTD stream/);
@@ -73,6 +78,9 @@ describe('files GDAL writes with the archive codecs', { skip: dataMissing() || g
     ['PackBits, stripped', ['-co', 'COMPRESS=PACKBITS']],
     ['ZSTD, stripped', ['-co', 'COMPRESS=ZSTD']],
     ['ZSTD, tiled, predictor 2', ['-co', 'COMPRESS=ZSTD', '-co', 'PREDICTOR=2', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=64', '-co', 'BLOCKYSIZE=32']],
+    ['LERC, stripped', ['-co', 'COMPRESS=LERC']],
+    ['LERC_DEFLATE, tiled', ['-co', 'COMPRESS=LERC_DEFLATE', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=64', '-co', 'BLOCKYSIZE=32']],
+    ['LERC_ZSTD, band-interleaved', ['-co', 'COMPRESS=LERC_ZSTD', '-co', 'INTERLEAVE=BAND']],
     ['PackBits, tiled, band-interleaved', ['-co', 'COMPRESS=PACKBITS', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=64', '-co', 'BLOCKYSIZE=32', '-co', 'INTERLEAVE=BAND']],
   ];
   for (const [name, options] of lossless) {
@@ -112,7 +120,6 @@ describe('files GDAL writes with the archive codecs', { skip: dataMissing() || g
   }
 
   const notYet: [string, string[], string][] = [
-    ['LERC', ['-co', 'COMPRESS=LERC'], 'LERC'],
     ['WebP', ['-b', '1', '-b', '2', '-b', '3', '-co', 'COMPRESS=WEBP'], 'WebP'],
   ];
   for (const [name, options, codec] of notYet) {

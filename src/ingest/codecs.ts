@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { lzwDecode } from './lzw.ts';
 import { jpegDecode } from './jpeg.ts';
+import { lercDecode } from './lerc.ts';
 import { zstdDecode } from './zstd.ts';
 
 interface NativeCodecs {
@@ -28,7 +29,7 @@ const native = ((): NativeCodecs | undefined => {
 export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
 /** TIFF Compression tag values of the built-in codecs. */
-export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, zstd: 50000 } as const;
+export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, lerc: 34887, zstd: 50000 } as const;
 
 /**
  * One codec: turns a block's stored bytes into its raw (still predicted, file-endian, interleaved) samples.
@@ -103,6 +104,8 @@ export interface BlockCodec {
   tables?: Uint8Array;
   /** JPEG: blocks hold YCbCr (photometric 6), converted to RGB as they decode. */
   ycbcr?: boolean;
+  /** LERC: the further compression of the LERC blob (LercParameters' second value: 0 none, 1 DEFLATE, 2 ZSTD). */
+  lercAdditional?: number;
 }
 
 /**
@@ -208,6 +211,7 @@ registerCodec(COMPRESSION.lzw, { name: 'LZW', decode: (stored, expected, limit) 
 registerCodec([COMPRESSION.deflate, COMPRESSION.adobeDeflate], { name: 'DEFLATE', decode: inflate });
 registerCodec(COMPRESSION.packBits, { name: 'PackBits', decode: packBitsDecode });
 registerCodec(COMPRESSION.jpeg, { name: 'JPEG', decode: (stored, expected, limit, target, block) => jpegDecode(stored, expected, limit, block.tables, block.ycbcr === true, target) });
+registerCodec(COMPRESSION.lerc, { name: 'LERC', decode: (stored, expected, limit, target, block) => lercDecode(stored, expected, limit, block.lercAdditional ?? 0, target) });
 registerCodec(COMPRESSION.zstd, { name: 'ZSTD', decode: zstdDecode });
 
 function inflatesPast(limit: number): Error {

@@ -261,6 +261,12 @@ export class Raster implements RasterInfo {
       width: blockWidth,
       littleEndian: image.littleEndian,
     };
+    if (compression === 34887) {
+      // LERC's samples come back native-endian; its parameters say whether DEFLATE or ZSTD wraps the blob.
+      codec.littleEndian = true;
+      const params = fd.hasTag('LercParameters' as never) ? await fd.loadValue('LercParameters' as never) as ArrayLike<number> | undefined : undefined;
+      codec.lercAdditional = params ? Number(params[1] ?? 0) : 0;
+    }
     if (compression === 7) {
       if (dtype !== 'uint8') throw new UserError(`unsupported JPEG with ${dtype} samples (8-bit JPEG only)`);
       const tables = fd.hasTag('JPEGTables') ? await fd.loadValue('JPEGTables') : undefined;
