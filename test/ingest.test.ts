@@ -386,7 +386,7 @@ describe('bad input: one clear line per file, the batch goes on, nothing left in
     write('empty.tif', '');
     write('zero-size.tif', craftTiff({ 256: 0 }, { epsg: 32612 }));
     write('unknown-epsg.tif', craftTiff({}, { epsg: 32999 }));
-    write('packbits.tif', craftTiff({ 259: 32773 }, { epsg: 32612 }));
+    write('jpeg2000.tif', craftTiff({ 259: 34712 }, { epsg: 32612 }));
     write('ungeoreferenced.tif', craftTiff({}, undefined, [33550, 33922, 34264, 34735]));
     write('complex.tif', craftTiff({ 339: 5 }, { epsg: 32612 }));
     const zion = readFileSync(ZION);
@@ -420,7 +420,7 @@ describe('bad input: one clear line per file, the batch goes on, nothing left in
       [files['empty.tif'], /empty file/],
       [files['zero-size.tif'], /zero-size/],
       [files['unknown-epsg.tif'], /unknown EPSG code 32999/],
-      [files['packbits.tif'], /unsupported compression PackBits/],
+      [files['jpeg2000.tif'], /unsupported compression JPEG 2000 \(supported: none, LZW, DEFLATE, PackBits/],
       [files['complex.tif'], /unsupported sample format/],
       [files['ungeoreferenced.tif'], /not georeferenced.*--allow-ungeoreferenced/],
       [files['truncated-half.tif'], /truncated/],

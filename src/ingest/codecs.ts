@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
 import { lzwDecode } from './lzw.ts';
+import { jpegDecode } from './jpeg.ts';
+import { lercDecode } from './lerc.ts';
+import { zstdDecode } from './zstd.ts';
 
 interface NativeCodecs {
   inflateInto(src: Uint8Array, dst: Uint8Array): number;
@@ -25,11 +28,44 @@ const native = ((): NativeCodecs | undefined => {
 /** Which library inflates DEFLATE blocks in this process. */
 export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
-/** TIFF Compression tag values this reader decodes. */
-export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, adobeDeflate: 32946 } as const;
-const SUPPORTED_COMPRESSION = new Set<number>(Object.values(COMPRESSION));
+/** TIFF Compression tag values of the built-in codecs. */
+export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, lerc: 34887, zstd: 50000 } as const;
+
+/**
+ * One codec: turns a block's stored bytes into its raw (still predicted, file-endian, interleaved) samples.
+ * `target()` is a buffer of `expected` bytes that a codec may fill and return (saving a copy); a codec may
+ * instead return a buffer of its own. No codec may produce more than `limit` bytes: a stream that would is a
+ * decompression bomb or a corrupt block, and an error. Runs on the decode threads, so it must be synchronous.
+ */
+export interface Codec {
+  name: string;
+  decode(stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array, codec: BlockCodec): Uint8Array;
+}
+
+/** The codec registry, keyed by TIFF Compression code (as geotiff.js's addDecoder). */
+const REGISTRY = new Map<number, Codec>();
+
+/**
+ * Registers a codec for one or more compression codes. A module that registers codecs must be imported by the
+ * decode threads too (decode-job.ts imports this module, which registers the built-in ones).
+ */
+export function registerCodec(codes: number | number[], codec: Codec): void {
+  for (const code of Array.isArray(codes) ? codes : [codes]) REGISTRY.set(code, codec);
+}
+
+/** The registered codec for a compression code, or undefined. */
+export function codecFor(code: number): Codec | undefined {
+  return REGISTRY.get(code);
+}
+
+/** The names of the registered codecs, each once, in registration order: what an "unsupported" error lists. */
+export function supportedCompressions(): string[] {
+  return [...new Set([...REGISTRY.values()].map((c) => c.name))];
+}
 
 export function compressionName(code: number): string {
+  const registered = REGISTRY.get(code);
+  if (registered) return registered.name;
   const names: Record<number, string> = {
     1: 'none', 2: 'CCITT RLE', 3: 'CCITT G3', 4: 'CCITT G4', 5: 'LZW', 6: 'old JPEG', 7: 'JPEG', 8: 'DEFLATE',
     32773: 'PackBits', 32946: 'DEFLATE', 34712: 'JPEG 2000', 34887: 'LERC', 34925: 'LZMA', 50000: 'ZSTD', 50001: 'WebP',
@@ -38,7 +74,12 @@ export function compressionName(code: number): string {
 }
 
 export function isSupportedCompression(code: number): boolean {
-  return SUPPORTED_COMPRESSION.has(code);
+  return REGISTRY.has(code);
+}
+
+/** The error for a compression code no codec is registered for, listing the ones that are. */
+export function unsupportedCompression(code: number): Error {
+  return new Error(`unsupported compression ${compressionName(code)} (supported: ${supportedCompressions().join(', ')})`);
 }
 
 /** Everything needed to turn one stored block's bytes into samples; plain data so it crosses to a worker. */
@@ -59,6 +100,12 @@ export interface BlockCodec {
    */
   maxBytes?: number;
   littleEndian: boolean;
+  /** JPEG: the file's JPEGTables (quantisation and Huffman tables the blocks share). */
+  tables?: Uint8Array;
+  /** JPEG: blocks hold YCbCr (photometric 6), converted to RGB as they decode. */
+  ycbcr?: boolean;
+  /** LERC: the further compression of the LERC blob (LercParameters' second value: 0 none, 1 DEFLATE, 2 ZSTD). */
+  lercAdditional?: number;
 }
 
 /**
@@ -74,7 +121,7 @@ export function decodeBlock(codec: BlockCodec, stored: Uint8Array, spare?: Array
   // The result goes to `spare` (a buffer the caller reuses) when it is large enough.
   const output = () => (spare && spare.byteLength >= expected ? new Uint8Array(spare, 0, expected) : new Uint8Array(expected));
   // Interleaved samples are an intermediate that the de-interleave copies out of, so they go to reused scratch.
-  const raw = decompress(codec.compression, stored, expected, limit, samples > 1 ? () => scratch(expected) : output);
+  const raw = decompress(codec, stored, expected, limit, samples > 1 ? () => scratch(expected) : output);
   if (raw.length < expected) {
     throw new Error(`corrupt block: decoded ${raw.length} bytes, expected ${expected}`);
   }
@@ -103,40 +150,69 @@ export function reusableBuffer(): (bytes: number) => Uint8Array {
 /** This thread's buffer for interleaved samples, reused from block to block. */
 const scratch = reusableBuffer();
 
+function decompress(block: BlockCodec, stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
+  const codec = REGISTRY.get(block.compression);
+  if (!codec) throw unsupportedCompression(block.compression);
+  return codec.decode(stored, expected, limit, target, block);
+}
+
 /**
- * Inflates into `target()` (a buffer of `expected` bytes) where the native decoder can; otherwise returns a new
- * buffer, or `stored` itself when the block is uncompressed. No codec writes more than `limit` bytes: a stream
- * that would is a decompression bomb or a corrupt block, and an error.
+ * Inflates into `target()` where the native decoder can; otherwise returns a new buffer (zlib), up to `limit`.
  */
-function decompress(compression: number, stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
-  switch (compression) {
-    case COMPRESSION.none:
-      return stored;
-    case COMPRESSION.deflate:
-    case COMPRESSION.adobeDeflate: {
-      if (native) {
-        const out = target();
-        // libdeflate never writes past `out`; -1 means the stream holds more than the block.
-        const written = native.inflateInto(stored, out);
-        if (written >= 0) return out.subarray(0, written);
-        if (limit === expected) throw inflatesPast(limit);
-        // A last strip encoded at full height: zlib below decodes it, up to the limit.
-      }
-      // One output chunk one byte larger than the limit: zlib fills it in one pass and Node returns a view of it,
-      // instead of concatenating 16 KiB chunks (a whole extra copy of the block).
-      try {
-        return inflateSync(stored, { chunkSize: Math.max(limit + 1, 64), maxOutputLength: limit });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw inflatesPast(limit);
-        throw err;
-      }
-    }
-    case COMPRESSION.lzw:
-      return lzwDecode(stored, expected, limit);
-    default:
-      throw new Error(`unsupported compression ${compressionName(compression)}`);
+function inflate(stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
+  if (native) {
+    const out = target();
+    // libdeflate never writes past `out`; -1 means the stream holds more than the block.
+    const written = native.inflateInto(stored, out);
+    if (written >= 0) return out.subarray(0, written);
+    if (limit === expected) throw inflatesPast(limit);
+    // A last strip encoded at full height: zlib below decodes it, up to the limit.
+  }
+  // One output chunk one byte larger than the limit: zlib fills it in one pass and Node returns a view of it,
+  // instead of concatenating 16 KiB chunks (a whole extra copy of the block).
+  try {
+    return inflateSync(stored, { chunkSize: Math.max(limit + 1, 64), maxOutputLength: limit });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw inflatesPast(limit);
+    throw err;
   }
 }
+
+/**
+ * PackBits (TIFF 6.0 section 9): a signed header byte n; 0..127 copies the next n+1 bytes, -1..-127 repeats the
+ * next byte 1-n times, -128 is a no-op. Decodes into `target()`, up to `limit` bytes.
+ */
+export function packBitsDecode(stored: Uint8Array, expected: number, limit: number, target: () => Uint8Array): Uint8Array {
+  let out = limit > expected ? new Uint8Array(limit) : target();
+  let o = 0;
+  const n = stored.length;
+  for (let i = 0; i < n;) {
+    const h = (stored[i++] << 24) >> 24;
+    if (h >= 0) {
+      const count = h + 1;
+      if (i + count > n) throw new Error(`corrupt PackBits stream: a literal run of ${count} bytes passes the end of the block's ${n} stored bytes`);
+      if (o + count > out.length) throw new Error(`the PackBits stream decodes past the block's ${limit} bytes`);
+      out.set(stored.subarray(i, i + count), o);
+      i += count;
+      o += count;
+    } else if (h !== -128) {
+      const count = 1 - h;
+      if (i >= n) throw new Error('corrupt PackBits stream: a repeat run has no byte to repeat');
+      if (o + count > out.length) throw new Error(`the PackBits stream decodes past the block's ${limit} bytes`);
+      out.fill(stored[i++], o, o + count);
+      o += count;
+    }
+  }
+  return out.subarray(0, o);
+}
+
+registerCodec(COMPRESSION.none, { name: 'none', decode: (stored) => stored });
+registerCodec(COMPRESSION.lzw, { name: 'LZW', decode: (stored, expected, limit) => lzwDecode(stored, expected, limit) });
+registerCodec([COMPRESSION.deflate, COMPRESSION.adobeDeflate], { name: 'DEFLATE', decode: inflate });
+registerCodec(COMPRESSION.packBits, { name: 'PackBits', decode: packBitsDecode });
+registerCodec(COMPRESSION.jpeg, { name: 'JPEG', decode: (stored, expected, limit, target, block) => jpegDecode(stored, expected, limit, block.tables, block.ycbcr === true, target) });
+registerCodec(COMPRESSION.lerc, { name: 'LERC', decode: (stored, expected, limit, target, block) => lercDecode(stored, expected, limit, block.lercAdditional ?? 0, target) });
+registerCodec(COMPRESSION.zstd, { name: 'ZSTD', decode: zstdDecode });
 
 function inflatesPast(limit: number): Error {
   return new Error(`the DEFLATE stream inflates past the block's ${limit} bytes`);

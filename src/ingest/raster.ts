@@ -2,7 +2,7 @@ import { GeoTIFF } from 'geotiff';
 import type { Polygon } from 'geojson';
 import { UserError, errorMessage } from '../errors.ts';
 import { BlockCache } from './block-cache.ts';
-import { compressionName, copyBlockRect, isSupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
+import { compressionName, copyBlockRect, isSupportedCompression, unsupportedCompression, type BlockCodec, type BlockRect, type BlockTarget } from './codecs.ts';
 import { acquisitionDate, type AcquisitionDate } from './acquisition-date.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
@@ -180,7 +180,7 @@ export class Raster implements RasterInfo {
     if (!(bandCount >= 1)) throw new UserError(`corrupt TIFF directory: SamplesPerPixel is ${bandCount}`);
     const compression = Number(fd.getValue('Compression') ?? 1);
     if (!isSupportedCompression(compression)) {
-      throw new UserError(`unsupported compression ${compressionName(compression)} (supported: none, LZW, DEFLATE)`);
+      throw new UserError(unsupportedCompression(compression).message);
     }
     const dtype = dtypeOf(image, bandCount);
     const tiled = image.isTiled;
@@ -261,6 +261,22 @@ export class Raster implements RasterInfo {
       width: blockWidth,
       littleEndian: image.littleEndian,
     };
+    if (compression === 34887) {
+      // LERC's samples come back native-endian; its parameters say whether DEFLATE or ZSTD wraps the blob.
+      codec.littleEndian = true;
+      const params = fd.hasTag('LercParameters' as never) ? await fd.loadValue('LercParameters' as never) as ArrayLike<number> | undefined : undefined;
+      codec.lercAdditional = params ? Number(params[1] ?? 0) : 0;
+    }
+    if (compression === 7) {
+      if (dtype !== 'uint8') throw new UserError(`unsupported JPEG with ${dtype} samples (8-bit JPEG only)`);
+      const tables = fd.hasTag('JPEGTables') ? await fd.loadValue('JPEGTables') : undefined;
+      if (tables) codec.tables = Uint8Array.from(tables as ArrayLike<number>);
+      const photometric = Number(fd.getValue('PhotometricInterpretation') ?? 1);
+      if (photometric === 6) {
+        if (bandCount !== 3 || interleave !== 'pixel') throw new UserError(`unsupported JPEG YCbCr with ${bandCount} band(s), ${interleave}-interleaved`);
+        codec.ycbcr = true;
+      }
+    }
     return new Raster(source, codec, toNumbers(offsets), toNumbers(byteCounts), opts.pool ?? sharedDecodePool(), new BlockCache(opts.cacheBytes ?? 64 * 2 ** 20), info);
   }
 
