@@ -11,7 +11,7 @@ export function withWatchdog<T>(work: Promise<T>, seconds: number, what: string,
   const watchdog = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const extra = detail?.();
-      reject(new WatchdogError(`waited ${Math.round(limit)} s for ${what}${extra ? ` (${extra})` : ''}; it never finished`));
+      reject(new WatchdogError(`waited ${limit >= 10 ? Math.round(limit) : Number(limit.toFixed(2))} s for ${what}${extra ? ` (${extra})` : ''}; it never finished`));
     }, limit * 1000);
     timer.unref();
   });
