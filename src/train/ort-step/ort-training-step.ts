@@ -6,7 +6,6 @@ import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from '../loss.ts';
 import type { ParamStore, RevBiFPN } from '../model/index.ts';
 import type { NamedTensor } from '../tensor-file.ts';
 import { FlatLayout } from './param-layout.ts';
-import { withWatchdog } from '../watchdog.ts';
 import { STEP_IO, buildStepGraph, type StepGraphMode } from './step-graph.ts';
 
 export interface OrtTrainingStepOptions {
@@ -15,11 +14,6 @@ export interface OrtTrainingStepOptions {
   /** ORT intra-op threads; default: every core. */
   threads?: number;
 }
-
-/** 91 s measured at 16 silos on 2 cores; ten times the worst build seen before it is called a hang. */
-const SESSION_BUILD_SECONDS = 900;
-/** One step's session.run; seconds at most on the sizes trained here. */
-const STEP_RUN_SECONDS = 600;
 
 /** NHWC batch shape [3B, tile, tile, bands] (anchors; neighbors; distants). */
 export type BatchShape = readonly [number, number, number, number];
@@ -81,7 +75,7 @@ export class OrtTrainingStep {
     const session = await this.session('step', shape);
     const t = this.steps + 1;
     const { beta1, beta2 } = this.adamOptions;
-    const out = await withWatchdog(session.run({
+    const out = await session.run({
       [STEP_IO.tiles]: tiles,
       [STEP_IO.params]: this.params,
       [STEP_IO.running]: this.running,
@@ -89,7 +83,7 @@ export class OrtTrainingStep {
       [STEP_IO.v]: this.v,
       [STEP_IO.lrOverCorrection1]: new ort.Tensor('float32', Float32Array.of(lr / (1 - beta1 ** t)), []),
       [STEP_IO.sqrtCorrection2]: new ort.Tensor('float32', Float32Array.of(Math.sqrt(1 - beta2 ** t)), []),
-    }), STEP_RUN_SECONDS, `ONNX Runtime training step ${t}`);
+    });
     this.params = out[STEP_IO.paramsOut];
     this.running = out[STEP_IO.runningOut];
     this.m = out[STEP_IO.mOut];
@@ -181,15 +175,16 @@ export class OrtTrainingStep {
     let session = this.sessions.get(key);
     if (!session) {
       const graph = buildStepGraph(this.model, { tiles: shape[0], loss: this.lossOptions, adam: this.adamOptions, mode });
-      const started = performance.now();
-      session = withWatchdog(ort.InferenceSession.create(graph.model, {
+      // No watchdog here, and none is needed for the hang of issue 20 §5: onnxruntime-node builds the session (and
+      // runs each step) synchronously on this thread, inside a setImmediate, so a JS timer could never fire while it
+      // works, and a build that stalled would show this thread busy or blocked in ORT, not asleep in epoll_wait.
+      session = ort.InferenceSession.create(graph.model, {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         // The graph is already lean; ORT's rewrites found nothing to speed up here but took seconds on ~10k nodes.
         graphOptimizationLevel: 'disabled',
-      }), SESSION_BUILD_SECONDS, `the ONNX Runtime session build (${mode} graph, ${shape[0]} tiles, ${this.model.config.extraLayers} extra layers, ${graph.nodeCount} nodes)`,
-      () => `${((performance.now() - started) / 1000).toFixed(0)} s since it began, ${graph.model.length} bytes of graph`);
+      });
       this.sessions.set(key, session);
     }
     return session;
