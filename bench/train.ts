@@ -4,12 +4,17 @@
  *   - ort:       src/train/ort-step (one onnxruntime-node session.run per step)
  *   - tfjs-wasm: createGradientFunction (reversible) + Adam on the WASM backend with tilevec's training kernels
  *   - pytorch:   bench/torch_revbifpn.py (plain autograd), run with Debian's /usr/bin/python3 (python3-torch)
- * Engines are interleaved round by round and each figure is the median over rounds, because other work may share
- * the machine; the load average before and after is printed with the results. tfjs-wasm runs in a child process:
+ * Engines are interleaved round by round (the order rotates) and each figure is the median over rounds, with the
+ * spread (min–max over rounds), because other work may share the machine. Each round times `--steps` steps after a
+ * warm-up step, in wall-clock and in process CPU-seconds (process.cpuUsage() around the in-process ORT steps, the
+ * child's own CPU time for tfjs-wasm and PyTorch, time.process_time() there); CPU-seconds per triplet is much less
+ * sensitive to a shared machine than triplets/s. The 1-minute load average at start decides whether the run counts
+ * (below 1.0): only such a run's wall-clock figures belong in the README. tfjs-wasm runs in a child process:
  * its idle pthread workers, in the same process, slowed the ORT step about 3× on a 2-core machine. `pytorch-1t` (one thread) is printed
  * for reference only: it shows whether the multi-threaded figure suffers from an oversubscribed machine.
  *
- *   node --import tsx bench/train.ts [--tiles 32,64] [--batch 16] [--threads 2] [--rounds 3] [--steps 2] [--no-wasm]
+ *   node --import tsx bench/train.ts [--tiles 32,64] [--batch 16] [--threads 2] [--rounds 5] [--steps 10] [--no-wasm]
+ *   node --import tsx bench/train.ts --quick     # a try-out: tile 32, 2 rounds × 3 steps, no tfjs-wasm (does not count)
  *
  * The last line is one JSON object with the medians and the ratios to PyTorch.
  */
@@ -29,26 +34,40 @@ const { values } = parseArgs({
     tiles: { type: 'string', default: '32,64' },
     batch: { type: 'string', default: '16' },
     threads: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '5' },
+    steps: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
     bands: { type: 'string', default: '4' },
     'no-wasm': { type: 'boolean', default: false },
     /** Internal: measure tfjs-wasm at this tile size and print seconds per step. */
     'wasm-child': { type: 'string' },
   },
 });
-const tileSizes = values.tiles.split(',').map(Number);
+const quick = values.quick;
+const tileSizes = (quick ? '32' : values.tiles).split(',').map(Number);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
-const rounds = Number(values.rounds);
-const steps = Number(values.steps);
+const rounds = quick ? 2 : Number(values.rounds);
+const steps = quick ? 3 : Number(values.steps);
+if (quick) values['no-wasm'] = true;
+/** What a run must have for its figures to count (issue 20 §1): at least this many rounds and steps, a quiet machine. */
+const COUNTING = { rounds: 5, steps: 10, load: 1.0 };
 const bands = Number(values.bands);
 const TORCH_PYTHON = '/usr/bin/python3';
 const CHILD_TIMEOUT_MS = 15 * 60_000;
 
 type Engine = 'ort' | 'tfjs-wasm' | 'pytorch' | 'pytorch-1t';
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** Wall-clock and process CPU seconds per step. */
+interface Sample { wall: number; cpu: number }
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 function tripletTiles(tile: number, seed: number): { data: Float32Array; shape: [number, number, number, number] } {
   const shape: [number, number, number, number] = [3 * batch, tile, tile, bands];
@@ -56,12 +75,14 @@ function tripletTiles(tile: number, seed: number): { data: Float32Array; shape: 
   return { data, shape };
 }
 
-/** Seconds per step over `steps` steps after one warm-up step. */
-async function timeSteps(run: () => Promise<void> | void): Promise<number> {
+/** Wall-clock and process CPU seconds per step over `steps` steps after one warm-up step. */
+async function timeSteps(run: () => Promise<void> | void): Promise<Sample> {
   await run();
+  const cpu0 = cpuSeconds();
   const start = performance.now();
   for (let s = 0; s < steps; s++) await run();
-  return (performance.now() - start) / 1000 / steps;
+  const wall = (performance.now() - start) / 1000 / steps;
+  return { wall, cpu: (cpuSeconds() - cpu0) / steps };
 }
 
 class OrtEngine {
@@ -75,7 +96,7 @@ class OrtEngine {
     return new OrtEngine(step, (performance.now() - start) / 1000);
   }
 
-  measure(tile: number): Promise<number> {
+  measure(tile: number): Promise<Sample> {
     const { data, shape } = tripletTiles(tile, 2);
     return timeSteps(async () => {
       await this.step.step(data, shape);
@@ -88,7 +109,7 @@ class OrtEngine {
 }
 
 /** Runs in the child process: tfjs-wasm reversible gradients + Adam. */
-async function measureTfjs(tile: number): Promise<number> {
+async function measureTfjs(tile: number): Promise<Sample> {
   await initBackend('wasm', { threads });
   const model = createBackbone({ name: 'tiny', tileSize: tile, bands }, { seed: 1 });
   const adam = new Adam(DEFAULT_ADAM);
@@ -104,41 +125,44 @@ async function measureTfjs(tile: number): Promise<number> {
   });
 }
 
-/** Seconds per step, or null when the engine failed (reported on stderr). */
-async function measureInChild(label: string, file: string, args: string[]): Promise<number | null> {
+/** Seconds per step (wall, and the child's own CPU), or null when the engine failed (reported on stderr). */
+async function measureInChild(label: string, file: string, args: string[]): Promise<Sample | null> {
   try {
     const { stdout } = await promisify(execFile)(file, args, { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 24 });
-    return JSON.parse(stdout.trim().split('\n').at(-1)!).secondsPerStep;
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { secondsPerStep: number; cpuSecondsPerStep?: number };
+    if (out.cpuSecondsPerStep === undefined) throw new Error(`${label} reported no CPU time`);
+    return { wall: out.secondsPerStep, cpu: out.cpuSecondsPerStep };
   } catch (error) {
     console.error(`${label} failed: ${String(error).split('\n')[0]}`);
     return null;
   }
 }
 
-function measureTfjsInChild(tile: number): Promise<number | null> {
+function measureTfjsInChild(tile: number): Promise<Sample | null> {
   const self = ['--import', 'tsx', 'bench/train.ts', '--wasm-child', String(tile), '--batch', String(batch), '--threads', String(threads), '--steps', String(steps), '--bands', String(bands)];
   return measureInChild('tfjs-wasm', process.execPath, self);
 }
 
-function measureTorch(model: RevBiFPN, torchThreads: number): Promise<number | null> {
+function measureTorch(model: RevBiFPN, torchThreads: number): Promise<Sample | null> {
   const args = JSON.stringify({ config: model.config, batch, steps, warmup: 1, threads: torchThreads });
   return measureInChild(`pytorch (${torchThreads} thread(s))`, TORCH_PYTHON, ['bench/torch_revbifpn.py', 'train', args]);
 }
 
 async function main(): Promise<void> {
   const loadBefore = loadAverage();
+  const counts = !quick && rounds >= COUNTING.rounds && steps >= COUNTING.steps && loadBefore[0] < COUNTING.load;
   // The cpu backend only initialises the weights here; tfjs-wasm trains in its own process.
   await tf.setBackend('cpu');
   const engines: Engine[] = ['ort', ...(values['no-wasm'] ? [] : ['tfjs-wasm' as const]), 'pytorch', 'pytorch-1t'];
-  console.log(`RevBiFPN tiny training step: batch ${batch} triplets (${3 * batch} tiles), ${bands} bands, ${threads} threads, ${rounds} rounds × ${steps} steps`);
-  console.log(`load average before: ${loadBefore.join(' ')}`);
+  console.log(`RevBiFPN tiny training step: batch ${batch} triplets (${3 * batch} tiles), ${bands} bands, ${threads} threads, ${rounds} rounds × ${steps} timed steps per engine`);
+  console.log(`load average at start: ${loadBefore.join(' ')}: this run ${counts ? 'COUNTS' : `does NOT count (needs load < ${COUNTING.load} at start and >= ${COUNTING.rounds} rounds × ${COUNTING.steps} steps${quick ? '; --quick never counts' : ''})`}`);
 
-  const seconds = new Map<string, number[]>();
-  const record = (tile: number, engine: Engine, value: number | null) => {
+  const samples = new Map<string, Sample[]>();
+  const record = (tile: number, engine: Engine, value: Sample | null) => {
     if (value === null) return;
     const key = `${tile}:${engine}`;
-    seconds.set(key, [...(seconds.get(key) ?? []), value]);
-    console.log(`  tile ${tile} ${engine.padEnd(10)} ${(batch / value).toFixed(2).padStart(8)} triplets/s  (${value.toFixed(3)} s/step)`);
+    samples.set(key, [...(samples.get(key) ?? []), value]);
+    console.log(`  tile ${tile} ${engine.padEnd(10)} ${(batch / value.wall).toFixed(2).padStart(8)} triplets/s  (${value.wall.toFixed(3)} s/step, ${((1000 * value.cpu) / batch).toFixed(1)} CPU-ms/triplet)`);
   };
   const setup: Record<string, number> = {};
   for (const tile of tileSizes) {
@@ -160,40 +184,49 @@ async function main(): Promise<void> {
   }
   const loadAfter = loadAverage();
 
-  const throughput: Record<string, Record<string, number | null>> = {};
+  type Stats = { median: number; min: number; max: number };
+  const stats = (xs: number[]): Stats => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+  const results: Record<string, Record<string, { tripletsPerSecond: Stats; cpuMsPerTriplet: Stats; samples: number } | null>> = {};
   const ratios: Record<string, Record<string, number | null>> = {};
-  console.log(`\n| tile | engine | threads | triplets/s (median) | s/step | samples | × pytorch (${threads} threads) |`);
-  console.log('|---|---|---|---|---|---|---|');
+  const fmt = (st: Stats, d: number) => `${st.median.toFixed(d)} (${st.min.toFixed(d)}–${st.max.toFixed(d)})`;
+  console.log(`\n| tile | engine | threads | triplets/s median (min–max) | CPU-ms/triplet median (min–max) | rounds |`);
+  console.log('|---|---|---|---|---|---|');
   for (const tile of tileSizes) {
-    throughput[`tile${tile}`] = {};
-    const torch = seconds.get(`${tile}:pytorch`);
-    const torchRate = torch ? batch / median(torch) : null;
+    const row: (typeof results)[string] = (results[`tile${tile}`] = {});
     for (const engine of engines) {
-      const samples = seconds.get(`${tile}:${engine}`);
-      const rate = samples ? batch / median(samples) : null;
-      throughput[`tile${tile}`][engine] = rate;
-      const ratio = rate !== null && torchRate !== null ? rate / torchRate : null;
-      const engineThreads = engine === 'pytorch-1t' ? 1 : threads;
-      console.log(`| ${tile} | ${engine} | ${engineThreads} | ${rate?.toFixed(2) ?? 'n/a'} | ${samples ? median(samples).toFixed(3) : 'n/a'} | ${samples?.length ?? 0} | ${ratio?.toFixed(2) ?? 'n/a'} |`);
+      const ss = samples.get(`${tile}:${engine}`);
+      if (!ss) {
+        row[engine] = null;
+        console.log(`| ${tile} | ${engine} | ${engine === 'pytorch-1t' ? 1 : threads} | n/a | n/a | 0 |`);
+        continue;
+      }
+      row[engine] = { tripletsPerSecond: stats(ss.map((x) => batch / x.wall)), cpuMsPerTriplet: stats(ss.map((x) => (1000 * x.cpu) / batch)), samples: ss.length };
+      console.log(`| ${tile} | ${engine} | ${engine === 'pytorch-1t' ? 1 : threads} | ${fmt(row[engine]!.tripletsPerSecond, 2)} | ${fmt(row[engine]!.cpuMsPerTriplet, 1)} | ${ss.length} |`);
     }
-    const rate = (e: Engine) => throughput[`tile${tile}`][e];
-    const over = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null ? a / b : null);
+    const wall = (e: Engine) => row[e]?.tripletsPerSecond.median ?? null;
+    const cpu = (e: Engine) => row[e]?.cpuMsPerTriplet.median ?? null;
+    const over = (x: number | null, y: number | null) => (x !== null && y !== null ? x / y : null);
     ratios[`tile${tile}`] = {
-      ortVsPytorch: over(rate('ort'), rate('pytorch')),
-      tfjsWasmVsPytorch: over(rate('tfjs-wasm'), rate('pytorch')),
-      ortVsTfjsWasm: over(rate('ort'), rate('tfjs-wasm')),
-      ortVsPytorchOneThread: over(rate('ort'), rate('pytorch-1t')),
+      // > 1: ORT is faster (more triplets/s) or cheaper (fewer CPU-seconds per triplet).
+      ortVsPytorchWall: over(wall('ort'), wall('pytorch')),
+      ortVsPytorchCpu: over(cpu('pytorch'), cpu('ort')),
+      ortVsPytorchOneThreadWall: over(wall('ort'), wall('pytorch-1t')),
+      ortVsPytorchOneThreadCpu: over(cpu('pytorch-1t'), cpu('ort')),
+      tfjsWasmVsPytorchWall: over(wall('tfjs-wasm'), wall('pytorch')),
+      tfjsWasmVsPytorchCpu: over(cpu('pytorch'), cpu('tfjs-wasm')),
     };
   }
-  console.log(`load average before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}`);
+  console.log(`load average at start ${loadBefore.join(' ')}, at the end ${loadAfter.join(' ')}; ${counts ? 'the run counts' : 'the run does not count'}`);
+  const x = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}×`);
   for (const [tile, r] of Object.entries(ratios)) {
-    console.log(`${tile}: ort/pytorch ${r.ortVsPytorch?.toFixed(2) ?? 'n/a'}×, tfjs-wasm/pytorch ${r.tfjsWasmVsPytorch?.toFixed(2) ?? 'n/a'}×, ort/tfjs-wasm ${r.ortVsTfjsWasm?.toFixed(2) ?? 'n/a'}×`);
+    console.log(`${tile}: ORT vs PyTorch (${threads} threads): wall-clock ${x(r.ortVsPytorchWall)}, CPU-seconds per triplet ${x(r.ortVsPytorchCpu)}; vs PyTorch 1 thread: wall ${x(r.ortVsPytorchOneThreadWall)}, CPU ${x(r.ortVsPytorchOneThreadCpu)}`);
   }
-  console.log(JSON.stringify({ bench: 'train', config: 'tiny', batch, bands, threads, rounds, steps, loadAverage: { before: loadBefore, after: loadAfter }, ...setup, tripletsPerSecond: throughput, ratios }));
+  console.log(JSON.stringify({ bench: 'train', config: 'tiny', batch, bands, threads, rounds, steps, quick, counts, loadAverage: { start: loadBefore, end: loadAfter }, ...setup, results, ratios }));
 }
 
 if (values['wasm-child']) {
-  console.log(JSON.stringify({ secondsPerStep: await measureTfjs(Number(values['wasm-child'])) }));
+  const sample = await measureTfjs(Number(values['wasm-child']));
+  console.log(JSON.stringify({ secondsPerStep: sample.wall, cpuSecondsPerStep: sample.cpu }));
 } else {
   await main();
 }

@@ -11,3 +11,11 @@ test('the multi-threaded wasm backend starts, writing its workers\' script once 
   const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/wasm-start.ts')], { timeout: 100_000, encoding: 'utf8' });
   assert.deepEqual(JSON.parse(out), { name: 'wasm', threads: 2, workerScriptWrites: 1 });
 });
+
+test('a pool worker that exits before it reports in fails the start at once, saying so, instead of a wait forever', { timeout: 120_000 }, () => {
+  const started = Date.now();
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/wasm-start-worker-dies.ts')], { timeout: 100_000, encoding: 'utf8' });
+  const { failed } = JSON.parse(out.trim().split('\n').at(-1)!) as { failed: string };
+  assert.match(failed, /^a WASM pthread worker exited \(code \d+\) before it reported in: \d+ of \d+ pool workers reported in/);
+  assert.ok(Date.now() - started < 60_000, 'well before the 120 s watchdog');
+});

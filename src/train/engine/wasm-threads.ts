@@ -21,8 +21,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import workerThreads from 'node:worker_threads';
+import { withWatchdog } from '../watchdog.ts';
 
 const SHIMMED_VERSION = '4.22.0';
+/** The threaded start takes about a second; a pool that has not reported in by then never will. */
+const WASM_START_SECONDS = 120;
 const MAIN_SCRIPT_MARKER = 'var WasmBackendModuleThreadedSimd';
 const BUNDLE_ALIASES = 'var require$$0 = require("fs"), require$$1 = require("path"), require$$3 = require("perf_hooks"), ' +
   'require$$4 = require("os"), commonjsGlobal = globalThis;\n';
@@ -57,7 +60,12 @@ function isInitialised(): boolean {
 async function startThreaded(threads: number): Promise<boolean> {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   wasm.setThreadsCount(threads);
-  const ok = await withNodeThreadShims(threads, () => tf.setBackend('wasm')).catch(() => false);
+  // Not caught: a start that waited forever leaves the module half-initialised, so it cannot fall back; it fails
+  // with the line saying what it waited for. Any other failure falls back to the single-threaded binary.
+  const ok = await withNodeThreadShims(threads, () => tf.setBackend('wasm')).catch((err) => {
+    if ((err as Error).name === 'WatchdogError' || (err as Error).name === 'PthreadExitError') throw err;
+    return false;
+  });
   if (!ok) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   return ok;
 }
@@ -101,10 +109,29 @@ async function withNodeThreadShims<T>(threads: number, init: () => Promise<T>): 
     if (!fs.existsSync(workerScript)) fs.writeFileSync(workerScript, `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\n${text}`);
     return workerScript;
   };
+  // Each pool worker's progress, for the watchdog's message; a worker that exits before it reported in fails the
+  // start at once (initialisation would otherwise wait for its 'loaded' message forever).
+  const pool: { loaded: boolean; exit?: number }[] = [];
+  let rejectEarly: (err: Error) => void = () => {};
+  const early = new Promise<never>((_, reject) => (rejectEarly = reject));
+  early.catch(() => {});
   workerThreads.Worker = class UnrefWorker extends OriginalWorker {
     constructor(...args: ConstructorParameters<typeof OriginalWorker>) {
       super(...args);
       this.unref();
+      const entry: { loaded: boolean; exit?: number } = { loaded: false };
+      pool.push(entry);
+      this.on('message', (m: { cmd?: string }) => {
+        if (m?.cmd === 'loaded') entry.loaded = true;
+      });
+      this.on('exit', (code) => {
+        entry.exit = code;
+        if (!entry.loaded) {
+          const err = new Error(`a WASM pthread worker exited (code ${code}) before it reported in: ${describePool(pool)}`);
+          err.name = 'PthreadExitError';
+          rejectEarly(err);
+        }
+      });
     }
     override ref(): void {}
   };
@@ -115,7 +142,7 @@ async function withNodeThreadShims<T>(threads: number, init: () => Promise<T>): 
   // loop open: without this timer Node could exit mid-await (exit code 13) before the workers report in.
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
-    return await init();
+    return await withWatchdog(Promise.race([init(), early]), WASM_START_SECONDS, `the WASM pthread workers to start (${threads} threads)`, () => describePool(pool));
   } finally {
     clearInterval(keepAlive);
     globalThis.Blob = OriginalBlob;
@@ -123,4 +150,10 @@ async function withNodeThreadShims<T>(threads: number, init: () => Promise<T>): 
     workerThreads.Worker = OriginalWorker;
     os.cpus = originalCpus;
   }
+}
+
+function describePool(pool: { loaded: boolean; exit?: number }[]): string {
+  const loaded = pool.filter((w) => w.loaded).length;
+  const exited = pool.filter((w) => w.exit !== undefined).map((w) => w.exit);
+  return `${loaded} of ${pool.length} pool workers reported in${exited.length ? `, ${exited.length} exited (codes ${exited.join(', ')})` : ''}`;
 }

@@ -175,6 +175,9 @@ export class OrtTrainingStep {
     let session = this.sessions.get(key);
     if (!session) {
       const graph = buildStepGraph(this.model, { tiles: shape[0], loss: this.lossOptions, adam: this.adamOptions, mode });
+      // No watchdog here, and none is needed for the hang of issue 20 §5: onnxruntime-node builds the session (and
+      // runs each step) synchronously on this thread, inside a setImmediate, so a JS timer could never fire while it
+      // works, and a build that stalled would show this thread busy or blocked in ORT, not asleep in epoll_wait.
       session = ort.InferenceSession.create(graph.model, {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
