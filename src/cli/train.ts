@@ -52,7 +52,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--bands <list>', '1-based bands, e.g. 4,3,2 (default: all)', intListOption('--bands'))
     .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
     .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 2 (stream 0 at half the tile resolution) or 4 (the reference, faster)', choice<string>('--stem-block', ['2', '4']), String(TRAIN_DEFAULTS.stemBlock))
-    .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS), 'coarsest')
+    .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge; default, as the preset) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS))
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
