@@ -16,7 +16,7 @@ before(async () => {
 });
 
 const small = (stemBlock: number, headPooling: HeadPooling = 'coarsest'): Partial<BackboneConfig> => ({
-  tileSize: 32, bands: 3, stemBlock, headPooling, widths: [stemBlock * stemBlock * 3, 8, 8, 8], extraLayers: 0, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16,
+  tileSize: 32, bands: 3, stemBlock, headPooling, widths: [stemBlock === 1 ? 4 : stemBlock * stemBlock * 3, 8, 8, 8], extraLayers: 0, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16,
 });
 
 describe('stem block', () => {
@@ -28,6 +28,10 @@ describe('stem block', () => {
     assert.equal(x4.stemBlock, 4, 'the reference stem stays the default');
     assert.deepEqual([0, 1, 2, 3].map((h) => streamSize(x4, h)), [16, 8, 4, 2]);
     assert.equal(streamWidths(resolveBackboneConfig('tiny', { stemBlock: 2, bands: 8 }))[0], 32, '8 bands x 2 x 2');
+    const x1 = resolveBackboneConfig('tiny', { tileSize: 32, stemBlock: 1, bands: 7 });
+    assert.deepEqual([0, 1, 2, 3].map((h) => streamSize(x1, h)), [32, 16, 8, 4]);
+    assert.equal(streamWidths(x1)[0], 16, '7 bands repeated up to the preset width');
+    assert.equal(streamWidths(resolveBackboneConfig('tiny', { tileSize: 32, stemBlock: 1, bands: 17 }))[0], 18, 'odd band counts round up: blocks split channels in halves');
   });
 
   test('pyramid pooling adds one bias-free projection per finer level; the coarsest level alone is the reference head', () => {
@@ -51,20 +55,24 @@ describe('stem block', () => {
 
   test('bad stem blocks and head poolings get clear errors', () => {
     assert.throws(() => resolveBackboneConfig('tiny', { headPooling: 'max' as HeadPooling }), /headPooling must be one of coarsest, pyramid, got max/);
-    assert.throws(() => resolveBackboneConfig('tiny', { stemBlock: 3 }), /stemBlock must be one of 2, 4, got 3/);
+    assert.throws(() => resolveBackboneConfig('tiny', { stemBlock: 3 }), /stemBlock must be one of 1, 2, 4, got 3/);
     assert.throws(() => resolveBackboneConfig('tiny', { stemBlock: 2, widths: [6, 16, 32, 48] }), /widths\[0\] must be a multiple of 4 \(space-to-depth x2/);
   });
 
-  for (const [stemBlock, headPooling] of [[2, 'coarsest'], [4, 'coarsest'], [2, 'pyramid']] as const) {
-    test(`the ONNX export computes what tfjs computes (stem block ${stemBlock}, ${headPooling} pooling)`, async () => {
+  const cases = [[1, 'coarsest', false], [2, 'coarsest', false], [4, 'coarsest', false], [2, 'pyramid', false], [2, 'coarsest', true]] as const;
+  for (const [stemBlock, headPooling, unitEmbeddings] of cases) {
+    test(`the ONNX export computes what tfjs computes (stem block ${stemBlock}, ${headPooling} pooling${unitEmbeddings ? ', unit embeddings' : ''})`, async () => {
       const model = createBackbone(small(stemBlock, headPooling), { seed: 7 });
       const x = tf.randomNormal([5, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
       try {
-        const session = await ort.InferenceSession.create(exportBackboneOnnx(model));
+        const session = await ort.InferenceSession.create(exportBackboneOnnx(model, { unitEmbeddings }));
         const data = x.dataSync() as Float32Array;
         const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', data, [5, 32, 32, 3]) });
         const actual = out[ONNX_OUTPUT].data as Float32Array;
-        const expected = tf.tidy(() => model.apply(x).dataSync() as Float32Array);
+        const expected = tf.tidy(() => {
+          const z = model.apply(x);
+          return (unitEmbeddings ? tf.div(z, tf.norm(z, 2, 1, true)) : z).dataSync() as Float32Array;
+        });
         const scale = Math.max(...expected.map(Math.abs));
         const worst = Math.max(...actual.map((v, i) => Math.abs(v - expected[i])));
         assert.ok(worst <= 1e-4 * scale, `max |ORT - tfjs| = ${worst} of ${scale}`);

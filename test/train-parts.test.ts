@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { tripletLoss } from '../src/train/loss.ts';
+import { DEFAULT_TRIPLET_LOSS, tripletLoss } from '../src/train/loss.ts';
 import { Adam } from '../src/train/adam.ts';
 import { learningRateAt } from '../src/train/trainer.ts';
 import { readTensorFile, writeTensorFile } from '../src/train/tensor-file.ts';
@@ -29,7 +29,7 @@ test('the triplet loss equals the formula, with Euclidean distances and batch no
   const r = rng(7);
   const z = Array.from({ length: 12 }, () => Array.from({ length: 5 }, () => r() * 4));
   for (const [margin, l2] of [[10, 0.01], [0.5, 0], [1, 0.1]]) {
-    const got = tf.tidy(() => tripletLoss(tf.tensor2d(z), { margin, l2 }).dataSync()[0]);
+    const got = tf.tidy(() => tripletLoss(tf.tensor2d(z), { ...DEFAULT_TRIPLET_LOSS, margin, l2 }).dataSync()[0]);
     const want = referenceLoss(z, margin, l2);
     assert.ok(Math.abs(got - want) / Math.abs(want) < 1e-5, `m=${margin} λ=${l2}: ${got} vs ${want}`);
   }
@@ -38,7 +38,7 @@ test('the triplet loss equals the formula, with Euclidean distances and batch no
 test('the triplet loss gradient matches finite differences', () => {
   const r = rng(11);
   const z = Array.from({ length: 6 }, () => Array.from({ length: 3 }, () => r() * 2));
-  const opts = { margin: 1, l2: 0.05 };
+  const opts = { ...DEFAULT_TRIPLET_LOSS, margin: 1, l2: 0.05 };
   const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tripletLoss(x as tf.Tensor2D, opts))(tf.tensor2d(z)).arraySync() as number[][]);
   const h = 1e-6;
   for (let i = 0; i < z.length; i++) {
@@ -51,6 +51,50 @@ test('the triplet loss gradient matches finite differences', () => {
       assert.ok(Math.abs(fd - grad[i][j]) < 1e-3, `∂L/∂z[${i}][${j}]: ${grad[i][j]} vs ${fd}`);
     }
   }
+});
+
+/** InfoNCE in float64 plain JS, written from its definition: each anchor names its neighbor, and each neighbor its anchor. */
+function referenceInfoNce(z: number[][], temperature: number, l2: number): number {
+  const b = z.length / 3;
+  const unit = (v: number[]) => {
+    const r = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    return v.map((x) => x / r);
+  };
+  const [a, n, d] = [z.slice(0, b).map(unit), z.slice(b, 2 * b).map(unit), z.slice(2 * b).map(unit)];
+  const dot = (p: number[], q: number[]) => p.reduce((s, x, i) => s + x * q[i], 0);
+  const crossEntropy = (queries: number[][], candidates: number[][]) =>
+    queries.reduce((sum, q, i) => sum + Math.log(candidates.reduce((s, c) => s + Math.exp(dot(q, c) / temperature), 0)) - dot(q, candidates[i]) / temperature, 0) / b;
+  const frob = (rows: number[][]) => Math.sqrt(rows.flat().reduce((s, v) => s + v * v, 0));
+  return (crossEntropy(a, [...n, ...d]) + crossEntropy(n, [...a, ...d])) / 2 + l2 * (frob(z.slice(0, b)) + frob(z.slice(b, 2 * b)) + frob(z.slice(2 * b)));
+}
+
+test('the InfoNCE objective equals its definition, and its gradient matches finite differences', () => {
+  const r = rng(13);
+  const z = Array.from({ length: 9 }, () => Array.from({ length: 4 }, () => r() * 3));
+  for (const [temperature, l2] of [[0.1, 0], [0.5, 0.01], [2, 0]]) {
+    const opts = { ...DEFAULT_TRIPLET_LOSS, objective: 'infonce' as const, temperature, l2 };
+    const got = tf.tidy(() => tripletLoss(tf.tensor2d(z), opts).dataSync()[0]);
+    const want = referenceInfoNce(z, temperature, l2);
+    assert.ok(Math.abs(got - want) / Math.abs(want) < 1e-5, `τ=${temperature} λ=${l2}: ${got} vs ${want}`);
+  }
+  const opts = { ...DEFAULT_TRIPLET_LOSS, objective: 'infonce' as const, temperature: 0.5, l2: 0.01 };
+  const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tripletLoss(x as tf.Tensor2D, opts))(tf.tensor2d(z)).arraySync() as number[][]);
+  const h = 1e-6;
+  for (let i = 0; i < z.length; i++) {
+    for (let j = 0; j < z[0].length; j++) {
+      const plus = z.map((row) => row.slice());
+      const minus = z.map((row) => row.slice());
+      plus[i][j] += h;
+      minus[i][j] -= h;
+      const fd = (referenceInfoNce(plus, 0.5, 0.01) - referenceInfoNce(minus, 0.5, 0.01)) / (2 * h);
+      assert.ok(Math.abs(fd - grad[i][j]) < 1e-3, `∂L/∂z[${i}][${j}]: ${grad[i][j]} vs ${fd}`);
+    }
+  }
+  // Scaling an embedding leaves the cosine logits, and so the loss without its regulariser, unchanged.
+  const scaled = z.map((row, i) => (i === 4 ? row.map((v) => v * 7) : row));
+  const cosineOnly = { ...opts, temperature: 0.1, l2: 0 };
+  const lossOf = (rows: number[][]) => tf.tidy(() => tripletLoss(tf.tensor2d(rows), cosineOnly).dataSync()[0]);
+  assert.ok(Math.abs(lossOf(scaled) - lossOf(z)) < 1e-5 * lossOf(z), `${lossOf(scaled)} vs ${lossOf(z)}`);
 });
 
 test('Adam follows the PyTorch update rule, and its state restores exactly', () => {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Store } from '../src/store/index.ts';
 import { ingest } from '../src/ingest/index.ts';
 import { openTripletSampling } from '../src/sampling/index.ts';
-import { initBackend, loadModel, createBackbone, tripletLoss, MODEL_FILES } from '../src/train/index.ts';
+import { initBackend, loadModel, createBackbone, tripletLoss, DEFAULT_TRIPLET_LOSS, MODEL_FILES } from '../src/train/index.ts';
 import { readTensorFile } from '../src/train/tensor-file.ts';
 import { DATA_DIR, dataMissing, lastJson, runCli, tempDir, CLI, ROOT } from './helpers.ts';
 import { describeHang, reportFlags } from './hang-report.ts';
@@ -59,7 +59,7 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
       const [b, h, w, c] = batch.shape;
       const x = tf.tensor4d([...batch.anchor, ...batch.neighbor, ...batch.distant], [3 * b, h, w, c]);
       const untrained = createBackbone(trained.card.backbone, { seed: 1 });
-      const lossOf = (m: typeof untrained) => tf.tidy(() => tripletLoss(m.apply(x), { margin: 10, l2: 0 }).dataSync()[0]);
+      const lossOf = (m: typeof untrained) => tf.tidy(() => tripletLoss(m.apply(x), { ...DEFAULT_TRIPLET_LOSS, l2: 0 }).dataSync()[0]);
       const before = lossOf(untrained);
       const after = lossOf(trained.backbone);
       assert.ok(after < before * 0.9, `held-out hinge loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_TEMPORAL_POSITIVES } from '../sampling/index.ts';
 import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
-import { train, TRAIN_DEFAULTS, backboneConfigs, HEAD_POOLINGS, type HeadPooling, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary } from '../train/index.ts';
+import { train, TRAIN_DEFAULTS, TRIPLET_OBJECTIVES, backboneConfigs, HEAD_POOLINGS, type HeadPooling, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary, type TripletObjective } from '../train/index.ts';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
 
@@ -51,7 +51,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--tile-size <px>', 'tile side in pixels (a multiple of 32)', intOption('--tile-size', 32), TRAIN_DEFAULTS.tileSize)
     .option('--bands <list>', '1-based bands, e.g. 4,3,2 (default: all)', intListOption('--bands'))
     .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
-    .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 2 (stream 0 at half the tile resolution) or 4 (the reference, faster)', choice<string>('--stem-block', ['2', '4']), String(TRAIN_DEFAULTS.stemBlock))
+    .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 1 (stream 0 at the tile\'s full resolution, slowest), 2 (half) or 4 (the reference, fastest)', choice<string>('--stem-block', ['1', '2', '4']), String(TRAIN_DEFAULTS.stemBlock))
     .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge; default, as the preset) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS))
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
@@ -66,7 +66,9 @@ export function registerTrainCommand(program: Command): void {
     .option('--normalization <m>', 'zscore|percentile', choice('--normalization', ['zscore', 'percentile']), TRAIN_DEFAULTS.normalization)
     .option('--normalization-scope <s>', 'pooled (one set of statistics for all rasters) | raster (each raster by its own, also at inference; default on a stack of dates, else pooled)', choice('--normalization-scope', ['pooled', 'raster']))
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
-    .option('--margin <m>', 'triplet loss margin m', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
+    .option('--objective <o>', 'margin (Tile2Vec\'s hinge on distances) | infonce (each anchor picks its neighbor among the batch\'s tiles by cosine; unit embeddings)', choice<TripletObjective>('--objective', TRIPLET_OBJECTIVES), TRAIN_DEFAULTS.loss.objective)
+    .option('--margin <m>', 'triplet loss margin m (margin objective)', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
+    .option('--temperature <τ>', 'temperature of the cosine logits (infonce objective)', numberOption('--temperature', 0), TRAIN_DEFAULTS.loss.temperature)
     .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)
     .option('--lr <rate>', 'Adam learning rate (betas 0.5, 0.999 as Tile2Vec)', numberOption('--lr', 0), TRAIN_DEFAULTS.lr)
     .option('--schedule <s>', 'learning-rate schedule: cosine (decay to 0 over the run) | constant', choice('--schedule', ['cosine', 'constant']), TRAIN_DEFAULTS.schedule)
@@ -87,7 +89,7 @@ export function registerTrainCommand(program: Command): void {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
-          loss: { margin: o.margin, l2: o.l2 }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
+          loss: { objective: o.objective, margin: o.margin, l2: o.l2, temperature: o.temperature }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),
       ).finally(bar.stop);

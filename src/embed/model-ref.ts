@@ -2,7 +2,7 @@ import { existsSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { ModelRecord, Store } from '../store/index.ts';
-import { loadModel, readCard, MODEL_FILES, type ModelCard } from '../train/index.ts';
+import { loadModel, readCard, unitEmbeddings, MODEL_FILES, type ModelCard } from '../train/index.ts';
 import { writeFileAtomic } from '../train/tensor-file.ts';
 import { exportBackboneOnnx } from './onnx/export-backbone.ts';
 
@@ -50,7 +50,7 @@ export function onnxMetadata(card: ModelCard): Record<string, string> {
 export function exportModelOnnx(dir: string, out: string): { path: string; bytes: number; card: ModelCard } {
   const { backbone, card } = loadModel(dir);
   try {
-    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec });
+    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec, unitEmbeddings: unitEmbeddings(card.training?.loss) });
     writeFileAtomic(out, [bytes]);
     return { path: resolve(out), bytes: bytes.length, card };
   } finally {

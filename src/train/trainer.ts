@@ -7,7 +7,7 @@ import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
 import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling } from './model/index.ts';
-import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from './loss.ts';
+import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
 import { createStepEngine, type StepEngine, type TrainingEngineName } from './step-engine.ts';
@@ -157,7 +157,9 @@ function checkOptions(o: TrainOptions): void {
   positiveInt(o.checkpointEvery, '--checkpoint-every');
   if (!(o.lr > 0)) throw new UserError(`--lr must be > 0, got ${o.lr}`);
   if (!LEARNING_RATE_SCHEDULES.includes(o.schedule)) throw new UserError(`--schedule must be one of ${LEARNING_RATE_SCHEDULES.join(', ')}, got '${o.schedule}'`);
+  if (!TRIPLET_OBJECTIVES.includes(o.loss.objective)) throw new UserError(`--objective must be one of ${TRIPLET_OBJECTIVES.join(', ')}, got '${o.loss.objective}'`);
   if (!(o.loss.margin >= 0)) throw new UserError(`--margin must be >= 0, got ${o.loss.margin}`);
+  if (!(o.loss.temperature > 0)) throw new UserError(`--temperature must be > 0, got ${o.loss.temperature}`);
   if (!(o.loss.l2 >= 0)) throw new UserError(`--l2 must be >= 0, got ${o.loss.l2}`);
 }
 
@@ -245,7 +247,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
 
     // The artifacts: weights with their normalization, the card, the loss curve; then the store's record.
     saveWeights(resolve(dir, MODEL_FILES.weights), model, sampling.normalization);
-    writeFileAtomic(resolve(dir, MODEL_FILES.lossCurve), [Buffer.from(lossCurveSvg(state.losses, `${options.name}: Tile2Vec triplet loss`))]);
+    writeFileAtomic(resolve(dir, MODEL_FILES.lossCurve), [Buffer.from(lossCurveSvg(state.losses, `${options.name}: ${options.loss.objective === 'infonce' ? 'InfoNCE' : 'Tile2Vec triplet'} loss`))]);
     const tenth = Math.max(1, Math.floor(state.losses.length / 10));
     const metrics = {
       steps: state.step,

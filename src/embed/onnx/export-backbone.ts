@@ -116,7 +116,7 @@ export class BackboneEmitter {
     if (copies * layer.bands !== layer.repeatedChannels) {
       h = this.g.op('Slice', [h, this.g.ints('stem.start', [0]), this.g.ints('stem.end', [layer.repeatedChannels]), this.g.ints('stem.axes', [1])], {}, 'stem.slice');
     }
-    return this.g.op('SpaceToDepth', [h], { blocksize: layer.block }, 'stem.s2d');
+    return layer.block === 1 ? h : this.g.op('SpaceToDepth', [h], { blocksize: layer.block }, 'stem.s2d');
   }
 
   block(layer: ReversibleBlock, streams: string[]): string[] {
@@ -142,7 +142,7 @@ export class BackboneEmitter {
     return ys;
   }
 
-  backbone(model: RevBiFPN, input: string): string {
+  backbone(model: RevBiFPN, input: string, output = ONNX_OUTPUT): string {
     let streams = [this.stem(model.stem, input)];
     for (const unit of model.body) {
       if (unit instanceof ReversibleBlock) streams = this.block(unit, streams);
@@ -159,7 +159,14 @@ export class BackboneEmitter {
       const finer = this.conv(project, this.g.op('GlobalAveragePool', [levels[h]], {}, `head.pool${h}`));
       pooled = this.g.op('Add', [pooled, finer], {}, `head.pool${h}.sum`);
     });
-    return this.g.op('Flatten', [pooled], { axis: 1 }, ONNX_OUTPUT);
+    return this.g.op('Flatten', [pooled], { axis: 1 }, output);
+  }
+
+  /** z / sqrt(Σz² + ε), the same ε as the training loss, so a zero embedding stays finite. */
+  unit(z: string, output = ONNX_OUTPUT): string {
+    const squares = this.g.op('ReduceSum', [this.g.op('Mul', [z, z], {}, 'unit.square'), this.g.ints('unit.axes', [1])], { keepdims: 1 }, 'unit.sum');
+    const norm = this.g.op('Sqrt', [this.g.op('Add', [squares, this.g.weight('unit.epsilon', Float32Array.of(1e-12), [])], {}, 'unit.eps')], {}, 'unit.norm');
+    return this.g.op('Div', [z, norm], {}, output);
   }
 }
 
@@ -167,6 +174,8 @@ export interface OnnxExportOptions {
   /** Key/value pairs stored as ONNX metadata_props (the model card's normalization and bands go here). */
   metadata?: Record<string, string>;
   producerVersion?: string;
+  /** Emit unit-length embeddings (models trained on cosine similarity), so that the store's L2 search ranks by angle. */
+  unitEmbeddings?: boolean;
 }
 
 /** Serialises the backbone's inference graph as an ONNX model: NHWC tiles in, embeddings out. */
@@ -181,7 +190,8 @@ export function exportBackboneOnnx(model: RevBiFPN, options: OnnxExportOptions =
   const g = new GraphBuilder();
   const input = g.input(ONNX_INPUT, ['batch', tileSize, tileSize, bands]);
   const nchw = g.op('Transpose', [input], { perm: [0, 3, 1, 2] }, 'nchw');
-  const output = new BackboneEmitter(g, values).backbone(model, nchw);
+  const emitter = new BackboneEmitter(g, values);
+  const output = options.unitEmbeddings ? emitter.unit(emitter.backbone(model, nchw, 'head.flatten')) : emitter.backbone(model, nchw);
   g.output(output, ['batch', dim]);
   return g.encode({
     opset: EXPORT_OPSET,

@@ -10,8 +10,8 @@
 export const STREAM_COUNT = 4;
 /** Coarsest stream runs at tile / 32 with the default stem; tiles must divide evenly. */
 export const TILE_MULTIPLE = 32;
-/** Stem blocks on offer: space-to-depth x4 (the reference) or x2, which keeps twice the resolution in stream 0. */
-export const STEM_BLOCKS = [2, 4] as const;
+/** Stem blocks on offer: space-to-depth x4 (the reference), x2, or x1: stream 0 at the tile's full resolution. */
+export const STEM_BLOCKS = [1, 2, 4] as const;
 /** Cards written before the stem block was configurable used x4. */
 export const DEFAULT_STEM_BLOCK = 4;
 /**
@@ -195,9 +195,10 @@ export function streamWidths(config: BackboneConfig): number[] {
   return [stemChannels * config.stemBlock * config.stemBlock, ...config.widths.slice(1)];
 }
 
-/** Channels after repeating bands, before space-to-depth. */
+/** Channels after repeating bands, before space-to-depth; even at stem block 1, since blocks split channels in halves. */
 export function stemRepeatedChannels(config: BackboneConfig): number {
-  return Math.max(config.widths[0] / (config.stemBlock * config.stemBlock), config.bands);
+  const channels = Math.max(config.widths[0] / (config.stemBlock * config.stemBlock), config.bands);
+  return config.stemBlock === 1 ? channels + (channels % 2) : channels;
 }
 
 /** Spatial edge of stream h. */
