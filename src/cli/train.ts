@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_TEMPORAL_POSITIVES } from '../sampling/index.ts';
 import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
-import { train, TRAIN_DEFAULTS, TRIPLET_OBJECTIVES, backboneConfigs, HEAD_POOLINGS, type HeadPooling, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary, type TripletObjective } from '../train/index.ts';
+import { train, defaultL2, DEFAULT_TRIPLET_LOSS, TRAIN_DEFAULTS, TRIPLET_OBJECTIVES, backboneConfigs, HEAD_POOLINGS, type HeadPooling, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary, type TripletObjective } from '../train/index.ts';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
 
@@ -69,7 +69,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--objective <o>', 'margin (Tile2Vec\'s hinge on distances) | infonce (each anchor picks its neighbor among the batch\'s tiles by cosine; unit embeddings)', choice<TripletObjective>('--objective', TRIPLET_OBJECTIVES), TRAIN_DEFAULTS.loss.objective)
     .option('--margin <m>', 'triplet loss margin m (margin objective)', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
     .option('--temperature <τ>', 'temperature of the cosine logits (infonce objective)', numberOption('--temperature', 0), TRAIN_DEFAULTS.loss.temperature)
-    .option('--l2 <λ>', 'embedding-norm regulariser λ', numberOption('--l2', 0), TRAIN_DEFAULTS.loss.l2)
+    .option('--l2 <λ>', `embedding-norm regulariser λ (default ${DEFAULT_TRIPLET_LOSS.l2} with the margin objective, 0 with infonce)`, numberOption('--l2', 0))
     .option('--lr <rate>', 'Adam learning rate (betas 0.5, 0.999 as Tile2Vec)', numberOption('--lr', 0), TRAIN_DEFAULTS.lr)
     .option('--schedule <s>', 'learning-rate schedule: cosine (decay to 0 over the run) | constant', choice('--schedule', ['cosine', 'constant']), TRAIN_DEFAULTS.schedule)
     .option('--seed <n>', 'seed for weights and sampling', intOption('--seed', 0), TRAIN_DEFAULTS.seed)
@@ -89,7 +89,7 @@ export function registerTrainCommand(program: Command): void {
           backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
-          loss: { objective: o.objective, margin: o.margin, l2: o.l2, temperature: o.temperature }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
+          loss: { objective: o.objective, margin: o.margin, l2: o.l2 ?? defaultL2(o.objective), temperature: o.temperature }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,
           out: o.out ?? resolve(config.modelsDir, name), resume: Boolean(o.resume), checkpointEvery: o.checkpointEvery,
         }, bar.update),
       ).finally(bar.stop);

@@ -21,6 +21,14 @@ export interface TripletLossOptions {
 /** Tile2Vec's defaults for CPU-sized runs; the reference NAIP run used m = 10, λ = 0.01 at z = 512. */
 export const DEFAULT_TRIPLET_LOSS: TripletLossOptions = { objective: 'margin', margin: 10, l2: 0.01, temperature: 0.1 };
 
+/**
+ * The regulariser's weight when none is given: the hinge needs it to keep distances bounded; cosine logits do not
+ * see the norm, so InfoNCE runs without it.
+ */
+export function defaultL2(objective: TripletObjective): number {
+  return objective === 'infonce' ? 0 : DEFAULT_TRIPLET_LOSS.l2;
+}
+
 /** Whether a model trained with this loss (as its card records it) compares embeddings by direction, so inference emits unit vectors. */
 export function unitEmbeddings(loss: unknown): boolean {
   return (loss as Partial<TripletLossOptions> | undefined)?.objective === 'infonce';
