@@ -2,7 +2,7 @@ import { existsSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { ModelRecord, Store } from '../store/index.ts';
-import { loadModel, readCard, unitEmbeddings, MODEL_FILES, type ModelCard } from '../train/index.ts';
+import { loadModel, readCard, MODEL_FILES, type ModelCard } from '../train/index.ts';
 import { writeFileAtomic } from '../train/tensor-file.ts';
 import { exportBackboneOnnx } from './onnx/export-backbone.ts';
 
@@ -42,6 +42,7 @@ export function onnxMetadata(card: ModelCard): Record<string, string> {
     'tilevec.normalization': JSON.stringify(card.normalization),
     'tilevec.tileSize': String(card.tileSize),
     'tilevec.dim': String(card.dim),
+    'tilevec.distance': card.embedding?.distance ?? 'l2',
     'tilevec.layout': 'NHWC float32, normalised',
   };
 }
@@ -50,7 +51,7 @@ export function onnxMetadata(card: ModelCard): Record<string, string> {
 export function exportModelOnnx(dir: string, out: string): { path: string; bytes: number; card: ModelCard } {
   const { backbone, card } = loadModel(dir);
   try {
-    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec, unitEmbeddings: unitEmbeddings(card.training?.loss) });
+    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec, unitEmbeddings: card.embedding?.unitLength === true });
     writeFileAtomic(out, [bytes]);
     return { path: resolve(out), bytes: bytes.length, card };
   } finally {

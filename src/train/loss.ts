@@ -29,9 +29,9 @@ export function defaultL2(objective: TripletObjective): number {
   return objective === 'infonce' ? 0 : DEFAULT_TRIPLET_LOSS.l2;
 }
 
-/** Whether a model trained with this loss (as its card records it) compares embeddings by direction, so inference emits unit vectors. */
-export function unitEmbeddings(loss: unknown): boolean {
-  return (loss as Partial<TripletLossOptions> | undefined)?.objective === 'infonce';
+/** Whether a model trained with this loss compares embeddings by direction, so inference emits unit vectors. */
+export function unitEmbeddings(loss: TripletLossOptions): boolean {
+  return loss.objective === 'infonce';
 }
 
 // Keeps the gradient of sqrt finite when two embeddings coincide; far below float32 resolution of real distances.

@@ -28,6 +28,8 @@ export interface ModelCard {
   normalization: Normalization;
   tileSize: number;
   dim: number;
+  /** How embeddings compare: unit length (trained on cosine similarity, so L2 search ranks by angle) or as they come. Absent on cards before InfoNCE. */
+  embedding?: { unitLength: boolean; distance: 'cosine' | 'l2' };
   training: Record<string, unknown>;
   rasters: { id: number; uri: string; contentHash: string }[];
   metrics: Record<string, unknown>;

@@ -7,7 +7,7 @@ import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
 import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling } from './model/index.ts';
-import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, type TripletLossOptions } from './loss.ts';
+import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
 import { createStepEngine, type StepEngine, type TrainingEngineName } from './step-engine.ts';
@@ -269,6 +269,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       normalization: sampling.normalization,
       tileSize: config.tileSize,
       dim: config.dim,
+      embedding: unitEmbeddings(options.loss) ? { unitLength: true, distance: 'cosine' } : { unitLength: false, distance: 'l2' },
       training: {
         sampling: sampling.params,
         loss: options.loss,
