@@ -325,6 +325,15 @@ export class Store {
     await this.engine.exec('analyze embeddings');
   }
 
+  /** Drops the model's HNSW index before a big load (ensureEmbeddingIndex builds it again); true if there was one. */
+  async dropEmbeddingIndex(model: Pick<ModelRecord, 'id'>): Promise<boolean> {
+    const name = embeddingIndexName(model.id);
+    const [row] = await this.engine.query<{ n: number }>(`select count(*)::int as n from pg_indexes where indexname = $1`, [name]);
+    if (row.n === 0) return false;
+    await this.engine.exec(`drop index if exists ${name}`);
+    return true;
+  }
+
   async embedding(modelId: number, tileId: number): Promise<Float32Array> {
     const rows = await this.engine.query<{ v: string }>('select embedding::text as v from embeddings where model_id = $1 and tile_id = $2', [modelId, tileId]);
     if (!rows[0]) throw new NotFoundError(`tile ${tileId} has no embedding for model ${modelId}`);
