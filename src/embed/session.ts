@@ -60,7 +60,8 @@ export class EmbeddingSession {
     } catch {
       // Decided after ORT has had its say: a file that is no model at all is reported as such.
     }
-    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), { workerData: { onnx, threads: opts.threads ?? availableParallelism() } });
+    // execArgv: [] spares the worker the parent's loaders (tsx): it is plain JS.
+    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), { execArgv: [], workerData: { onnx, threads: opts.threads ?? availableParallelism() } });
     const ready = await new Promise<{ ready: boolean; error?: string; input?: string; output?: string }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
