@@ -108,7 +108,7 @@ describe('embed on real tiles', { skip: dataMissing() }, () => {
   after(() => tmp.cleanup());
 
   for (const [engine, open, skip] of engines) {
-    test(`${engine}: pipelined vectors equal the sequential path; a failed write resumes to the full table; the index is built once`, async (t) => {
+    test(`${engine}: pipelined vectors equal the sequential path; a failed write resumes to the full table; the index is built once, after a big load`, async (t) => {
       const why = await skip();
       if (why) return t.skip(why);
       const { db, drop } = await open();
@@ -153,6 +153,22 @@ describe('embed on real tiles', { skip: dataMissing() }, () => {
         for (const [id, v] of sequential) assert.deepEqual(stored.get(id), v, `tile ${id}`);
         const [{ n }] = await store.engine.query<{ n: number }>('select count(*)::int as n from pg_indexes where indexname = $1', [embeddingIndexName(model.id)]);
         assert.equal(n, 1);
+
+        // A load bigger than what is indexed drops the index first and builds it again after; a small top-up keeps it.
+        const drops: boolean[] = [];
+        const drop = store.dropEmbeddingIndex.bind(store);
+        store.dropEmbeddingIndex = async (m) => {
+          const dropped = await drop(m);
+          drops.push(dropped);
+          return dropped;
+        };
+        await store.engine.query('delete from embeddings where model_id = $1 and tile_id <> all($2::bigint[])', [model.id, tiles.slice(0, 100).map((x) => x.id)]);
+        await embed(store, { model: modelDir, batch: 64, rasterIds: [1] });
+        await store.engine.query('delete from embeddings where model_id = $1 and tile_id = any($2::bigint[])', [model.id, tiles.slice(0, 10).map((x) => x.id)]);
+        await embed(store, { model: modelDir, batch: 64, rasterIds: [1] });
+        assert.deepEqual(drops, [true]);
+        const [{ n: after }] = await store.engine.query<{ n: number }>('select count(*)::int as n from pg_indexes where indexname = $1', [embeddingIndexName(model.id)]);
+        assert.equal(after, 1);
       } finally {
         await store.close();
         await drop();
