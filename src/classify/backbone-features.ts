@@ -1,4 +1,4 @@
-import { EmbeddingSession, exportBackboneOnnx, onnxMetadata, readBatch } from '../embed/index.ts';
+import { EmbeddingSession, embedTiles, exportBackboneOnnx, onnxMetadata, readBatch } from '../embed/index.ts';
 import { IngestRasterSource, statsOfRaster, TripletDataset, type Normalization } from '../sampling/index.ts';
 import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { createBackbone, readCard } from '../train/index.ts';
@@ -24,15 +24,15 @@ export function randomBackboneFeatures(store: Store, model: Pick<ModelRecord, 'a
     }
     const session = await EmbeddingSession.create(onnx, { source: `random-initialised ${card.name}` });
     try {
-      return await embedTiles(store, session, card.normalization, tiles);
+      return await embedTilesOfRasters(store, session, card.normalization, tiles);
     } finally {
       await session.release();
     }
   };
 }
 
-/** Runs tiles through a session raster by raster, in batches; rows come back in the order of `tiles`. */
-async function embedTiles(store: Store, session: EmbeddingSession, normalization: Normalization, tiles: TileRecord[]): Promise<Float32Array[]> {
+/** Runs tiles through a session raster by raster, in batches read ahead; rows come back in the order of `tiles`. */
+async function embedTilesOfRasters(store: Store, session: EmbeddingSession, normalization: Normalization, tiles: TileRecord[]): Promise<Float32Array[]> {
   const { dim } = session.info;
   const out = new Array<Float32Array>(tiles.length);
   const byRaster = new Map<number, { t: TileRecord; i: number }[]>();
@@ -45,11 +45,11 @@ async function embedTiles(store: Store, session: EmbeddingSession, normalization
     const source = await IngestRasterSource.open(raster);
     const dataset = new TripletDataset([source], normalization, [statsOfRaster(raster)]);
     try {
-      for (let k = 0; k < members.length; k += BATCH) {
-        const batch = members.slice(k, k + BATCH);
-        const vectors = await session.embed(await readBatch(dataset, rasterId, batch.map(({ t }) => t)), batch.length);
-        batch.forEach(({ i }, j) => (out[i] = vectors.slice(j * dim, (j + 1) * dim)));
-      }
+      await embedTiles(session, members, {
+        batch: BATCH,
+        read: (batch) => readBatch(dataset, rasterId, batch.map(({ t }) => t)),
+        write: async (batch, vectors) => batch.forEach(({ i }, j) => (out[i] = vectors.slice(j * dim, (j + 1) * dim))),
+      });
     } finally {
       await source.close();
     }

@@ -3,6 +3,7 @@ import { logger } from '../log.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { IDENTITY, IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
+import { embedTiles } from './embed-tiles.ts';
 import { EmbeddingSession } from './session.ts';
 
 export interface EmbedOptions {
@@ -47,8 +48,8 @@ export function checkRasterFitsModel(raster: RasterRecord, model: { name: string
 
 /**
  * Embeds every catalog tile that has no vector for the model yet: windows are read and normalised as the model
- * card says, run through ONNX Runtime, and upserted batch by batch, so an interrupted run resumes where it stopped.
- * Finishes by building the model's HNSW index if it is missing.
+ * card says, run through ONNX Runtime, and upserted batch by batch (reads, inference and writes overlapping), so an
+ * interrupted run resumes where it stopped. Finishes by building the model's HNSW index if it is missing.
  */
 export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: (p: EmbedProgress) => void): Promise<EmbedSummary> {
   const batchSize = opts.batch ?? 64;
@@ -63,28 +64,36 @@ export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: 
     const rasters = opts.rasterIds ? await Promise.all(opts.rasterIds.map((id) => store.raster(id))) : await store.listRasters();
     for (const raster of rasters) checkRasterFitsModel(raster, card);
     const done = await store.embeddedTileIds(record.id);
-    for (const raster of rasters) {
+    const plans = await Promise.all(rasters.map(async (raster) => {
       const all = await store.tilesOfRaster(raster.id);
-      const todo = all.filter((t) => !done.has(t.id));
-      alreadyDone += all.length - todo.length;
+      return { raster, todo: all.filter((t) => !done.has(t.id)), already: all.length };
+    }));
+    const todoTotal = plans.reduce((n, p) => n + p.todo.length, 0);
+    // Maintaining an HNSW graph row by row costs far more per vector than one build after the load, so a load at
+    // least as big as what is already indexed drops the index and rebuilds it at the end; a small top-up keeps it,
+    // and with it fast searches meanwhile.
+    if (todoTotal > 0 && todoTotal >= done.size && (await store.dropEmbeddingIndex(record))) {
+      logger().info({ model: record.name, indexed: done.size, toEmbed: todoTotal }, 'dropped the HNSW index for the load; it is rebuilt at the end');
+    }
+    for (const { raster, todo, already } of plans) {
+      alreadyDone += already - todo.length;
       if (todo.length === 0) continue;
       const source = await IngestRasterSource.open(raster);
       const dataset = new TripletDataset([source], card.normalization, [statsOfRaster(raster)]);
       try {
         const rasterStart = performance.now();
-        let pending = readBatch(dataset, raster.id, todo.slice(0, batchSize));
-        for (let i = 0; i < todo.length; i += batchSize) {
-          const tiles = todo.slice(i, i + batchSize);
-          const input = await pending;
-          // Read the next batch while this one runs through the model.
-          if (i + batchSize < todo.length) pending = readBatch(dataset, raster.id, todo.slice(i + batchSize, i + 2 * batchSize));
-          const vectors = await session.embed(input, tiles.length);
-          await store.upsertEmbeddings(record, tiles.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * card.dim, (k + 1) * card.dim) })));
-          embedded += tiles.length;
-          logger().debug({ rasterId: raster.id, tiles: embedded }, 'embedded batch');
-          const doneHere = i + tiles.length;
-          onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
-        }
+        let doneHere = 0;
+        await embedTiles(session, todo, {
+          batch: batchSize,
+          read: (tiles) => readBatch(dataset, raster.id, tiles),
+          write: (tiles, vectors) => store.upsertEmbeddings(record, tiles.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * card.dim, (k + 1) * card.dim) }))),
+          onWritten: (tiles) => {
+            embedded += tiles.length;
+            doneHere += tiles.length;
+            logger().debug({ rasterId: raster.id, tiles: embedded }, 'embedded batch');
+            onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
+          },
+        });
       } finally {
         await source.close();
       }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError, errorMessage } from '../errors.ts';
 import { logger } from '../log.ts';
-import { EmbeddingSession, checkRasterFitsModel, ensureModelOnnx, readBatch, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
+import { EmbeddingSession, checkRasterFitsModel, embedTiles, ensureModelOnnx, readBatch, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
 import { ingest } from '../ingest/index.ts';
 import { IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import type { Store } from '../store/index.ts';
@@ -114,12 +114,12 @@ async function embedUnit(store: Store, { model, session }: LoadedModel, unit: Em
   const source = await IngestRasterSource.open(raster);
   try {
     const dataset = new TripletDataset([source], model.card.normalization, [statsOfRaster(raster)]);
-    for (let i = 0; i < tiles.length; i += unit.batch) {
-      const batch = tiles.slice(i, i + unit.batch);
-      const vectors = await session.embed(await readBatch(dataset, raster.id, batch), batch.length);
-      const dim = model.card.dim;
-      await store.upsertEmbeddings(model.record, batch.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * dim, (k + 1) * dim) })));
-    }
+    const dim = model.card.dim;
+    await embedTiles(session, tiles, {
+      batch: unit.batch,
+      read: (batch) => readBatch(dataset, raster.id, batch),
+      write: (batch, vectors) => store.upsertEmbeddings(model.record, batch.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * dim, (k + 1) * dim) }))),
+    });
   } finally {
     await source.close();
   }

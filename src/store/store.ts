@@ -29,11 +29,15 @@ function bboxOverlaps(first: number): string {
   return `box(point(min_lon, min_lat), point(max_lon, max_lat)) && box(point($${first}, $${first + 1}), point($${first + 2}, $${first + 3}))`;
 }
 
+/**
+ * pgvector's text form of a vector. Nine significant digits are exact for the float4 that pgvector stores (it parses
+ * with strtof), and are cheaper to print and to parse than the up to 17 that String() writes for a double.
+ */
 export function vectorLiteral(v: ArrayLike<number>): string {
   const parts: string[] = new Array(v.length);
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) throw new UserError(`vector component ${i} is not a finite number`);
-    parts[i] = String(v[i]);
+    parts[i] = v[i].toPrecision(9);
   }
   return `[${parts.join(',')}]`;
 }
@@ -323,6 +327,15 @@ export class Store {
        where model_id = ${Math.trunc(model.id)}`,
     );
     await this.engine.exec('analyze embeddings');
+  }
+
+  /** Drops the model's HNSW index before a big load (ensureEmbeddingIndex builds it again); true if there was one. */
+  async dropEmbeddingIndex(model: Pick<ModelRecord, 'id'>): Promise<boolean> {
+    const name = embeddingIndexName(model.id);
+    const [row] = await this.engine.query<{ n: number }>(`select count(*)::int as n from pg_indexes where indexname = $1`, [name]);
+    if (row.n === 0) return false;
+    await this.engine.exec(`drop index if exists ${name}`);
+    return true;
   }
 
   async embedding(modelId: number, tileId: number): Promise<Float32Array> {
