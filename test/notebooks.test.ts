@@ -71,7 +71,7 @@ const EXPECTED: Record<string, { tag: string; mime: string; check?: (shown: stri
     } },
   ],
   '02-training.ipynb': [
-    { tag: 'loss-curve', mime: 'image/svg+xml', check: (svg) => assert.ok(svg.includes('>notebook-tiny: Tile2Vec triplet loss</text>') && svg.includes('step (1..24)'), svg.slice(0, 600)) },
+    { tag: 'loss-curve', mime: 'image/svg+xml', check: (svg) => assert.ok(svg.includes('>notebook-tiny: InfoNCE loss</text>') && svg.includes('step (1..24)'), svg.slice(0, 600)) },
     { tag: 'model-card', mime: 'text/html', check: (html) => {
       const card = Object.fromEntries(parseTable(html).rows.map((r) => [r.field, r.value]));
       assert.equal(card.name, 'notebook-tiny');
