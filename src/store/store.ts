@@ -331,10 +331,9 @@ export class Store {
 
   /** Drops the model's HNSW index before a big load (ensureEmbeddingIndex builds it again); true if there was one. */
   async dropEmbeddingIndex(model: Pick<ModelRecord, 'id'>): Promise<boolean> {
-    const name = embeddingIndexName(model.id);
-    const [row] = await this.engine.query<{ n: number }>(`select count(*)::int as n from pg_indexes where indexname = $1`, [name]);
+    const [row] = await this.engine.query<{ n: number }>(`select count(*)::int as n from pg_indexes where indexname = $1`, [embeddingIndexName(model.id)]);
     if (row.n === 0) return false;
-    await this.engine.exec(`drop index if exists ${name}`);
+    await this.engine.exec(`drop index if exists ${embeddingIndexName(model.id)}`);
     return true;
   }
 
