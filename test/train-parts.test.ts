@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_TRIPLET_LOSS, tripletLoss } from '../src/train/loss.ts';
+import { DEFAULT_TRIPLET_LOSS, tripletLoss, type TripletLossOptions } from '../src/train/loss.ts';
 import { Adam } from '../src/train/adam.ts';
 import { learningRateAt } from '../src/train/trainer.ts';
 import { readTensorFile, writeTensorFile } from '../src/train/tensor-file.ts';
@@ -35,10 +35,8 @@ test('the triplet loss equals the formula, with Euclidean distances and batch no
   }
 });
 
-test('the triplet loss gradient matches finite differences', () => {
-  const r = rng(11);
-  const z = Array.from({ length: 6 }, () => Array.from({ length: 3 }, () => r() * 2));
-  const opts = { ...DEFAULT_TRIPLET_LOSS, margin: 1, l2: 0.05 };
+/** tfjs's gradient of the loss against central finite differences of the float64 reference. */
+function assertGradientMatchesReference(z: number[][], opts: TripletLossOptions, reference: (rows: number[][]) => number): void {
   const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tripletLoss(x as tf.Tensor2D, opts))(tf.tensor2d(z)).arraySync() as number[][]);
   const h = 1e-6;
   for (let i = 0; i < z.length; i++) {
@@ -47,10 +45,17 @@ test('the triplet loss gradient matches finite differences', () => {
       const minus = z.map((row) => row.slice());
       plus[i][j] += h;
       minus[i][j] -= h;
-      const fd = (referenceLoss(plus, opts.margin, opts.l2) - referenceLoss(minus, opts.margin, opts.l2)) / (2 * h);
+      const fd = (reference(plus) - reference(minus)) / (2 * h);
       assert.ok(Math.abs(fd - grad[i][j]) < 1e-3, `∂L/∂z[${i}][${j}]: ${grad[i][j]} vs ${fd}`);
     }
   }
+}
+
+test('the triplet loss gradient matches finite differences', () => {
+  const r = rng(11);
+  const z = Array.from({ length: 6 }, () => Array.from({ length: 3 }, () => r() * 2));
+  const opts = { ...DEFAULT_TRIPLET_LOSS, margin: 1, l2: 0.05 };
+  assertGradientMatchesReference(z, opts, (rows) => referenceLoss(rows, opts.margin, opts.l2));
 });
 
 /** InfoNCE in float64 plain JS, written from its definition: each anchor names its neighbor, and each neighbor its anchor. */
@@ -78,18 +83,7 @@ test('the InfoNCE objective equals its definition, and its gradient matches fini
     assert.ok(Math.abs(got - want) / Math.abs(want) < 1e-5, `τ=${temperature} λ=${l2}: ${got} vs ${want}`);
   }
   const opts = { ...DEFAULT_TRIPLET_LOSS, objective: 'infonce' as const, temperature: 0.5, l2: 0.01 };
-  const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tripletLoss(x as tf.Tensor2D, opts))(tf.tensor2d(z)).arraySync() as number[][]);
-  const h = 1e-6;
-  for (let i = 0; i < z.length; i++) {
-    for (let j = 0; j < z[0].length; j++) {
-      const plus = z.map((row) => row.slice());
-      const minus = z.map((row) => row.slice());
-      plus[i][j] += h;
-      minus[i][j] -= h;
-      const fd = (referenceInfoNce(plus, 0.5, 0.01) - referenceInfoNce(minus, 0.5, 0.01)) / (2 * h);
-      assert.ok(Math.abs(fd - grad[i][j]) < 1e-3, `∂L/∂z[${i}][${j}]: ${grad[i][j]} vs ${fd}`);
-    }
-  }
+  assertGradientMatchesReference(z, opts, (rows) => referenceInfoNce(rows, opts.temperature, opts.l2));
   // Scaling an embedding leaves the cosine logits, and so the loss without its regulariser, unchanged.
   const scaled = z.map((row, i) => (i === 4 ? row.map((v) => v * 7) : row));
   const cosineOnly = { ...opts, temperature: 0.1, l2: 0 };
