@@ -2,7 +2,7 @@ import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 import { IDENTITY, IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
-import { ensureModelOnnx, readOnnx, resolveModel } from './model-ref.ts';
+import { ensureModelOnnx, readOnnx, resolveModel, type ResolvedModel } from './model-ref.ts';
 import { embedTiles } from './embed-tiles.ts';
 import { EmbeddingSession } from './session.ts';
 
@@ -78,31 +78,48 @@ export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: 
     for (const { raster, todo, already } of plans) {
       alreadyDone += already - todo.length;
       if (todo.length === 0) continue;
-      const source = await IngestRasterSource.open(raster);
-      const dataset = new TripletDataset([source], card.normalization, [statsOfRaster(raster)]);
-      try {
-        const rasterStart = performance.now();
-        let doneHere = 0;
-        await embedTiles(session, todo, {
-          batch: batchSize,
-          read: (tiles) => readBatch(dataset, raster.id, tiles),
-          write: (tiles, vectors) => store.upsertEmbeddings(record, tiles.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * card.dim, (k + 1) * card.dim) }))),
-          onWritten: (tiles) => {
-            embedded += tiles.length;
-            doneHere += tiles.length;
-            logger().debug({ rasterId: raster.id, tiles: embedded }, 'embedded batch');
-            onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
-          },
-        });
-      } finally {
-        await source.close();
-      }
+      const rasterStart = performance.now();
+      let doneHere = 0;
+      await embedRasterTiles(store, session, { record, card }, raster, todo, batchSize, (tiles) => {
+        embedded += tiles.length;
+        doneHere += tiles.length;
+        logger().debug({ rasterId: raster.id, tiles: embedded }, 'embedded batch');
+        onProgress?.({ rasterId: raster.id, done: doneHere, total: todo.length, tilesPerSecond: doneHere / ((performance.now() - rasterStart) / 1000) });
+      });
     }
     await store.ensureEmbeddingIndex(record);
     const seconds = (performance.now() - started) / 1000;
     return { model: record.name, modelId: record.id, rasters: rasters.length, tilesEmbedded: embedded, tilesAlreadyDone: alreadyDone, seconds, tilesPerSecond: embedded / seconds };
   } finally {
     await session.release();
+  }
+}
+
+/**
+ * Embeds tiles of one raster and upserts their vectors, reads, inference and writes overlapping (`embedTiles`);
+ * `onWritten` hears of each batch once its rows are stored. `embed` and the queue worker both run this.
+ */
+export async function embedRasterTiles(
+  store: Store,
+  session: EmbeddingSession,
+  model: Pick<ResolvedModel, 'record' | 'card'>,
+  raster: RasterRecord,
+  tiles: TileRecord[],
+  batch: number,
+  onWritten?: (tiles: TileRecord[]) => void,
+): Promise<void> {
+  const source = await IngestRasterSource.open(raster);
+  try {
+    const dataset = new TripletDataset([source], model.card.normalization, [statsOfRaster(raster)]);
+    const { dim } = model.card;
+    await embedTiles(session, tiles, {
+      batch,
+      read: (batch) => readBatch(dataset, raster.id, batch),
+      write: (batch, vectors) => store.upsertEmbeddings(model.record, batch.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * dim, (k + 1) * dim) }))),
+      onWritten,
+    });
+  } finally {
+    await source.close();
   }
 }
 

@@ -2,9 +2,8 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError, errorMessage } from '../errors.ts';
 import { logger } from '../log.ts';
-import { EmbeddingSession, checkRasterFitsModel, embedTiles, ensureModelOnnx, readBatch, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
+import { EmbeddingSession, checkRasterFitsModel, embedRasterTiles, ensureModelOnnx, readOnnx, resolveModel, type ResolvedModel } from '../embed/index.ts';
 import { ingest } from '../ingest/index.ts';
-import { IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import type { Store } from '../store/index.ts';
 import type { FetchedJob, JobQueue } from './queue.ts';
 import { SessionCache } from './session-cache.ts';
@@ -111,17 +110,6 @@ async function embedUnit(store: Store, { model, session }: LoadedModel, unit: Em
   const raster = await store.raster(unit.rasterId);
   checkRasterFitsModel(raster, model.card);
   const tiles = await store.tilesOfRasterInRange(unit.rasterId, unit.firstTileId, unit.lastTileId);
-  const source = await IngestRasterSource.open(raster);
-  try {
-    const dataset = new TripletDataset([source], model.card.normalization, [statsOfRaster(raster)]);
-    const dim = model.card.dim;
-    await embedTiles(session, tiles, {
-      batch: unit.batch,
-      read: (batch) => readBatch(dataset, raster.id, batch),
-      write: (batch, vectors) => store.upsertEmbeddings(model.record, batch.map((t, k) => ({ tileId: t.id, vector: vectors.subarray(k * dim, (k + 1) * dim) }))),
-    });
-  } finally {
-    await source.close();
-  }
+  await embedRasterTiles(store, session, model, raster, tiles, unit.batch);
   return { model: unit.model, rasterId: unit.rasterId, tiles: tiles.length };
 }
