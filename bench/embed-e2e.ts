@@ -7,23 +7,22 @@
  *
  *   node --import tsx bench/embed-e2e.ts [--db /tmp/tilevec-e2e/db | postgres://...] [--model-dir /tmp/tilevec-e2e/model] [--threads 2] [--batch 64] [--rounds 3]
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { ingest } from '../src/ingest/index.ts';
 import { EmbeddingSession, embed, ensureModelOnnx, readOnnx } from '../src/embed/index.ts';
-import { normalizationFromStats } from '../src/sampling/index.ts';
 import { Store } from '../src/store/index.ts';
-import { createBackbone, initBackend, MODEL_FILES, resolveBackboneConfig, saveWeights, type ModelCard } from '../src/train/index.ts';
-import { writeCard } from '../src/train/model-dir.ts';
+import { initBackend, MODEL_FILES } from '../src/train/index.ts';
+import { makeModelDir } from '../test/model-fixtures.ts';
 
 const { values } = parseArgs({
   options: {
     /** An embedded database directory or a postgres:// URL; the demo stack is ingested into it once. */
     db: { type: 'string', default: '/tmp/tilevec-e2e/db' },
     'model-dir': { type: 'string', default: '/tmp/tilevec-e2e/model' },
-    data: { type: 'string', default: '/work/shared/data/naip-northdakota' },
+    data: { type: 'string', default: resolve(import.meta.dirname, '../../shared/data/naip-northdakota') },
     threads: { type: 'string', default: '2' },
     batch: { type: 'string', default: '64' },
     rounds: { type: 'string', default: '3' },
@@ -40,6 +39,10 @@ const cpuSeconds = () => {
   return (u.user + u.system) / 1e6;
 };
 
+if (!existsSync(values.data)) {
+  console.log(`skipped: the demo NAIP stack is not at ${values.data} (see ../shared/data/README.md)`);
+  process.exit(0);
+}
 await initBackend('cpu');
 const store = await Store.open(values.db);
 if ((await store.listRasters()).length === 0) {
@@ -47,19 +50,7 @@ if ((await store.listRasters()).length === 0) {
   await ingest(store, files, { tileSize: 32 });
 }
 if (!existsSync(join(modelDir, MODEL_FILES.card))) {
-  const raster = (await store.listRasters())[0];
-  const bands = [1, 2, 3, 4];
-  const normalization = normalizationFromStats([{ id: raster.id, label: raster.uri, bandStats: raster.bandStats }], bands, 'percentile', 'pooled');
-  const model = createBackbone(resolveBackboneConfig('tiny', { tileSize: 32, bands: 4, extraLayers: 1, dim: 128 }), { seed: 1 });
-  mkdirSync(modelDir, { recursive: true });
-  saveWeights(join(modelDir, MODEL_FILES.weights), model, normalization);
-  const card: ModelCard = {
-    format: 'tilevec-model-card/1', name: 'bench-e2e', backbone: model.config, bands, normalization, tileSize: 32, dim: 128, training: {},
-    rasters: [{ id: raster.id, uri: raster.uri, contentHash: raster.contentHash }], metrics: {}, seed: 1, versions: { tilevec: 'bench' },
-    wallSeconds: 0, createdAt: new Date().toISOString(),
-  };
-  writeCard(modelDir, card);
-  model.dispose();
+  await makeModelDir(store, modelDir, 'bench-e2e', (await store.listRasters())[0].id, [1, 2, 3, 4], 'pooled', { extraLayers: 1, dim: 128 });
 }
 const tiles = [...(await store.tileCounts()).values()].reduce((a, b) => a + b, 0);
 
