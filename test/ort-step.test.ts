@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam, DEFAULT_ADAM } from '../src/train/adam.ts';
 import { DEFAULT_TRIPLET_LOSS, tripletLoss, type TripletLossOptions } from '../src/train/loss.ts';
 import {
-  BatchStatsRecorder, createBackbone, createGradientFunction, siloCount, type BackboneConfig, type HeadPooling, type RevBiFPN,
+  BatchStatsRecorder, createBackbone, createGradientFunction, siloCount, type BackboneConfig, type HeadPooling, type Projector, type RevBiFPN,
 } from '../src/train/model/index.ts';
 import { OrtTrainingStep, type BatchShape } from '../src/train/ort-step/index.ts';
 
@@ -19,19 +19,20 @@ const TRIPLETS = 2;
 const INFONCE: TripletLossOptions = { ...DEFAULT_TRIPLET_LOSS, objective: 'infonce', temperature: 0.5, l2: 0.01 };
 
 /** Tile 32 and 4 silos, narrow enough for the cpu backend to be the oracle in test time. */
-function smallConfig(bands: number, stemWidth: number, stemBlock = 4, headPooling: HeadPooling = 'coarsest'): Partial<BackboneConfig> {
-  return { tileSize: 32, bands, stemBlock, headPooling, widths: [stemWidth, 8, 8, 8], extraLayers: 1, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16 };
+function smallConfig(bands: number, stemWidth: number, stemBlock = 4, headPooling: HeadPooling = 'coarsest', projector: Projector = 'none'): Partial<BackboneConfig> {
+  return { tileSize: 32, bands, stemBlock, headPooling, projector, widths: [stemWidth, 8, 8, 8], extraLayers: 1, blocksPerLayer: 1, neckWidths: [8, 8, 8, 16], dim: 16 };
 }
 
 /**
  * Stem cases: bands repeated exactly, repeated then cut (2 bands → 3 channels: Tile then Slice), the x2 stem with the
- * pyramid head, and the full-resolution stem under the InfoNCE objective.
+ * pyramid head, the full-resolution stem under the InfoNCE objective, and the training-only MLP projector.
  */
 const CASES = [
-  { bands: 1, stemWidth: 16, stemBlock: 4, headPooling: 'coarsest' as const, loss: LOSS },
-  { bands: 2, stemWidth: 48, stemBlock: 4, headPooling: 'coarsest' as const, loss: LOSS },
-  { bands: 2, stemWidth: 8, stemBlock: 2, headPooling: 'pyramid' as const, loss: LOSS },
-  { bands: 3, stemWidth: 4, stemBlock: 1, headPooling: 'coarsest' as const, loss: INFONCE },
+  { bands: 1, stemWidth: 16, stemBlock: 4, headPooling: 'coarsest' as const, projector: 'none' as const, loss: LOSS },
+  { bands: 2, stemWidth: 48, stemBlock: 4, headPooling: 'coarsest' as const, projector: 'none' as const, loss: LOSS },
+  { bands: 2, stemWidth: 8, stemBlock: 2, headPooling: 'pyramid' as const, projector: 'none' as const, loss: LOSS },
+  { bands: 3, stemWidth: 4, stemBlock: 1, headPooling: 'coarsest' as const, projector: 'none' as const, loss: INFONCE },
+  { bands: 2, stemWidth: 8, stemBlock: 2, headPooling: 'coarsest' as const, projector: 'mlp' as const, loss: INFONCE },
 ];
 
 function tiles(model: RevBiFPN, seed: number): { x: tf.Tensor4D; data: Float32Array; shape: BatchShape } {
@@ -96,10 +97,10 @@ function maxRelativeDifference(actual: Map<string, Float32Array>, expected: Map<
 const valuesOf = (store: RevBiFPN['params'], names: string[]) => new Map(names.map((n) => [n, store.get(n).dataSync() as Float32Array]));
 const dataOf = (tensors: Map<string, { data: Float32Array }>) => new Map([...tensors].map(([n, t]) => [n, t.data]));
 
-for (const { bands, stemWidth, stemBlock, headPooling, loss } of CASES) {
-  describe(`ORT training step, ${bands} band(s), tile 32, 4 silos, stem x${stemBlock}, ${headPooling} pooling, ${loss.objective} loss`, () => {
+for (const { bands, stemWidth, stemBlock, headPooling, projector, loss } of CASES) {
+  describe(`ORT training step, ${bands} band(s), tile 32, 4 silos, stem x${stemBlock}, ${headPooling} pooling, projector ${projector}, ${loss.objective} loss`, () => {
     test('loss and every gradient match the tfjs reversible engine', async (t) => {
-      const model = createBackbone(smallConfig(bands, stemWidth, stemBlock, headPooling), { seed: 3 });
+      const model = createBackbone(smallConfig(bands, stemWidth, stemBlock, headPooling, projector), { seed: 3 });
       assert.equal(siloCount(model.config), 4);
       const { x, data, shape } = tiles(model, 5);
       const ort = await OrtTrainingStep.create(model, { lossOptions: loss, threads: 2 });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_HEAD_POOLING, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
+import { DEFAULT_HEAD_POOLING, DEFAULT_PROJECTOR, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
 import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedTensor } from './tensor-file.ts';
 import { makeDirectory } from '../paths.ts';
@@ -69,9 +69,9 @@ export function loadTensorsInto(model: RevBiFPN, tensors: Map<string, NamedTenso
   });
 }
 
-/** Models trained before the stem block and head pooling were configurable used x4 and the coarsest level, unrecorded. */
+/** Models trained before the stem block, head pooling and projector were configurable used x4, the coarsest level and none, unrecorded. */
 function withArchitectureDefaults(config: BackboneConfig): BackboneConfig {
-  return { ...config, stemBlock: config.stemBlock ?? DEFAULT_STEM_BLOCK, headPooling: config.headPooling ?? DEFAULT_HEAD_POOLING };
+  return { ...config, stemBlock: config.stemBlock ?? DEFAULT_STEM_BLOCK, headPooling: config.headPooling ?? DEFAULT_HEAD_POOLING, projector: config.projector ?? DEFAULT_PROJECTOR };
 }
 
 export function writeCard(dir: string, card: ModelCard): void {

@@ -6,7 +6,7 @@ import { logger } from '../log.ts';
 import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling } from './model/index.ts';
+import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector } from './model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
@@ -30,6 +30,8 @@ export interface TrainOptions {
   depth?: number;
   /** What the embedding pools (default: the preset's, the coarsest level). */
   headPooling?: HeadPooling;
+  /** What the loss sees: the embedding (`none`) or a training-only projection of it (`mlp`); default TRAIN_DEFAULTS. */
+  projector?: Projector;
   /** Space-to-depth factor of the stem (default TRAIN_DEFAULTS.stemBlock; the presets' reference stem is x4). */
   stemBlock?: number;
   /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
@@ -70,6 +72,7 @@ export const TRAIN_DEFAULTS = {
   // No space-to-depth (the reference folds 4x4): stream 0 at the tile's full resolution sees the structure a coarser
   // stem folds away (NAIP across dates recall@10: x4 0.124, x2 0.156, x1 0.191 with the hinge; README, Embedding quality).
   stemBlock: 1,
+  projector: 'none' as Projector,
   triplets: 2000,
   epochs: 1,
   batch: 16,
@@ -201,6 +204,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
       stemBlock: options.stemBlock ?? TRAIN_DEFAULTS.stemBlock,
       ...(options.headPooling !== undefined ? { headPooling: options.headPooling } : {}),
+      projector: options.projector ?? TRAIN_DEFAULTS.projector,
     });
   } catch (err) {
     await sampling.close();

@@ -8,7 +8,7 @@ import {
   type BackboneConfig,
   type BackbonePresetName,
 } from './config.ts';
-import { Conv2D, Layer, MBConv, type LayerDescription } from './layers.ts';
+import { Conv2D, ConvBN, Layer, MBConv, type LayerDescription } from './layers.ts';
 import { BatchStatsRecorder, ParamStore, type ForwardContext } from './params.ts';
 import { ReversibleBlock, RevSilo, Stem, type ReversibleLayer } from './reversible.ts';
 
@@ -24,6 +24,8 @@ export class EmbeddingHead extends Layer {
   readonly project: Conv2D;
   /** Projections of the pooled finer levels 0..2 (`pyramid` pooling only). */
   readonly pyramid: Conv2D[] = [];
+  /** What training feeds the loss instead of the embedding (`mlp` projector only; never exported). */
+  readonly projector: [ConvBN, Conv2D] | null = null;
 
   constructor(name: string, readonly config: BackboneConfig) {
     super(name);
@@ -60,11 +62,15 @@ export class EmbeddingHead extends Layer {
     if (config.headPooling === 'pyramid') {
       for (let h = 0; h + 1 < STREAM_COUNT; h++) this.pyramid.push(new Conv2D(`${name}.pool${h}.project`, neckWidths[h], config.dim, 1, 1, false));
     }
+    if (config.projector === 'mlp') {
+      const hidden = new ConvBN(`${name}.projector0`, new Conv2D(`${name}.projector0.conv`, config.dim, config.dim, 1, 1, false), config.dim, 'hardSwish', bn);
+      this.projector = [hidden, new Conv2D(`${name}.projector1`, config.dim, config.dim, 1, 1, true)];
+    }
   }
 
   /** Execution order: necks, then merges fine to coarse, then the projections. */
   override sublayers(): Layer[] {
-    return [...this.neck, ...this.merge, this.project, ...this.pyramid];
+    return [...this.neck, ...this.merge, this.project, ...this.pyramid, ...(this.projector ?? [])];
   }
 
   call(streams: tf.Tensor4D[], ctx: ForwardContext): tf.Tensor2D {
@@ -76,8 +82,17 @@ export class EmbeddingHead extends Layer {
     return (finer.length === 0 ? embedding : tf.addN([embedding, ...finer])) as tf.Tensor2D;
   }
 
+  /** What the training loss sees: the embedding, or its projection where the head has a projector. */
+  trainingOutput(streams: tf.Tensor4D[], ctx: ForwardContext): tf.Tensor2D {
+    const embedding = this.call(streams, ctx);
+    if (!this.projector) return embedding;
+    const [hidden, out] = this.projector;
+    const dim = this.config.dim;
+    return tf.reshape(out.call(hidden.call(tf.reshape(embedding, [-1, 1, 1, dim]) as tf.Tensor4D, ctx)), [-1, dim]) as tf.Tensor2D;
+  }
+
   getConfig() {
-    return { streams: STREAM_COUNT, dim: this.config.dim, pooling: 'globalAverage', levels: this.config.headPooling };
+    return { streams: STREAM_COUNT, dim: this.config.dim, pooling: 'globalAverage', levels: this.config.headPooling, projector: this.config.projector };
   }
 }
 

@@ -22,6 +22,15 @@ export const HEAD_POOLINGS = ['coarsest', 'pyramid'] as const;
 export type HeadPooling = (typeof HEAD_POOLINGS)[number];
 /** Cards written before the head pooling was configurable pooled the coarsest level. */
 export const DEFAULT_HEAD_POOLING: HeadPooling = 'coarsest';
+/**
+ * What the training loss sees: `none`, the embedding itself; `mlp`, the embedding through a two-layer projector
+ * (1x1 ConvBN + hard-swish, then a 1x1 conv back to dim) that only training uses, as SimCLR does: the loss's
+ * invariances then shape the projector's output, and the embedding keeps more of what the tile holds.
+ */
+export const PROJECTORS = ['none', 'mlp'] as const;
+export type Projector = (typeof PROJECTORS)[number];
+/** Cards written before the projector was configurable trained on the embedding itself. */
+export const DEFAULT_PROJECTOR: Projector = 'none';
 
 export interface BackboneConfig {
   /** Preset name this config was resolved from (informational). */
@@ -55,6 +64,8 @@ export interface BackboneConfig {
   /** Embedding width produced by the final 1x1 conv + global average pool. */
   dim: number;
   headPooling: HeadPooling;
+  /** What the training loss sees (the exported embedding never includes the projector). */
+  projector: Projector;
   /** PyTorch convention: weight of the new batch statistic in the running average. */
   batchNormMomentum: number;
   batchNormEpsilon: number;
@@ -67,6 +78,7 @@ export type BackbonePresetName = 'tiny' | 's0';
 const referenceStreams = {
   stemBlock: DEFAULT_STEM_BLOCK,
   headPooling: DEFAULT_HEAD_POOLING,
+  projector: DEFAULT_PROJECTOR,
   expandRatios: [1, 1, 2, 2],
   seRatios: [0.25, 0.25, 0.125, 0],
   blockKernels: [3, 5, 5, 5],
@@ -168,6 +180,9 @@ export function validateBackboneConfig(config: BackboneConfig): BackboneConfig {
   if (!isPositiveInt(config.dim)) problems.push(`dim must be an integer >= 1, got ${config.dim}`);
   if (!(HEAD_POOLINGS as readonly string[]).includes(config.headPooling)) {
     problems.push(`headPooling must be one of ${HEAD_POOLINGS.join(', ')}, got ${config.headPooling}`);
+  }
+  if (!(PROJECTORS as readonly string[]).includes(config.projector)) {
+    problems.push(`projector must be one of ${PROJECTORS.join(', ')}, got ${config.projector}`);
   }
   if (!(config.batchNormMomentum > 0 && config.batchNormMomentum <= 1)) {
     problems.push(`batchNormMomentum must be in (0, 1], got ${config.batchNormMomentum}`);

@@ -1,7 +1,9 @@
 export {
   DEFAULT_HEAD_POOLING,
+  DEFAULT_PROJECTOR,
   DEFAULT_STEM_BLOCK,
   HEAD_POOLINGS,
+  PROJECTORS,
   STEM_BLOCKS,
   STREAM_COUNT,
   TILE_MULTIPLE,
@@ -15,6 +17,7 @@ export {
   validateBackboneConfig,
   type BackboneConfig,
   type HeadPooling,
+  type Projector,
   type BackbonePresetName,
 } from './config.ts';
 export { BatchStatsRecorder, ParamStore, type BatchStats, type ForwardContext, type Initializer, type ParamSpec } from './params.ts';

@@ -60,7 +60,7 @@ function conventionalGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tenso
   const names = model.params.trainableNames();
   const ctx: ForwardContext = { training: true, recorder };
   const { value, grads } = tf.engine().gradients(
-    () => loss(model.head.call(model.forwardStreams(x, ctx), ctx)),
+    () => loss(model.head.trainingOutput(model.forwardStreams(x, ctx), ctx)),
     names.map((n) => model.params.get(n)),
     undefined,
     true,
@@ -110,7 +110,7 @@ function reversibleGradients(model: RevBiFPN, loss: EmbeddingLoss, x: tf.Tensor4
   const headNames = trainableNames(model, model.head.weightNames());
   const head = tf.tidy(() => {
     const { value, grads } = tf.engine().gradients(
-      () => loss(model.head.call(streams, record)),
+      () => loss(model.head.trainingOutput(streams, record)),
       [...streams, ...headNames.map((n) => model.params.get(n))],
       undefined,
       true,

@@ -1,5 +1,5 @@
 import { ReversibleBlock, RevSilo, type EmbeddingHead, type ReversibleLayer } from '../model/index.ts';
-import { must, type LayerGradients, type Traced } from './layer-gradients.ts';
+import { chain, must, type LayerGradients, type Traced } from './layer-gradients.ts';
 import type { Ops, Value } from './ops.ts';
 
 /** A unit's reconstructed inputs and, when asked for, their gradients. */
@@ -149,6 +149,18 @@ export class BackboneGradients {
       },
     };
   }
+}
+
+/** The head's training-only projector after the embedding, as EmbeddingHead.trainingOutput; the identity without one. */
+export function projectorGradients(ops: Ops, layers: LayerGradients, head: EmbeddingHead, embeddings: Value): Traced {
+  if (!head.projector) return { y: embeddings, back: (dy) => dy };
+  const [n, dim] = embeddings.shape;
+  const [hidden, out] = head.projector;
+  const traced = chain(ops.reshape(embeddings, [n, dim, 1, 1]), [(v) => layers.convBN(hidden, v, true), (v) => layers.conv(out, v)]);
+  return {
+    y: ops.reshape(traced.y, [n, dim], 'projected'),
+    back: (dy) => ops.reshape(must(traced.back(ops.reshape(dy, [n, dim, 1, 1]), true)), [n, dim]),
+  };
 }
 
 function replaceStream(streams: Value[], stream: number, replacement: Value): Value[] {

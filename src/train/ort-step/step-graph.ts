@@ -3,9 +3,9 @@ import { GraphBuilder } from '../../embed/onnx/graph-builder.ts';
 import type { AdamOptions } from '../adam.ts';
 import type { TripletLossOptions } from '../loss.ts';
 import { streamWidths, type RevBiFPN } from '../model/index.ts';
-import { BackboneGradients } from './backbone-gradients.ts';
+import { BackboneGradients, projectorGradients } from './backbone-gradients.ts';
 import { GraphWeights } from './graph-weights.ts';
-import { LayerGradients } from './layer-gradients.ts';
+import { LayerGradients, must } from './layer-gradients.ts';
 import { tripletLossWithGradient } from './loss-graph.ts';
 import { Ops, type Value } from './ops.ts';
 import { adamUpdate, runningStatsUpdate } from './optimizer-graph.ts';
@@ -78,8 +78,9 @@ export function buildStepGraph(model: RevBiFPN, options: StepGraphOptions): Step
   for (const unit of model.body) streams = backbone.forward(unit, streams);
 
   const head = backbone.head(model.head, streams);
-  const { loss, dEmbeddings } = tripletLossWithGradient(ops, head.embeddings, options.loss);
-  let dStreams = head.back(dEmbeddings);
+  const projected = projectorGradients(ops, layers, model.head, head.embeddings);
+  const { loss, dEmbeddings } = tripletLossWithGradient(ops, projected.y, options.loss);
+  let dStreams = head.back(must(projected.back(dEmbeddings, true)));
 
   // Backward from the body's final streams only; each unit's inputs are rebuilt by its inverse.
   for (let u = model.body.length - 1; u >= 0; u--) {
