@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium, type Browser } from 'playwright-core';
@@ -10,6 +11,7 @@ import { seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures
 import { tempDir } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'explorer-test-token';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** A flat PNG: map tiles of raster r in one colour, so the screenshot shows the imagery layer without real rasters. */
@@ -21,7 +23,7 @@ function flat(size: number, rgb: [number, number, number]): Buffer {
 
 type Doc = { document: { querySelectorAll(s: string): Iterable<{ complete: boolean; naturalWidth: number; src: string }>; body: { dataset: Record<string, string> } } };
 
-describe('the explorer in headless Chromium: imagery, date picker, click, marks and re-rank', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
+describe('the explorer in headless Chromium: imagery, date picker, click, marks, re-rank, export and label set', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
   let store: Store;
   let world: SyntheticWorld;
   let server: RunningServer;
@@ -33,7 +35,7 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks 
     store = await Store.open('memory://');
     world = await seedSynthetic(store, { rasters: 2, side: 5 });
     server = await startServer({
-      store, config: testConfig(),
+      store, config: testConfig({ token: TOKEN }),
       renderThumbnail: async (t) => flat(32, [(t.id * 67) % 256, (t.id * 131) % 256, 90]),
       renderMapTile: async (rasterId) => {
         mapTileRequests.push(rasterId);
@@ -89,6 +91,24 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks 
     assert.deepEqual(reranked, expected.features.map((f) => f.id));
     assert.match(await page.textContent('#results-title') ?? '', /rocchio/);
     await page.screenshot({ path: join(shots.path, '3-reranked.png') });
+
+    // What was found leaves as a GeoJSON download of the listed tiles, in rank order.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-geojson')]);
+    assert.equal(download.suggestedFilename(), 'found-tiles.geojson');
+    const exported = JSON.parse(await readFile((await download.path())!, 'utf8')) as { features: { id: number }[] };
+    assert.deepEqual(exported.features.map((f) => f.id), reranked);
+
+    // The marks (the query tile counts as a ✓) become a label set: refused without the token, saved with it.
+    await page.fill('#labelset-name', 'explorer-marks');
+    await page.click('#labelset-save');
+    await page.waitForSelector('#status.error');
+    assert.match(await page.textContent('#status') ?? '', /Bearer/);
+    await page.fill('#labelset-token', TOKEN);
+    await page.click('#labelset-save');
+    await page.waitForFunction(() => /saved label set/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent));
+    const set = await store.labelSet('explorer-marks');
+    const labels = await store.labelsOf(set.id);
+    assert.deepEqual(labels.map((l) => [l.tileId, l.classId]).sort((a, b) => a[0] - b[0]), [[ids[12], 1], [listed[0], 1], [listed[1], 0]].sort((a, b) => a[0] - b[0]));
 
     // The date picker switches the imagery to the other raster.
     const before = mapTileRequests.length;

@@ -12,6 +12,7 @@ import type { ChipEmbedding } from '../embed/index.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { rasterRoutes } from './raster-routes.ts';
 import { changeRoutes } from './change.ts';
+import { foundTileRoutes } from './found-tiles.ts';
 import type { Resampling } from './map-tiles.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
@@ -118,6 +119,7 @@ export function createApp(deps: ServeDeps): ServeApp {
     ...classifyRoutes(deps),
     ...rasterRoutes(deps, queries),
     ...changeRoutes(schemas, queries),
+    ...foundTileRoutes(deps, queries),
     {
       method: 'get', path: '/metrics', tag: 'ops', summary: 'Prometheus metrics, with latency histograms per route', example: '/metrics',
       responses: { 200: { description: 'metrics', type: 'text/plain' } },

@@ -55,7 +55,7 @@ const featureCollectionSchema = { $ref: '#/components/schemas/TileFeatureCollect
 export const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { description: PROBLEM_TEXT[c], type: 'application/problem+json' }]));
 const PROBLEM_TEXT: Record<number, string> = {
   400: 'invalid request', 401: 'missing or wrong bearer token', 403: 'admin routes are disabled (no serve.token)',
-  404: 'no such tile, raster, model or embedding', 413: 'body too large', 415: 'unsupported content type',
+  404: 'no such tile, raster, model or embedding', 409: 'a label set of that name exists', 413: 'body too large', 415: 'unsupported content type',
   422: 'a well-formed request this data cannot answer (e.g. rasters that are not dates of one place)',
   501: 'not available in this deployment', 503: 'not ready, or the query timed out',
 };

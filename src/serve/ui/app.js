@@ -20,6 +20,7 @@ let imagery = null;
 let currentRaster = null;
 let rasters = [];
 let lastQuery = null;
+let lastResult = null;
 const marks = new Map(); // tile id -> 'positive' | 'negative'
 let bboxFilter = null;
 let bboxRect = null;
@@ -166,6 +167,43 @@ async function rerank() {
   }
 }
 
+/** The shown results as a file download: GeoJSON, or GeoParquet with their embeddings. */
+async function exportResults(format) {
+  if (!lastResult?.features.length) return setStatus('no results to export', true);
+  const body = { tileIds: lastResult.features.map((f) => f.id), format, model: lastResult.model };
+  try {
+    const res = await fetch('/v1/tiles/export', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).detail || `${res.status} ${res.statusText}`);
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(await res.blob());
+    link.download = format === 'geojson' ? 'found-tiles.geojson' : 'found-tiles.parquet';
+    link.click();
+    URL.revokeObjectURL(link.href);
+    setStatus(`exported ${body.tileIds.length} tiles as ${format}`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+/** The ✓ and ✗ marks as a two-class label set for `tilevec classify train` (a write: it needs the token). */
+async function saveLabelSet() {
+  const positives = [...marks].filter(([, m]) => m === 'positive').map(([id]) => id);
+  const negatives = [...marks].filter(([, m]) => m === 'negative').map(([id]) => id);
+  const name = $('labelset-name').value.trim();
+  if (!name) return setStatus('name the label set', true);
+  if (!positives.length) return setStatus('mark at least one result ✓', true);
+  try {
+    const saved = await api('/v1/label-sets', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${$('labelset-token').value}` },
+      body: JSON.stringify({ name, positives, negatives }),
+    });
+    setStatus(`saved label set '${saved.name}' (${positives.length}✓ ${negatives.length}✗): ${saved.train}`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
 async function runAnalogy() {
   const ids = ['a', 'b', 'c'].map((n) => Number($(`analogy-${n}`).value));
   if (!ids.every((id) => Number.isInteger(id) && id > 0)) return setStatus('pick three tiles for a, b and c', true);
@@ -227,6 +265,7 @@ function showResults(title, queryFeatures, result) {
     item.addEventListener('click', () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() }));
     list.append(item);
   });
+  lastResult = result;
   $('feedback').hidden = result.features.length === 0;
   setStatus(result.features.length ? `${result.features.length} results` : 'no results');
 }
@@ -253,6 +292,9 @@ for (const button of document.querySelectorAll('[data-pick]')) {
 }
 $('analogy-run').addEventListener('click', runAnalogy);
 $('rerank').addEventListener('click', rerank);
+$('export-geojson').addEventListener('click', () => exportResults('geojson'));
+$('export-geoparquet').addEventListener('click', () => exportResults('geoparquet'));
+$('labelset-save').addEventListener('click', saveLabelSet);
 $('raster').addEventListener('change', () => {
   showRaster(rasters.find((r) => String(r.id) === $('raster').value) ?? null);
   footprints.clearLayers();
