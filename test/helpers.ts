@@ -1,3 +1,4 @@
+import { describe, test } from 'node:test';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -164,4 +165,20 @@ export function lzwBomb(codes: number): Uint8Array {
   }
   if (bits > 0) out.push((acc * 2 ** (8 - bits)) & 0xff);
   return new Uint8Array(out);
+}
+
+/** Where a store for one engine's suite lives, and how to remove it afterwards. */
+export type EngineDb = { db: string; cleanup: () => Promise<void> | void };
+
+/** Runs `suite` on embedded PGlite, then on a fresh database of the PostgreSQL server (skipped where there is none). */
+export function onBothEngines(suite: (engine: string, open: () => Promise<EngineDb>) => void): void {
+  suite('PGlite', async () => ({ db: 'memory://', cleanup: () => {} }));
+  describe('on the PostgreSQL server', async () => {
+    const skip = await serverSkip();
+    if (skip) return void test('server engine', { skip }, () => {});
+    suite('PostgreSQL', async () => {
+      const { url, drop } = await freshServerDb();
+      return { db: url, cleanup: drop };
+    });
+  });
 }

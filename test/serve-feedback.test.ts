@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { LogisticRegression } from '../src/classify/index.ts';
 import { Store } from '../src/store/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
-import { freshServerDb, serverSkip } from './helpers.ts';
+import { onBothEngines } from './helpers.ts';
 import { ROCCHIO_GAMMA } from '../src/serve/feedback.ts';
 import { bruteForce, rng, seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
 
@@ -115,12 +115,4 @@ function suite(engine: string, open: () => Promise<{ db: string; cleanup: () => 
   });
 }
 
-suite('PGlite', async () => ({ db: 'memory://', cleanup: () => {} }));
-describe('on the PostgreSQL server', async () => {
-  const skip = await serverSkip();
-  if (skip) return void test('server engine', { skip }, () => {});
-  suite('PostgreSQL', async () => {
-    const { url, drop } = await freshServerDb();
-    return { db: url, cleanup: drop };
-  });
-});
+onBothEngines(suite);

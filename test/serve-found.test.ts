@@ -4,7 +4,7 @@ import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { trainClassifier } from '../src/classify/index.ts';
 import { Store } from '../src/store/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
-import { freshServerDb, serverSkip, tempDir } from './helpers.ts';
+import { onBothEngines, tempDir } from './helpers.ts';
 import { seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
 
 const TOKEN = 'found-tiles-token';
@@ -138,12 +138,4 @@ function suite(engine: string, open: () => Promise<{ db: string; cleanup: () => 
   });
 }
 
-suite('PGlite', async () => ({ db: 'memory://', cleanup: () => {} }));
-describe('on the PostgreSQL server', async () => {
-  const skip = await serverSkip();
-  if (skip) return void test('server engine', { skip }, () => {});
-  suite('PostgreSQL', async () => {
-    const { url, drop } = await freshServerDb();
-    return { db: url, cleanup: drop };
-  });
-});
+onBothEngines(suite);
