@@ -117,7 +117,7 @@ describe('metrics, PCA, majority', () => {
 
 test('a class map of 250,000 tiles (past where spreading them into Math.min overflowed the stack)', () => {
   const [cols, rows, size, stride] = [500, 500, 32, 16];
-  const raster = { ...utmRaster('big.tif', 8100, 8100, size, stride), id: 1, ingestedAt: '', acquiredOn: null, acquiredFrom: null };
+  const raster = { ...utmRaster('big.tif', 8100, 8100, size, stride), id: 1, ingestedAt: '', acquiredOn: null, acquiredFrom: null, overview: 0 };
   // The grid starts at the second column and row: the map's origin is the first tile's, not the raster's.
   const tiles = Array.from({ length: cols * rows }, (_, i) => ({ id: i + 1, x: (1 + (i % cols)) * stride, y: (1 + Math.floor(i / cols)) * stride }));
   const predictions = tiles.map((t) => ({ tileId: t.id, classId: t.id % 3, className: '', probability: 1 }));

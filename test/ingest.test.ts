@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join, relative } from 'node:path';
 import { writeArrayBuffer } from 'geotiff';
 import { Store, type TileRecord } from '../src/store/index.ts';
-import { ingest, openRaster, tileGrid, signedArea, type IngestSummary } from '../src/ingest/index.ts';
+import { ingest, openRaster, openStoredRaster, tileGrid, signedArea, type IngestSummary } from '../src/ingest/index.ts';
 import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
 import { DATA_DIR, GDAL_PY, ROOT, dataMissing, gdalMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 
@@ -27,12 +27,15 @@ const NAIP = join(DATA_DIR, 'naip-northdakota/m_4709963_se_14_1_20090818.tif');
 const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
 const NC = join(DATA_DIR, 'northcarolina-sentinel2/s2b_l1c_20181013_B01-B08_stack.tif');
 const ORBVIEW = join(DATA_DIR, 'misc/orbview3_orbetello_4band_4m.tif');
+const OLINDA = join(DATA_DIR, 'misc/L7_ETMs_olinda_brazil.tif');
 
 interface Reference {
   path: string;
   width: number;
   height: number;
   bands: number;
+  /** Overviews below the level read. */
+  overviews: number;
   nodata: number | null;
   geotransform: number[];
   corners: Record<'ul' | 'll' | 'lr' | 'ur', [number, number]> | null;
@@ -50,7 +53,7 @@ function windowsFor(w: number, h: number): [number, number, number, number][] {
   ];
 }
 
-function gdalReference(files: { path: string; windows?: number[][]; stats?: boolean }[]): Reference[] {
+function gdalReference(files: { path: string; overview?: number; windows?: number[][]; stats?: boolean }[]): Reference[] {
   const out = execFileSync(GDAL_PY, [join(ROOT, 'test/fixtures/gdal_reference.py')], { input: JSON.stringify({ files }), maxBuffer: 64 << 20 });
   return JSON.parse(out.toString());
 }
@@ -230,6 +233,104 @@ describe('ingest into the catalog', { skip: dataMissing() }, () => {
     const t = (await store.tilesOfRaster(nc.id))[0];
     assert.ok(signedArea(t.footprint.coordinates[0]) > 0);
     assert.ok(t.bbox[0] <= t.centerLon && t.centerLon <= t.bbox[2] && t.bbox[1] <= t.centerLat && t.centerLat <= t.bbox[3]);
+  });
+});
+
+describe('overviews: a coarser level of the same file, read and catalogued as GDAL reads it', { skip: dataMissing() || gdalMissing() }, () => {
+  // Landsat 7 over Olinda has four overviews (175, 88, 44 and 22 px across), the NAIP quarter quad one.
+  const levels: [string, number][] = [[OLINDA, 1], [OLINDA, 2], [OLINDA, 3], [OLINDA, 4], [NAIP, 1]];
+
+  test("each level has GDAL's size, geotransform, footprint and samples", async () => {
+    // Every pixel of each level, and a window that straddles blocks.
+    const sizes = gdalReference(levels.map(([path, overview]) => ({ path, overview })));
+    const windows = sizes.map((r) => [[0, 0, r.width, r.height], [3, 5, 17, 9]]);
+    const refs = gdalReference(levels.map(([path, overview], k) => ({ path, overview, windows: windows[k] })));
+    const [olinda, naip] = gdalReference([{ path: OLINDA }, { path: NAIP }]);
+    for (const [k, [path, overview]] of levels.entries()) {
+      const ref = refs[k];
+      const r = await openRaster(path, { overview, cacheBytes: 0 });
+      const name = `${relative(DATA_DIR, path)} overview ${overview}`;
+      try {
+        assert.equal(r.overview, overview);
+        assert.equal(r.overviewCount, (path === OLINDA ? olinda : naip).overviews, name);
+        assert.deepEqual([r.width, r.height, r.bandCount, r.nodata], [ref.width, ref.height, ref.bands, ref.nodata], name);
+        r.geotransform.forEach((v, i) => assert.ok(Math.abs(v - ref.geotransform[i]) <= 1e-9 * Math.max(1, Math.abs(v)), `${name}: geotransform[${i}] ${v} vs ${ref.geotransform[i]}`));
+        for (const [i, [x, y, w, h]] of windows[k].entries()) {
+          assert.equal(sampleHash((await r.readWindow({ x, y, w, h })).data), ref.windows[i].sha256, `${name}: window ${i}`);
+        }
+        const ring = r.footprint().coordinates[0];
+        for (const [corner, [lon, lat]] of Object.entries(ref.corners!)) {
+          assert.ok(Math.min(...ring.map(([x, y]) => Math.hypot(x - lon, y - lat))) < 1e-6, `${name}: ${corner} corner`);
+        }
+      } finally {
+        await r.close();
+      }
+    }
+  });
+
+  test('a level the file lacks, or a bad level, is one clear error', async () => {
+    await assert.rejects(openRaster(OLINDA, { overview: 5 }), /^UserError: --overview 5 does not exist: the file has 4 overview\(s\), 1 to 4$/);
+    await assert.rejects(openRaster(ZION, { overview: 1 }), /--overview 1 does not exist: the file has no overviews/);
+    for (const bad of [-1, 1.5, Number.NaN]) await assert.rejects(openRaster(OLINDA, { overview: bad }), /--overview must be an integer >= 0/);
+  });
+
+  test('ingest at an overview: its own raster beside the full one, tiles on the same ground, stats at that level, only its blocks read', async () => {
+    const store = await embeddedStore();
+    const full = await ingest(store, [NAIP], { tileSize: 32 });
+    const coarse = await ingest(store, [NAIP], { tileSize: 16, overview: 1 });
+    assert.equal(coarse.ingested, 1, JSON.stringify(coarse.rasters));
+    const [a, b] = [(await store.rasterByUri(NAIP, 0))!, (await store.rasterByUri(NAIP, 1))!];
+    assert.ok(full.rasters[0].status !== 'failed' && a.id !== b.id, 'the overview is a raster of its own');
+    assert.deepEqual([b.overview, b.width, b.height, b.tileSize], [1, 467, 362, 16]);
+    assert.equal((await store.rasterByUri(NAIP))!.id, a.id, 'without a level, the finest');
+    // Each overview pixel covers 2 x 2 full ones here, so a 16-px tile at (x, y) lies on the 32-px tile at (2x, 2y).
+    const fine = new Map((await store.tilesOfRaster(a.id)).map((t) => [`${t.x},${t.y}`, t]));
+    const tiles = await store.tilesOfRaster(b.id);
+    assert.ok(tiles.length > 600, `${tiles.length} tiles`);
+    let matched = 0;
+    for (const t of tiles) {
+      const f = fine.get(`${2 * t.x},${2 * t.y}`);
+      if (!f) continue;
+      matched++;
+      t.footprint.coordinates[0].forEach(([lon, lat], i) => {
+        const [flon, flat] = f.footprint.coordinates[0][i];
+        assert.ok(Math.abs(lon - flon) < 1e-9 && Math.abs(lat - flat) < 1e-9, `tile ${t.x},${t.y} vertex ${i}`);
+      });
+    }
+    assert.ok(matched > 0.9 * tiles.length, `${matched} of ${tiles.length} tiles matched`);
+    const [ref] = gdalReference([{ path: NAIP, overview: 1, stats: true }]);
+    b.bandStats.forEach((s, i) => {
+      assert.equal(s.count, ref.stats![i].count);
+      assert.ok(Math.abs(s.mean - ref.stats![i].mean) < 1e-6 * ref.stats![i].mean, `band ${i + 1} mean ${s.mean} vs ${ref.stats![i].mean}`);
+    });
+    const reopened = await openStoredRaster(b);
+    assert.deepEqual([reopened.overview, reopened.width], [1, 467]);
+    await reopened.close();
+    assert.equal((await ingest(store, [NAIP], { tileSize: 16, overview: 1 })).unchanged, 1);
+    assert.equal((await store.rasterByUri(NAIP, 0))!.id, a.id, 're-ingesting a level leaves the others');
+
+    // The coarsest level of a file reads a sliver of what the full resolution does.
+    const [top, bottom] = [await ingest(store, [OLINDA], { tileSize: 8 }), await ingest(store, [OLINDA], { tileSize: 8, overview: 4, force: true })];
+    assert.ok(top.rasters[0].status === 'ingested' && bottom.rasters[0].status === 'ingested');
+    assert.ok(bottom.rasters[0].bytesRead * 20 < top.rasters[0].bytesRead, `overview 4 read ${bottom.rasters[0].bytesRead} bytes, full ${top.rasters[0].bytesRead}`);
+  });
+
+  test('CLI: --overview tiles that level; a missing level fails naming the file', async () => {
+    const tmp = tempDir();
+    try {
+      const db = join(tmp.path, 'db');
+      const ok = await runCli(['--db', db, 'ingest', OLINDA, '--overview', '2', '--tile-size', '8', '--json']);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(lastJson<IngestSummary>(ok.stdout).tilesWritten, 11 * 11);
+      const missing = await runCli(['--db', db, 'ingest', OLINDA, '--overview', '9']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /L7_ETMs_olinda_brazil\.tif: --overview 9 does not exist: the file has 4 overview\(s\), 1 to 4/);
+      const bad = await runCli(['--db', db, 'ingest', OLINDA, '--overview', 'two']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /--overview must be an integer >= 0, got 'two'/);
+    } finally {
+      tmp.cleanup();
+    }
   });
 });
 

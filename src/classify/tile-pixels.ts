@@ -1,4 +1,4 @@
-import { openRaster, type Raster, type SampleArray } from '../ingest/index.ts';
+import { openStoredRaster, type Raster, type SampleArray } from '../ingest/index.ts';
 import type { RasterRecord, TileRecord } from '../store/index.ts';
 
 /** A tile's pixels, band-major (`bands[b][row * size + col]`), standardised per band; nodata becomes 0 (the mean). */
@@ -24,7 +24,7 @@ export function tilePixelReader(rasterOf: (id: number) => Promise<RasterRecord>)
   const source = (id: number) => {
     let entry = open.get(id);
     if (!entry) {
-      entry = rasterOf(id).then(async (record) => ({ record, file: await openRaster(record.uri) }));
+      entry = rasterOf(id).then(async (record) => ({ record, file: await openStoredRaster(record) }));
       open.set(id, entry);
     }
     return entry;

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { UserError } from '../errors.ts';
-import { openRaster } from '../ingest/index.ts';
+import { openStoredRaster } from '../ingest/index.ts';
 import { coRegisteredStacks } from '../sampling/index.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
 
@@ -44,7 +44,7 @@ function largestStack(rasters: RasterRecord[]): RasterRecord[] {
  * growing crops and grass. Bands 2 and 4 are green and near-infrared in NAIP's R,G,B,NIR order.
  */
 async function meanNdwi(raster: RasterRecord, tiles: TileRecord[]): Promise<number[]> {
-  const file = await openRaster(raster.uri);
+  const file = await openStoredRaster(raster);
   try {
     const scores: number[] = [];
     for (const t of tiles) {

@@ -5,7 +5,7 @@ import { UserError } from '../errors.ts';
 import { requireOutputFolder } from '../paths.ts';
 import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
 import { enqueueIngest } from './worker.ts';
-import { ingest, openRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
+import { ingest, openStoredRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
 
 export function formatSummary(s: IngestSummary): string {
   const lines = s.rasters
@@ -64,14 +64,15 @@ export function registerIngestCommands(program: Command): void {
     .option('--bands <list>', 'bands (1-based, comma-separated) that count for statistics and nodata', intListOption('--bands'))
     .option('--force', 're-ingest rasters whose content is unchanged')
     .option('--allow-ungeoreferenced', 'ingest rasters without georeferencing, with pixel-space footprints')
+    .option('--overview <n>', "tile the file's n-th largest overview instead of its full resolution (1 is the largest; 0, the default, is full resolution)", intOption('--overview', 0))
     .option('--timeout <seconds>', 'HTTP request timeout', intOption('--timeout', 1), 30)
     .option('--queue', 'enqueue one job per raster for tilevec worker processes (PostgreSQL server only)')
-    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; timeout: number; queue?: boolean }, cmd: Command) => {
+    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; overview?: number; timeout: number; queue?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
       if (opts.queue) {
-        const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced } = opts;
+        const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview } = opts;
         const { maxPixels, maxTiles } = config.ingest;
-        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, maxPixels, maxTiles, timeoutMs: opts.timeout * 1000 });
+        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview, maxPixels, maxTiles, timeoutMs: opts.timeout * 1000 });
         for (const f of result.failed) process.stderr.write(`tilevec: ${f.uri}: ${f.error}\n`);
         emit(cmd, result, (r) => `queued ${r.queued} ingest job(s); run tilevec worker to process them, tilevec jobs to follow`);
         if (result.failed.length > 0) throw new UserError(`${result.failed.length} input(s) named no raster`);
@@ -86,6 +87,7 @@ export function registerIngestCommands(program: Command): void {
           bands: opts.bands,
           force: opts.force,
           allowUngeoreferenced: opts.allowUngeoreferenced,
+          overview: opts.overview,
           maxPixels: config.ingest.maxPixels,
           maxTiles: config.ingest.maxTiles,
           timeoutMs: opts.timeout * 1000,
@@ -109,7 +111,7 @@ export function registerIngestCommands(program: Command): void {
         const record = await store.raster(tile.rasterId);
         const bands = opts.bands ?? defaultRenderBands(record.bandCount);
         if (bands.length !== 1 && bands.length !== 3) throw new UserError(`--bands takes 1 or 3 bands for a PNG, got ${bands.length}`);
-        const raster = await openRaster(record.uri).catch((err: unknown) => {
+        const raster = await openStoredRaster(record).catch((err: unknown) => {
           throw new UserError(`cannot open raster ${record.id} at ${record.uri}: ${(err as Error).message}`);
         });
         try {

@@ -37,6 +37,15 @@ export function geotransformFromTags(tags: GeorefTags): Geotransform | null {
   return gt;
 }
 
+/**
+ * The geotransform of the same extent sampled `sx` times coarser across and `sy` times down (an overview, or a
+ * grid of tiles): the origin stays, the column terms scale by sx and the row terms by sy, as GDAL derives an
+ * overview's transform from its full image.
+ */
+export function scaleGeotransform(gt: Readonly<Geotransform>, sx: number, sy: number): Geotransform {
+  return [gt[0], gt[1] * sx, gt[2] * sy, gt[3], gt[4] * sx, gt[5] * sy];
+}
+
 /** CRS coordinates of a pixel corner (col, row may be fractional; (0, 0) is the raster's top-left corner). */
 export function applyGeotransform(gt: Readonly<Geotransform> | readonly number[], col: number, row: number): [number, number] {
   return [gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]];

@@ -4,7 +4,7 @@
  */
 export { ingest, type IngestOptions, type IngestProgress, type IngestSummary, type RasterOutcome } from './ingest.ts';
 export {
-  openRaster, Raster, newSampleArray,
+  openRaster, openStoredRaster, Raster, newSampleArray,
   type Dtype, type PixelWindow, type RasterInfo, type RasterOptions, type SampleArray, type WindowData,
 } from './raster.ts';
 export { interleave } from './interleave.ts';

@@ -111,7 +111,7 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
     const bands = opts.bands ?? Array.from({ length: raster.bandCount }, (_, i) => i + 1);
     for (const b of bands) if (b < 1 || b > raster.bandCount) throw new UserError(`band ${b} does not exist (the raster has ${raster.bandCount})`);
 
-    const known = await store.rasterByUri(uri);
+    const known = await store.rasterByUri(uri, raster.overview);
     const hash = raster.validator ? `sha256:${sha256(raster.validator)}` : uri.startsWith('http') ? null : await fileHash(uri);
     if (known && hash && known.contentHash === hash && known.tileSize === opts.tileSize && known.stride === opts.stride && !opts.force) {
       return { uri, status: 'unchanged', rasterId: known.id };
@@ -156,6 +156,7 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
       stride: opts.stride,
       acquiredOn: raster.acquired?.date ?? null,
       acquiredFrom: raster.acquired?.source ?? null,
+      overview: raster.overview,
     };
     if (known && !hash && known.contentHash === record.contentHash && known.tileSize === opts.tileSize && known.stride === opts.stride && !opts.force) {
       return { uri, status: 'unchanged', rasterId: known.id };

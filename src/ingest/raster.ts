@@ -6,7 +6,7 @@ import { compressionName, copyBlockRect, isSupportedCompression, unsupportedComp
 import { acquisitionDate, type AcquisitionDate } from './acquisition-date.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
-import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, windowFootprint, type Geotransform } from './georef.ts';
+import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, scaleGeotransform, windowFootprint, type Geotransform } from './georef.ts';
 import { openSource, type ByteSource, type SourceOptions } from './source.ts';
 
 export type Dtype = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
@@ -58,6 +58,8 @@ export interface RasterOptions extends SourceOptions {
   allowUngeoreferenced?: boolean;
   /** The largest decoded block accepted (default 256 MiB). */
   maxBlockBytes?: number;
+  /** Read this reduced-resolution level instead of the full image: 1 is the largest overview (default 0). */
+  overview?: number;
 }
 
 /** Metadata of an open raster, plain data. */
@@ -83,6 +85,10 @@ export interface RasterInfo {
   compression: string;
   /** From GDAL metadata, the file name or the TIFF DateTime tag; null when none has a date. */
   acquired: AcquisitionDate | null;
+  /** The level read: 0 for full resolution, n for the file's n-th largest overview. */
+  overview: number;
+  /** How many overviews the file has. */
+  overviewCount: number;
 }
 
 /** The largest decoded block accepted; real GeoTIFF blocks are a few MiB at most. */
@@ -104,6 +110,14 @@ export async function openRaster(uri: string, opts: RasterOptions = {}): Promise
   }
 }
 
+/**
+ * Reopens a catalogued raster at the level it was tiled from. One ingested with --allow-ungeoreferenced opens
+ * the same way again, so that reading its pixels later does not refuse what ingest accepted.
+ */
+export function openStoredRaster(record: { uri: string; overview: number; georeferenced: boolean }, opts: RasterOptions = {}): Promise<Raster> {
+  return openRaster(record.uri, { ...opts, overview: record.overview, allowUngeoreferenced: opts.allowUngeoreferenced || !record.georeferenced });
+}
+
 export class Raster implements RasterInfo {
   readonly uri: string;
   readonly sizeBytes: number;
@@ -122,6 +136,8 @@ export class Raster implements RasterInfo {
   readonly interleave: 'pixel' | 'band';
   readonly compression: string;
   readonly acquired: AcquisitionDate | null;
+  readonly overview: number;
+  readonly overviewCount: number;
 
   /** Block bytes that decode threads read from the file themselves. */
   private fileBytesRead = 0;
@@ -157,6 +173,8 @@ export class Raster implements RasterInfo {
     this.interleave = info.interleave;
     this.compression = info.compression;
     this.acquired = info.acquired;
+    this.overview = info.overview;
+    this.overviewCount = info.overviewCount;
     this.blocksAcross = Math.ceil(this.width / this.blockWidth);
     this.blocksDown = Math.ceil(this.height / this.blockHeight);
     this.bytesPerSample = ARRAYS[this.dtype].BYTES_PER_ELEMENT;
@@ -164,15 +182,25 @@ export class Raster implements RasterInfo {
 
   static async fromSource(source: ByteSource, opts: RasterOptions = {}): Promise<Raster> {
     if (source.size === 0) throw new UserError('empty file (0 bytes)');
-    let image;
+    const level = opts.overview ?? 0;
+    if (!(Number.isInteger(level) && level >= 0)) throw new UserError(`--overview must be an integer >= 0, got ${level}`);
+    let base, overviews, image;
     try {
       const tiff = await GeoTIFF.fromSource(source as never);
-      image = await tiff.getImage(0);
+      base = await tiff.getImage(0);
+      overviews = await overviewImages(tiff, base);
+      image = level === 0 ? base : overviews[level - 1];
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(describeParseError(err, source));
     }
+    if (!image) {
+      throw new UserError(`--overview ${level} does not exist: the file has ${overviews.length === 0 ? 'no overviews' : `${overviews.length} overview(s), 1 to ${overviews.length}`}`);
+    }
+    // Pixels, blocks and codec come from the level's directory; georeferencing, nodata and dates from the full
+    // image's, which overview directories usually lack.
     const fd = image.getFileDirectory();
+    const baseFd = base.getFileDirectory();
     const width = image.getWidth();
     const height = image.getHeight();
     if (!(width > 0 && height > 0)) throw new UserError(`zero-size image (${width} x ${height} pixels)`);
@@ -207,17 +235,18 @@ export class Raster implements RasterInfo {
     checkBlockRanges(toNumbers(offsets), toNumbers(byteCounts), blocks, blockBytes, source.size);
 
     const tags = {
-      ModelPixelScale: fd.getValue('ModelPixelScale') as number[] | undefined,
-      ModelTiepoint: fd.getValue('ModelTiepoint') as number[] | undefined,
-      ModelTransformation: fd.getValue('ModelTransformation') as number[] | undefined,
+      ModelPixelScale: baseFd.getValue('ModelPixelScale') as number[] | undefined,
+      ModelTiepoint: baseFd.getValue('ModelTiepoint') as number[] | undefined,
+      ModelTransformation: baseFd.getValue('ModelTransformation') as number[] | undefined,
     };
     let keys, crs, nodata;
     let gt: Geotransform | null;
     try {
-      keys = image.getGeoKeys();
-      gt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
+      keys = base.getGeoKeys();
+      const baseGt = geotransformFromTags({ ...tags, rasterType: keys?.GTRasterTypeGeoKey as number | undefined });
+      gt = baseGt && scaleGeotransform(baseGt, base.getWidth() / width, base.getHeight() / height);
       crs = gt ? crsFromGeoKeys(keys) : null;
-      nodata = image.getGDALNoData();
+      nodata = base.getGDALNoData();
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(`corrupt georeferencing tags: ${errorMessage(err).split('\n')[0]}`);
@@ -247,7 +276,9 @@ export class Raster implements RasterInfo {
       tiled,
       interleave,
       compression: compressionName(compression),
-      acquired: acquisitionDate(source.uri, await dateTags(fd)),
+      acquired: acquisitionDate(source.uri, await dateTags(baseFd)),
+      overview: level,
+      overviewCount: overviews.length,
     };
     const predictor = Number((await fd.loadValue('Predictor')) ?? 1);
     if (![1, 2, 3].includes(predictor)) throw new UserError(`unsupported TIFF predictor ${predictor}`);
@@ -282,8 +313,8 @@ export class Raster implements RasterInfo {
 
   /** Plain metadata, e.g. for JSON. */
   info(): RasterInfo {
-    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired } = this;
-    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired };
+    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview, overviewCount } = this;
+    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview, overviewCount };
   }
 
   /** Bytes read from the file or transferred over HTTP so far. */
@@ -472,6 +503,38 @@ export class Raster implements RasterInfo {
 }
 
 /** Whether the raster's outline (16 points an edge) maps to valid WGS84 coordinates; a CRS proj4 rejects does not. */
+/** Directories a file may chain; a corrupt chain can loop back on itself, so the walk stops here. */
+const MAX_DIRECTORIES = 64;
+
+type TiffImage = Awaited<ReturnType<GeoTIFF['getImage']>>;
+
+/**
+ * The file's overviews, largest first: the reduced-resolution directories (NewSubfileType bit 0) that are not
+ * masks (bit 2), with the full image's band count, each smaller than the one before, as GDAL lists them. A
+ * directory that does not parse ends the walk, so damage after the full image only costs its overviews.
+ */
+async function overviewImages(tiff: GeoTIFF, base: TiffImage): Promise<TiffImage[]> {
+  const found: TiffImage[] = [];
+  for (let i = 1; i < MAX_DIRECTORIES; i++) {
+    let image: TiffImage;
+    try {
+      image = await tiff.getImage(i);
+    } catch {
+      break;
+    }
+    const subfileType = Number(image.getFileDirectory().getValue('NewSubfileType') ?? 0);
+    if ((subfileType & 1) === 0 || (subfileType & 4) !== 0 || image.getSamplesPerPixel() !== base.getSamplesPerPixel()) continue;
+    found.push(image);
+  }
+  found.sort((a, b) => b.getWidth() - a.getWidth());
+  const levels: TiffImage[] = [];
+  for (const image of found) {
+    const previous = levels.at(-1) ?? base;
+    if (image.getWidth() < previous.getWidth() || image.getHeight() < previous.getHeight()) levels.push(image);
+  }
+  return levels;
+}
+
 function wgs84FootprintValid(gt: Geotransform, crs: Crs, width: number, height: number): boolean {
   try {
     const toLonLat = toWgs84(crs);

@@ -1,4 +1,4 @@
-import { openRaster, type Raster } from '../ingest/index.ts';
+import { openStoredRaster, type Raster } from '../ingest/index.ts';
 import type { RasterRecord } from '../store/records.ts';
 import type { PixelWindow, RasterSource } from './source.ts';
 
@@ -6,8 +6,8 @@ import type { PixelWindow, RasterSource } from './source.ts';
 export class IngestRasterSource implements RasterSource {
   constructor(readonly id: number, readonly label: string, private readonly raster: Raster) {}
 
-  static async open(record: Pick<RasterRecord, 'id' | 'uri'>, opts: { cacheBytes?: number } = {}): Promise<IngestRasterSource> {
-    return new IngestRasterSource(record.id, record.uri, await openRaster(record.uri, opts));
+  static async open(record: Pick<RasterRecord, 'id' | 'uri' | 'overview' | 'georeferenced'>, opts: { cacheBytes?: number } = {}): Promise<IngestRasterSource> {
+    return new IngestRasterSource(record.id, record.uri, await openStoredRaster(record, opts));
   }
 
   get width(): number {

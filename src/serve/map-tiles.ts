@@ -3,7 +3,7 @@ import { PNG } from 'pngjs';
 import { UserError } from '../errors.ts';
 import { defaultRenderBands, encodePng, stretchRanges, type Raster, type WindowData } from '../ingest/index.ts';
 import type { OpenRasters } from './open-rasters.ts';
-import type { Geotransform } from '../ingest/georef.ts';
+import { crsToPixel } from '../ingest/georef.ts';
 
 /** Half the width of the Web Mercator world in metres (EPSG:3857). */
 const HALF_WORLD = 20037508.342789244;
@@ -28,16 +28,6 @@ export function mercatorResolution(z: number): number {
   return (2 * HALF_WORLD) / MAP_TILE_SIZE / 2 ** z;
 }
 
-/** Source pixel (col, row) of a CRS position, the inverse of the geotransform; (0, 0) is the top-left corner. */
-function inverseGeotransform(gt: Geotransform): (x: number, y: number) => [number, number] {
-  const det = gt[1] * gt[5] - gt[2] * gt[4];
-  return (x, y) => {
-    const dx = x - gt[0];
-    const dy = y - gt[3];
-    return [(gt[5] * dx - gt[2] * dy) / det, (-gt[4] * dx + gt[1] * dy) / det];
-  };
-}
-
 /** proj4 of Web Mercator (spherical, as EPSG:3857 is defined). */
 const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +no_defs';
 
@@ -45,10 +35,9 @@ const WEB_MERCATOR = '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0
 export function mercatorToPixel(raster: Pick<Raster, 'crs' | 'geotransform'>): (mx: number, my: number) => [number, number] {
   if (!raster.crs) throw new UserError('the raster is not georeferenced, so it has no place on the map');
   const toSource = proj4(WEB_MERCATOR, raster.crs.proj4);
-  const toPixel = inverseGeotransform(raster.geotransform as Geotransform);
   return (mx, my) => {
     const [x, y] = toSource.forward([mx, my]);
-    return toPixel(x, y);
+    return crsToPixel(raster.geotransform, x, y);
   };
 }
 

@@ -1,4 +1,4 @@
-import { openRaster, type Raster } from '../ingest/index.ts';
+import { openStoredRaster, type Raster } from '../ingest/index.ts';
 import type { RasterRecord, Store } from '../store/index.ts';
 
 interface Entry {
@@ -41,7 +41,7 @@ export class OpenRasters {
     if (entry) {
       this.open.delete(rasterId); // re-inserted below: Map order is the recency order
     } else {
-      const ready = this.store.raster(rasterId).then(async (record) => ({ record, raster: await openRaster(record.uri, { cacheBytes: CACHE_BYTES }) }));
+      const ready = this.store.raster(rasterId).then(async (record) => ({ record, raster: await openStoredRaster(record, { cacheBytes: CACHE_BYTES }) }));
       const created: Entry = { ready, users: 0, evicted: false };
       ready.catch(() => { if (this.open.get(rasterId) === created) this.open.delete(rasterId); });
       entry = created;

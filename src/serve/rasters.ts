@@ -20,6 +20,8 @@ export interface RasterSummary {
   nodata: number | null;
   epsg: number | null;
   crs: string | null;
+  /** The file's level that was tiled: 0 for full resolution, n for its n-th largest overview. */
+  overview: number;
   tileSize: number;
   stride: number;
   tileCount: number;
@@ -62,7 +64,7 @@ export function rasterSummary(r: RasterRecord, tileCount: number): RasterSummary
     id: r.id, name: rasterName(r.uri), uri: r.uri,
     date: r.acquiredOn ?? fallback, dateSource: r.acquiredFrom ?? (fallback ? 'file-name' : null),
     width: r.width, height: r.height, bandCount: r.bandCount, dtype: r.dtype, nodata: r.nodata, epsg: r.epsg, crs: r.crsDef,
-    tileSize: r.tileSize, stride: r.stride, tileCount,
+    overview: r.overview, tileSize: r.tileSize, stride: r.stride, tileCount,
     zoom: zoomRange(r),
     tiles: r.georeferenced ? `/v1/rasters/${r.id}/tiles/{z}/{x}/{y}.png` : null,
   };

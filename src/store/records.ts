@@ -40,8 +40,10 @@ export interface RasterRecord {
   /** ISO date of acquisition, where GDAL metadata, the file name or the TIFF DateTime tag gave one. */
   acquiredOn: string | null;
   acquiredFrom: 'gdal-metadata' | 'file-name' | 'tiff-datetime' | null;
+  /** The level of the file that was tiled: 0 for full resolution, n for its n-th largest overview. */
+  overview: number;
 }
-export type NewRaster = Omit<RasterRecord, 'id' | 'ingestedAt' | 'acquiredOn' | 'acquiredFrom'> & Partial<Pick<RasterRecord, 'acquiredOn' | 'acquiredFrom'>>;
+export type NewRaster = Omit<RasterRecord, 'id' | 'ingestedAt' | 'acquiredOn' | 'acquiredFrom' | 'overview'> & Partial<Pick<RasterRecord, 'acquiredOn' | 'acquiredFrom' | 'overview'>>;
 
 export interface TileRecord {
   id: number;

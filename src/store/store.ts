@@ -14,7 +14,7 @@ const MAX_EF_SEARCH = 1000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
-  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt", acquired_on::text as "acquiredOn", acquired_from as "acquiredFrom"`;
+  tile_size as "tileSize", stride, ingested_at::text as "ingestedAt", acquired_on::text as "acquiredOn", acquired_from as "acquiredFrom", overview`;
 
 const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_lon as "centerLon", center_lat as "centerLat",
   array[min_lon, min_lat, max_lon, max_lat] as bbox, valid_fraction as "validFraction"`;
@@ -133,8 +133,11 @@ export class Store {
 
   // ---- rasters and tiles ----
 
-  async rasterByUri(uri: string): Promise<RasterRecord | undefined> {
-    return (await this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters where uri = $1`, [uri]))[0];
+  /** The raster ingested from `uri` at `overview`; without a level, the finest one ingested. */
+  async rasterByUri(uri: string, overview?: number): Promise<RasterRecord | undefined> {
+    return overview === undefined
+      ? (await this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters where uri = $1 order by overview limit 1`, [uri]))[0]
+      : (await this.engine.query<RasterRecord>(`select ${rasterColumns} from rasters where uri = $1 and overview = $2`, [uri, overview]))[0];
   }
 
   async raster(id: number): Promise<RasterRecord> {
@@ -148,20 +151,21 @@ export class Store {
   }
 
   /**
-   * Writes a raster and all its tiles in one transaction, replacing any raster with the same URI: a failure
-   * leaves the store as it was.
+   * Writes a raster and all its tiles in one transaction, replacing any raster with the same URI and overview
+   * level: a failure leaves the store as it was.
    */
   async replaceRaster(raster: NewRaster, tiles: NewTile[]): Promise<number> {
+    const overview = raster.overview ?? 0;
     return this.engine.transaction(async (tx) => {
-      await tx.query('delete from rasters where uri = $1', [raster.uri]);
+      await tx.query('delete from rasters where uri = $1 and overview = $2', [raster.uri, overview]);
       const [{ id }] = await tx.query<{ id: number }>(
         `insert into rasters (uri, content_hash, size_bytes, width, height, band_count, dtype, nodata, epsg, crs_def,
-           geotransform, georeferenced, footprint, band_stats, tile_size, stride, acquired_on, acquired_from)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) returning id`,
+           geotransform, georeferenced, footprint, band_stats, tile_size, stride, acquired_on, acquired_from, overview)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) returning id`,
         [raster.uri, raster.contentHash, raster.sizeBytes, raster.width, raster.height, raster.bandCount, raster.dtype,
           raster.nodata, raster.epsg, raster.crsDef, raster.geotransform, raster.georeferenced,
           JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride,
-          raster.acquiredOn ?? null, raster.acquiredFrom ?? null],
+          raster.acquiredOn ?? null, raster.acquiredFrom ?? null, overview],
       );
       for (let i = 0; i < tiles.length; i += INSERT_CHUNK) await insertTiles(tx, id, tiles.slice(i, i + INSERT_CHUNK));
       return id;
