@@ -84,6 +84,7 @@ describe('POST /v1/ingest: token, roots, host allow-list, limits', { skip: dataM
     assert.equal((await post(server.url, { inputs: [] })).status, 400);
     assert.equal((await post(server.url, { inputs: [join(root, 'sub/a.tif')], tileSize: 1e9 })).status, 400);
     assert.equal((await post(server.url, { inputs: [join(root, 'sub/a.tif')], extra: 1 })).status, 400);
+    for (const overview of [-1, 1.5, '1']) assert.equal((await post(server.url, { inputs: [join(root, 'sub/a.tif')], overview })).status, 400, `overview ${overview}`);
     assert.equal((await post(server.url, undefined, TOKEN, `{"inputs": ["${'a'.repeat(400 * 1024)}"]}`)).status, 413);
   });
 
