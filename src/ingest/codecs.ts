@@ -4,6 +4,7 @@ import { lzwDecode } from './lzw.ts';
 import { jpegDecode } from './jpeg.ts';
 import { lercDecode } from './lerc.ts';
 import { zstdDecode } from './zstd.ts';
+import { webpDecode } from './webp.ts';
 
 interface NativeCodecs {
   inflateInto(src: Uint8Array, dst: Uint8Array): number;
@@ -29,7 +30,7 @@ const native = ((): NativeCodecs | undefined => {
 export const INFLATE_ENGINE: 'libdeflate' | 'zlib' = native ? 'libdeflate' : 'zlib';
 
 /** TIFF Compression tag values of the built-in codecs. */
-export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, lerc: 34887, zstd: 50000 } as const;
+export const COMPRESSION = { none: 1, lzw: 5, deflate: 8, packBits: 32773, adobeDeflate: 32946, jpeg: 7, lerc: 34887, zstd: 50000, webp: 50001 } as const;
 
 /**
  * One codec: turns a block's stored bytes into its raw (still predicted, file-endian, interleaved) samples.
@@ -213,6 +214,7 @@ registerCodec(COMPRESSION.packBits, { name: 'PackBits', decode: packBitsDecode }
 registerCodec(COMPRESSION.jpeg, { name: 'JPEG', decode: (stored, expected, limit, target, block) => jpegDecode(stored, expected, limit, block.tables, block.ycbcr === true, target) });
 registerCodec(COMPRESSION.lerc, { name: 'LERC', decode: (stored, expected, limit, target, block) => lercDecode(stored, expected, limit, block.lercAdditional ?? 0, target) });
 registerCodec(COMPRESSION.zstd, { name: 'ZSTD', decode: zstdDecode });
+registerCodec(COMPRESSION.webp, { name: 'WebP', decode: (stored, expected, limit, target, block) => webpDecode(stored, expected, limit, block.samples, target) });
 
 function inflatesPast(limit: number): Error {
   return new Error(`the DEFLATE stream inflates past the block's ${limit} bytes`);

@@ -298,6 +298,9 @@ export class Raster implements RasterInfo {
       const params = fd.hasTag('LercParameters' as never) ? await fd.loadValue('LercParameters' as never) as ArrayLike<number> | undefined : undefined;
       codec.lercAdditional = params ? Number(params[1] ?? 0) : 0;
     }
+    if (compression === 50001 && (dtype !== 'uint8' || interleave !== 'pixel' || (bandCount !== 3 && bandCount !== 4))) {
+      throw new UserError(`unsupported WebP with ${bandCount} ${dtype} band(s), ${interleave}-interleaved (WebP holds 3 or 4 pixel-interleaved 8-bit bands)`);
+    }
     if (compression === 7) {
       if (dtype !== 'uint8') throw new UserError(`unsupported JPEG with ${dtype} samples (8-bit JPEG only)`);
       const tables = fd.hasTag('JPEGTables') ? await fd.loadValue('JPEGTables') : undefined;
