@@ -272,6 +272,17 @@ describe('overviews: a coarser level of the same file, read and catalogued as GD
     await assert.rejects(openRaster(OLINDA, { overview: 5 }), /^UserError: --overview 5 does not exist: the file has 4 overview\(s\), 1 to 4$/);
     await assert.rejects(openRaster(ZION, { overview: 1 }), /--overview 1 does not exist: the file has no overviews/);
     for (const bad of [-1, 1.5, Number.NaN]) await assert.rejects(openRaster(OLINDA, { overview: bad }), /--overview must be an integer >= 0/);
+    for (const bad of [0, -30, Infinity]) await assert.rejects(openRaster(OLINDA, { resolution: bad }), /--resolution must be a positive number/);
+    await assert.rejects(openRaster(OLINDA, { overview: 1, resolution: 60 }), /--overview and --resolution both choose the level: give one/);
+  });
+
+  test('a target resolution picks the coarsest level whose pixels are no larger', async () => {
+    // Olinda's levels: 28.5 m, then 349/175, 349/88, 349/44 and 349/22 times that: 56.84, 113.0, 226.1 and 452.1 m.
+    for (const [resolution, level] of [[10, 0], [28.5, 0], [56.8, 0], [56.9, 1], [120, 2], [450, 3], [452.2, 4], [1000, 4]] as const) {
+      const r = await openRaster(OLINDA, { resolution });
+      assert.equal(r.overview, level, `${resolution} m`);
+      await r.close();
+    }
   });
 
   test('ingest at an overview: its own raster beside the full one, tiles on the same ground, stats at that level, only its blocks read', async () => {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.ts';
 import { requireOutputFolder } from '../paths.ts';
-import { configFrom, emit, fractionOption, intListOption, intOption, withStore } from './context.ts';
+import { configFrom, emit, fractionOption, intListOption, intOption, numberOption, withStore } from './context.ts';
 import { enqueueIngest } from './worker.ts';
 import { ingest, openStoredRaster, renderWindowPng, defaultRenderBands, type IngestProgress, type IngestSummary } from '../ingest/index.ts';
 
@@ -65,14 +65,15 @@ export function registerIngestCommands(program: Command): void {
     .option('--force', 're-ingest rasters whose content is unchanged')
     .option('--allow-ungeoreferenced', 'ingest rasters without georeferencing, with pixel-space footprints')
     .option('--overview <n>', "tile the file's n-th largest overview instead of its full resolution (1 is the largest; 0, the default, is full resolution)", intOption('--overview', 0))
+    .option('--resolution <size>', 'or the level for a pixel size in CRS units (metres when projected): the coarsest overview whose pixels are no larger', numberOption('--resolution', 0))
     .option('--timeout <seconds>', 'HTTP request timeout', intOption('--timeout', 1), 30)
     .option('--queue', 'enqueue one job per raster for tilevec worker processes (PostgreSQL server only)')
-    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; overview?: number; timeout: number; queue?: boolean }, cmd: Command) => {
+    .action(async (inputs: string[], opts: { tileSize: number; stride?: number; maxNodata: number; bands?: number[]; force?: boolean; allowUngeoreferenced?: boolean; overview?: number; resolution?: number; timeout: number; queue?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
       if (opts.queue) {
-        const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview } = opts;
+        const { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview, resolution } = opts;
         const { maxPixels, maxTiles } = config.ingest;
-        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview, maxPixels, maxTiles, timeoutMs: opts.timeout * 1000 });
+        const result = await enqueueIngest(config, inputs, { tileSize, stride, maxNodata, bands, force, allowUngeoreferenced, overview, resolution, maxPixels, maxTiles, timeoutMs: opts.timeout * 1000 });
         for (const f of result.failed) process.stderr.write(`tilevec: ${f.uri}: ${f.error}\n`);
         emit(cmd, result, (r) => `queued ${r.queued} ingest job(s); run tilevec worker to process them, tilevec jobs to follow`);
         if (result.failed.length > 0) throw new UserError(`${result.failed.length} input(s) named no raster`);
@@ -88,6 +89,7 @@ export function registerIngestCommands(program: Command): void {
           force: opts.force,
           allowUngeoreferenced: opts.allowUngeoreferenced,
           overview: opts.overview,
+          resolution: opts.resolution,
           maxPixels: config.ingest.maxPixels,
           maxTiles: config.ingest.maxTiles,
           timeoutMs: opts.timeout * 1000,

@@ -6,7 +6,7 @@ import { compressionName, copyBlockRect, isSupportedCompression, unsupportedComp
 import { acquisitionDate, type AcquisitionDate } from './acquisition-date.ts';
 import { crsFromGeoKeys, toWgs84, type Crs } from './crs.ts';
 import { DecodeError, DecodePool, sharedDecodePool } from './decode-pool.ts';
-import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, scaleGeotransform, windowFootprint, type Geotransform } from './georef.ts';
+import { applyGeotransform, footprintValid, geotransformFromTags, PIXEL_SPACE, scaleGeotransform, windowFootprint, type Geotransform, type GeorefTags } from './georef.ts';
 import { openSource, type ByteSource, type SourceOptions } from './source.ts';
 
 export type Dtype = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
@@ -60,6 +60,11 @@ export interface RasterOptions extends SourceOptions {
   maxBlockBytes?: number;
   /** Read this reduced-resolution level instead of the full image: 1 is the largest overview (default 0). */
   overview?: number;
+  /**
+   * Or the level for a target pixel size, in CRS units (metres for projected rasters): the coarsest level whose
+   * pixels are no larger than this, as GDAL picks an overview for a read, so the tiles never lose detail asked for.
+   */
+  resolution?: number;
 }
 
 /** Metadata of an open raster, plain data. */
@@ -182,18 +187,20 @@ export class Raster implements RasterInfo {
 
   static async fromSource(source: ByteSource, opts: RasterOptions = {}): Promise<Raster> {
     if (source.size === 0) throw new UserError('empty file (0 bytes)');
-    const level = opts.overview ?? 0;
-    if (!(Number.isInteger(level) && level >= 0)) throw new UserError(`--overview must be an integer >= 0, got ${level}`);
-    let base, overviews, image;
+    if (opts.overview !== undefined && opts.resolution !== undefined) throw new UserError('--overview and --resolution both choose the level: give one');
+    if (opts.overview !== undefined && !(Number.isInteger(opts.overview) && opts.overview >= 0)) throw new UserError(`--overview must be an integer >= 0, got ${opts.overview}`);
+    if (opts.resolution !== undefined && !(opts.resolution > 0 && Number.isFinite(opts.resolution))) throw new UserError(`--resolution must be a positive number, got ${opts.resolution}`);
+    let base, overviews;
     try {
       const tiff = await GeoTIFF.fromSource(source as never);
       base = await tiff.getImage(0);
       overviews = await overviewImages(tiff, base);
-      image = level === 0 ? base : overviews[level - 1];
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(describeParseError(err, source));
     }
+    const level = opts.resolution === undefined ? opts.overview ?? 0 : levelForResolution(base, overviews, opts.resolution);
+    const image = level === 0 ? base : overviews[level - 1];
     if (!image) {
       throw new UserError(`--overview ${level} does not exist: the file has ${overviews.length === 0 ? 'no overviews' : `${overviews.length} overview(s), 1 to ${overviews.length}`}`);
     }
@@ -234,11 +241,7 @@ export class Raster implements RasterInfo {
 
     checkBlockRanges(toNumbers(offsets), toNumbers(byteCounts), blocks, blockBytes, source.size);
 
-    const tags = {
-      ModelPixelScale: baseFd.getValue('ModelPixelScale') as number[] | undefined,
-      ModelTiepoint: baseFd.getValue('ModelTiepoint') as number[] | undefined,
-      ModelTransformation: baseFd.getValue('ModelTransformation') as number[] | undefined,
-    };
+    const tags = georefTags(baseFd);
     let keys, crs, nodata;
     let gt: Geotransform | null;
     try {
@@ -506,6 +509,27 @@ export class Raster implements RasterInfo {
 }
 
 /** Whether the raster's outline (16 points an edge) maps to valid WGS84 coordinates; a CRS proj4 rejects does not. */
+function georefTags(fd: ReturnType<TiffImage['getFileDirectory']>): GeorefTags {
+  return {
+    ModelPixelScale: fd.getValue('ModelPixelScale') as number[] | undefined,
+    ModelTiepoint: fd.getValue('ModelTiepoint') as number[] | undefined,
+    ModelTransformation: fd.getValue('ModelTransformation') as number[] | undefined,
+  };
+}
+
+/** The coarsest level (0 for the full image) whose pixel size, from the full image's georeferencing, is at most `target`. */
+function levelForResolution(base: TiffImage, overviews: TiffImage[], target: number): number {
+  const gt = geotransformFromTags(georefTags(base.getFileDirectory()));
+  if (!gt) throw new UserError('--resolution needs a georeferenced raster (it is in CRS units); use --overview');
+  const pixel = Math.hypot(gt[1], gt[4]);
+  let level = 0;
+  // A relative slack, so that a target equal to a level's size picks it despite rounding in the tags.
+  overviews.forEach((image, i) => {
+    if ((pixel * base.getWidth()) / image.getWidth() <= target * (1 + 1e-9)) level = i + 1;
+  });
+  return level;
+}
+
 /** Directories a file may chain; a corrupt chain can loop back on itself, so the walk stops here. */
 const MAX_DIRECTORIES = 64;
 

@@ -4,7 +4,7 @@ import { canonicalUri, expandInputs, type IngestOptions } from '../ingest/index.
 import type { Store } from '../store/index.ts';
 
 /** The ingest options a unit carries: plain JSON, nothing process-bound such as a decode pool. */
-export type IngestUnitOptions = Pick<IngestOptions, 'tileSize' | 'stride' | 'maxNodata' | 'bands' | 'force' | 'allowUngeoreferenced' | 'overview' | 'maxPixels' | 'maxTiles' | 'timeoutMs'>;
+export type IngestUnitOptions = Pick<IngestOptions, 'tileSize' | 'stride' | 'maxNodata' | 'bands' | 'force' | 'allowUngeoreferenced' | 'overview' | 'resolution' | 'maxPixels' | 'maxTiles' | 'timeoutMs'>;
 
 /** One raster to ingest. Local paths are absolute; workers on other machines need them at the same place. */
 export interface IngestUnit {

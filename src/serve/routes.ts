@@ -190,7 +190,7 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
         if (body === undefined) throw new HttpProblem(415, 'send application/json');
         const inputs = await confineIngestInputs(body.inputs, deps.config.ingest);
         const options = {
-          tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force, overview: body.overview,
+          tileSize: body.tileSize, stride: body.stride, maxNodata: body.maxNodata, bands: body.bands, force: body.force, overview: body.overview, resolution: body.resolution,
           allowHosts: deps.config.ingest.allowHosts, maxPixels: deps.config.ingest.maxPixels, maxTiles: deps.config.ingest.maxTiles,
         };
         // In the request it would outlive the query deadline and land after a 503 said it was abandoned: a job says

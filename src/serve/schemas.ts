@@ -130,6 +130,7 @@ export function schemasFor(maxK: number) {
     bands: z.array(z.number().int().min(1).max(65_535)).min(1).max(256).optional(),
     force: z.boolean().optional(),
     overview: z.number().int().min(0).max(63).optional().describe("the file's n-th largest overview instead of its full resolution (0)"),
+    resolution: z.number().positive().finite().optional().describe('or the coarsest level whose pixels are no larger than this, in CRS units'),
   }).strict().describe('rasters to ingest: queued for workers on a PostgreSQL server, run in the request on the embedded engine');
 
   return { tilePath, tilesQuery, pointQuery, similarQuery, searchBody, chipFields, analogyBody, ingestBody };
