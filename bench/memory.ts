@@ -5,11 +5,20 @@
  * holds at its worst moment. (tf.profile reports the same peak but is far slower on deep graphs
  * and overflows the stack with this many kernels.)
  *
- *   node --import tsx bench/memory.ts [--batch 4] [--tile 64] [--bands 4] [--config tiny]
+ * Then the same for the engine `tilevec train` runs, onnxruntime: peak resident memory (RSS) of ORT training steps
+ * with the reversible step graph and with a conventional one that keeps its activations (the same graph, its
+ * backward reading the forward's values instead of rebuilding them). Each runs in a child process: the session is
+ * built, the kernel's peak-RSS mark is reset (/proc/self/clear_refs), and the peak over three steps less the RSS
+ * before them is what the steps hold at their worst, ORT's arena included. ORT's batch is `--triplets` triplets.
+ *
+ *   node --import tsx bench/memory.ts [--batch 4] [--tile 64] [--bands 4] [--config tiny] [--triplets 4] [--no-ort]
  */
 import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBackbone, createGradientFunction, siloCount, type BackbonePresetName } from '../src/train/model/index.ts';
+import { OrtTrainingStep } from '../src/train/ort-step/index.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +26,9 @@ const { values } = parseArgs({
     tile: { type: 'string', default: '64' },
     bands: { type: 'string', default: '4' },
     config: { type: 'string', default: 'tiny' },
+    triplets: { type: 'string', default: '4' },
+    'no-ort': { type: 'boolean', default: false },
+    'ort-child': { type: 'string' },
   },
 });
 const batch = Number(values.batch);
@@ -81,7 +93,56 @@ function peakStepBytes(mode: Mode, silos: number): { bytes: number; ms: number; 
   return { bytes: peakBytes - baseline, ms, parameterBytes };
 }
 
+type OrtBackward = 'reversible' | 'stored';
+interface OrtRow { silos: number; backward: OrtBackward; baseMiB: number; stepPeakMiB: number; buildSeconds: number; stepSeconds: number }
+
+/** A /proc/self/status field in MiB (VmRSS: resident now; VmHWM: the peak since the last reset). */
+function procStatusMiB(field: 'VmRSS' | 'VmHWM'): number {
+  const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+  return kb / 1024;
+}
+
+/** In a child process: build the ORT step session, reset the peak-RSS mark, run three steps, report the peak they reached. */
+async function ortChild(silos: number, backward: OrtBackward): Promise<OrtRow> {
+  const model = createBackbone({ name: preset, tileSize, bands, extraLayers: silos - 3 }, { seed: 7 });
+  if (siloCount(model.config) !== silos) throw new Error('silo count mismatch');
+  const triplets = Number(values.triplets);
+  const shape = [3 * triplets, tileSize, tileSize, bands] as const;
+  const data = Float32Array.from({ length: shape[0] * tileSize * tileSize * bands }, (_, i) => Math.sin(i * 0.37) * 1.5);
+  const step = await OrtTrainingStep.create(model, { threads: 2, backward });
+  const built = performance.now();
+  await step.prepare(shape);
+  const buildSeconds = (performance.now() - built) / 1000;
+  const baseMiB = procStatusMiB('VmRSS');
+  writeFileSync('/proc/self/clear_refs', '5');
+  const started = performance.now();
+  for (let i = 0; i < 3; i++) await step.step(data, shape);
+  const stepSeconds = (performance.now() - started) / 3000;
+  const stepPeakMiB = procStatusMiB('VmHWM') - baseMiB;
+  await step.dispose();
+  return { silos, backward, baseMiB, stepPeakMiB, buildSeconds, stepSeconds };
+}
+
+function ortRows(): OrtRow[] {
+  const rows: OrtRow[] = [];
+  for (const silos of siloTargets) {
+    for (const backward of ['reversible', 'stored'] as const) {
+      const args = ['--import', 'tsx', import.meta.filename, '--ort-child', `${silos}:${backward}`, '--tile', String(tileSize), '--bands', String(bands), '--config', preset, '--triplets', String(values.triplets)];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      const row = JSON.parse(out.trim().split('\n').at(-1)!) as OrtRow;
+      console.error(`ORT, silos ${silos}, ${backward}: steps peak ${row.stepPeakMiB.toFixed(1)} MiB over ${row.baseMiB.toFixed(1)} MiB resident (build ${row.buildSeconds.toFixed(1)} s, step ${row.stepSeconds.toFixed(2)} s)`);
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
+  if (values['ort-child']) {
+    const [silos, backward] = values['ort-child'].split(':');
+    console.log(JSON.stringify(await ortChild(Number(silos), backward as OrtBackward)));
+    return;
+  }
   await tf.setBackend('cpu');
   const rows: Row[] = [];
   for (const silos of siloTargets) {
@@ -114,6 +175,19 @@ async function main(): Promise<void> {
   const deviation = (key: 'reversibleMiB' | 'reversibleStreamedMiB') => Math.max(...rows.map((r) => Math.abs(r[key] / rows[0][key] - 1)));
   const spread = deviation('reversibleMiB');
   const streamedSpread = deviation('reversibleStreamedMiB');
+  const ort = values['no-ort'] ? [] : ortRows();
+  const ortAt = (silos: number, backward: OrtBackward) => ort.find((r) => r.silos === silos && r.backward === backward)!;
+  const ortRatioAt8 = ort.length ? ortAt(8, 'reversible').stepPeakMiB / ortAt(8, 'stored').stepPeakMiB : NaN;
+  const ortSpread = ort.length ? Math.max(...siloTargets.map((n) => Math.abs(ortAt(n, 'reversible').stepPeakMiB / ortAt(4, 'reversible').stepPeakMiB - 1))) : NaN;
+  if (ort.length) {
+    console.log(`\nonnxruntime (the engine tilevec train runs), ${values.triplets} triplets (${3 * Number(values.triplets)} tiles), tile ${tileSize}: peak RSS of three training steps over the RSS before them`);
+    console.log('| silos | reversible MiB | conventional MiB | rev/conv | resident before, rev / conv MiB | session build, rev / conv s | step, rev / conv s |');
+    console.log('|------:|---------------:|-----------------:|---------:|--------------------------------:|----------------------------:|-------------------:|');
+    for (const n of siloTargets) {
+      const [r, c] = [ortAt(n, 'reversible'), ortAt(n, 'stored')];
+      console.log(`| ${n} | ${r.stepPeakMiB.toFixed(1)} | ${c.stepPeakMiB.toFixed(1)} | ${(r.stepPeakMiB / c.stepPeakMiB).toFixed(3)} | ${r.baseMiB.toFixed(0)} / ${c.baseMiB.toFixed(0)} | ${r.buildSeconds.toFixed(1)} / ${c.buildSeconds.toFixed(1)} | ${r.stepSeconds.toFixed(2)} / ${c.stepSeconds.toFixed(2)} |`);
+    }
+  }
   const summary = {
     bench: 'memory',
     config: preset,
@@ -134,6 +208,13 @@ async function main(): Promise<void> {
     goals: { ratioAt8Max: 0.2, deviationMax: 0.1 },
     goalsMet: at(8).ratio <= 0.2 && spread <= 0.1,
     goalsMetWithStreamedGradients: at(8).reversibleStreamedMiB / at(8).conventionalMiB <= 0.2 && streamedSpread <= 0.1,
+    ort: ort.length ? {
+      triplets: Number(values.triplets),
+      rows: ort.map((r) => ({ ...r, baseMiB: round(r.baseMiB), stepPeakMiB: round(r.stepPeakMiB), buildSeconds: round(r.buildSeconds), stepSeconds: round(r.stepSeconds) })),
+      ratioAt8: round(ortRatioAt8),
+      reversibleDeviationFrom4: round(ortSpread),
+      goalsMet: ortRatioAt8 <= 0.2 && ortSpread <= 0.1,
+    } : undefined,
   };
   console.log(JSON.stringify(summary));
 }

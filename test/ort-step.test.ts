@@ -128,6 +128,26 @@ for (const { bands, stemWidth, stemBlock, headPooling, projector, loss } of CASE
   });
 }
 
+test('the conventional step graph (activations stored, bench:memory\'s comparison) gives the reversible one\'s loss and gradients', async () => {
+  const { bands, stemWidth, stemBlock, headPooling, projector, loss } = CASES[0];
+  const model = createBackbone(smallConfig(bands, stemWidth, stemBlock, headPooling, projector), { seed: 4 });
+  const { x, data, shape } = tiles(model, 6);
+  const [reversible, stored] = await Promise.all([
+    OrtTrainingStep.create(model, { lossOptions: loss, threads: 2 }),
+    OrtTrainingStep.create(model, { lossOptions: loss, threads: 2, backward: 'stored' }),
+  ]);
+  try {
+    const [a, b] = [await reversible.gradients(data, shape), await stored.gradients(data, shape)];
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-6 * Math.abs(a.loss), `loss ${b.loss} vs ${a.loss}`);
+    const errors = compare(b.grads, a.grads);
+    assert.ok(errors.global <= 1e-4 && errors.worstTensor <= 1e-4, `gradient error ${errors.global}, worst ${errors.worstTensor} (${errors.worstName})`);
+  } finally {
+    await Promise.all([reversible.dispose(), stored.dispose()]);
+    x.dispose();
+    model.dispose();
+  }
+});
+
 /**
  * In exact arithmetic some gradients are zero: the β of a BatchNorm whose every consumer renormalises (e.g. the D maps
  * into a new stream) cannot change the loss. Both engines return float noise there, and Adam's m/(√v + ε) with

@@ -19,8 +19,23 @@ export class BackboneGradients {
 
   /** Train-mode forward of a body unit, recording its batch statistics; nothing is kept for backward. */
   forward(unit: ReversibleLayer, streams: Value[]): Value[] {
-    if (unit instanceof ReversibleBlock) return this.blockForward(unit, streams);
-    if (unit instanceof RevSilo) return this.siloForward(unit, streams);
+    return this.forwardKeeping(unit, streams).outputs;
+  }
+
+  /**
+   * The same forward, with a backward that differentiates it at its own intermediates instead of rebuilding them:
+   * what a conventional graph does, so ORT must keep every one alive until the backward reaches it. The graph that
+   * measures what reversibility saves; training uses `backward`.
+   */
+  forwardKeeping(unit: ReversibleLayer, streams: Value[]): { outputs: Value[]; backward: (dys: Value[], wantDx: boolean) => Value[] | undefined } {
+    if (unit instanceof ReversibleBlock) {
+      const { outputs, f, g } = this.blockForward(unit, streams);
+      return { outputs, backward: (dys, wantDx) => this.blockGradients(unit, f, g, dys, wantDx) };
+    }
+    if (unit instanceof RevSilo) {
+      const { outputs, down, up } = this.siloForward(unit, streams);
+      return { outputs, backward: (dys, wantDx) => this.siloGradients(unit, down, up, dys, wantDx) };
+    }
     throw new Error(`the ORT step does not know unit ${unit.className} (${unit.name})`);
   }
 
@@ -35,15 +50,17 @@ export class BackboneGradients {
     return this.ops.split(x, [block.channels / 2, block.channels / 2], 1, `${block.name}.${hint}`);
   }
 
-  private blockForward(block: ReversibleBlock, streams: Value[]): Value[] {
+  private blockForward(block: ReversibleBlock, streams: Value[]): { outputs: Value[]; f: Traced; g: Traced } {
     const { ops, layers } = this;
     const [a, b] = this.halves(block, streams[block.stream], 'split');
-    const bOut = ops.add(b, layers.mbconv(block.F, a, true).y, `${block.name}.b`);
-    const aOut = ops.add(a, layers.mbconv(block.G, bOut, true).y, `${block.name}.a`);
-    return replaceStream(streams, block.stream, ops.concat([aOut, bOut], 1, `${block.name}.out`));
+    const f = layers.mbconv(block.F, a, true);
+    const bOut = ops.add(b, f.y, `${block.name}.b`);
+    const g = layers.mbconv(block.G, bOut, true);
+    const aOut = ops.add(a, g.y, `${block.name}.a`);
+    return { outputs: replaceStream(streams, block.stream, ops.concat([aOut, bOut], 1, `${block.name}.out`)), f, g };
   }
 
-  /** b' = b + F(a), a' = a + G(b'): a = a' − G(b'), b = b' − F(a); then da = da' + Fᵀ(db), db = db' + Gᵀ(da'). */
+  /** b' = b + F(a), a' = a + G(b'): a = a' − G(b'), b = b' − F(a). */
   private blockBackward(block: ReversibleBlock, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
     const { ops, layers } = this;
     const [aOut, bOut] = this.halves(block, ys[block.stream], 'inv');
@@ -52,34 +69,40 @@ export class BackboneGradients {
     const f = layers.mbconv(block.F, a, false);
     const b = ops.sub(bOut, f.y, `${block.name}.b_rec`);
     const inputs = replaceStream(ys, block.stream, ops.concat([a, b], 1, `${block.name}.in_rec`));
+    const dInputs = this.blockGradients(block, f, g, dys, wantDx);
+    return dInputs ? { inputs, dInputs } : { inputs };
+  }
 
+  /** da = da' + Fᵀ(db), db = db' + Gᵀ(da'), with F and G traced at a and b'. */
+  private blockGradients(block: ReversibleBlock, f: Traced, g: Traced, dys: Value[], wantDx: boolean): Value[] | undefined {
+    const { ops } = this;
     const [daOut, dbOut] = this.halves(block, dys[block.stream], 'dsplit');
     const db = ops.add(dbOut, must(g.back(daOut, true)), `${block.name}.db`);
     const daFromF = f.back(db, wantDx);
-    if (!wantDx) return { inputs };
+    if (!wantDx) return undefined;
     const da = ops.add(daOut, must(daFromF), `${block.name}.da`);
-    return { inputs, dInputs: replaceStream(dys, block.stream, ops.concat([da, db], 1, `${block.name}.dx`)) };
+    return replaceStream(dys, block.stream, ops.concat([da, db], 1, `${block.name}.dx`));
   }
 
-  private siloForward(silo: RevSilo, xs: Value[]): Value[] {
+  private siloForward(silo: RevSilo, xs: Value[]): { outputs: Value[]; down: Traced[][]; up: Traced[][] } {
     const { ops, layers } = this;
     const zs: Value[] = [];
+    const down: Traced[][] = [];
     for (let j = 0; j < silo.outStreams; j++) {
-      const terms = silo.down[j].map((d, i) => layers.mbconv(d, xs[i], true).y);
+      down.push(silo.down[j].map((d, i) => layers.mbconv(d, xs[i], true)));
+      const terms = down[j].map((t) => t.y);
       zs.push(ops.sum(j < silo.inStreams ? [xs[j], ...terms] : terms, `${silo.name}.z${j}`));
     }
     const ys: Value[] = new Array(silo.outStreams);
+    const up: Traced[][] = new Array(silo.outStreams);
     for (let i = silo.outStreams - 1; i >= 0; i--) {
-      const terms = silo.up[i].map((u, k) => layers.tensorLayer(u, zs[i + 1 + k], true).y);
-      ys[i] = ops.sum([zs[i], ...terms], `${silo.name}.y${i}`);
+      up[i] = silo.up[i].map((u, k) => layers.tensorLayer(u, zs[i + 1 + k], true));
+      ys[i] = ops.sum([zs[i], ...up[i].map((t) => t.y)], `${silo.name}.y${i}`);
     }
-    return ys;
+    return { outputs: ys, down, up };
   }
 
-  /**
-   * Inverse: z_i = y_i − Σ_{j>i} U_{j→i}(z_j) coarsest first, x_j = z_j − Σ_{i<j} D_{i→j}(x_i) finest first.
-   * Gradients: dz_j = dy_j + Σ_{i<j} U_{j→i}ᵀ(dy_i), dx_i = dz_i + Σ_{j>i} D_{i→j}ᵀ(dz_j).
-   */
+  /** Inverse: z_i = y_i − Σ_{j>i} U_{j→i}(z_j) coarsest first, x_j = z_j − Σ_{i<j} D_{i→j}(x_i) finest first. */
   private siloBackward(silo: RevSilo, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
     const { ops, layers } = this;
     const zs: Value[] = new Array(silo.outStreams);
@@ -95,8 +118,14 @@ export class BackboneGradients {
       down.push(silo.down[j].map((d, i) => layers.mbconv(d, xs[i], false)));
       if (j < silo.inStreams) xs.push(down[j].length === 0 ? zs[j] : ops.sub(zs[j], ops.sum(down[j].map((t) => t.y)), `${silo.name}.x${j}_rec`));
     }
+    const dInputs = this.siloGradients(silo, down, up, dys, wantDx);
+    return dInputs ? { inputs: xs, dInputs } : { inputs: xs };
+  }
 
-    const dzs = zs.map((_, j) => {
+  /** dz_j = dy_j + Σ_{i<j} U_{j→i}ᵀ(dy_i), dx_i = dz_i + Σ_{j>i} D_{i→j}ᵀ(dz_j), with D and U traced where the forward evaluated them. */
+  private siloGradients(silo: RevSilo, down: Traced[][], up: Traced[][], dys: Value[], wantDx: boolean): Value[] | undefined {
+    const { ops } = this;
+    const dzs = Array.from({ length: silo.outStreams }, (_, j) => {
       const terms = Array.from({ length: j }, (_, i) => must(up[i][j - i - 1].back(dys[i], true)));
       return ops.sum([dys[j], ...terms], `${silo.name}.dz${j}`);
     });
@@ -109,7 +138,7 @@ export class BackboneGradients {
       }
       if (wantDx) dxs.push(ops.sum([dzs[i], ...terms], `${silo.name}.dx${i}`));
     }
-    return wantDx ? { inputs: xs, dInputs: dxs } : { inputs: xs };
+    return wantDx ? dxs : undefined;
   }
 
   /**

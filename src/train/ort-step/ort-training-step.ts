@@ -13,6 +13,8 @@ export interface OrtTrainingStepOptions {
   adamOptions?: AdamOptions;
   /** ORT intra-op threads; default: every core. */
   threads?: number;
+  /** The step graph's backward (StepGraphOptions.backward); training's is the default, `reversible`. */
+  backward?: 'reversible' | 'stored';
 }
 
 /** NHWC batch shape [3B, tile, tile, bands] (anchors; neighbors; distants). */
@@ -44,6 +46,7 @@ export class OrtTrainingStep {
     readonly lossOptions: TripletLossOptions,
     readonly adamOptions: AdamOptions,
     readonly threads: number,
+    readonly backward: 'reversible' | 'stored',
     readonly trainable: FlatLayout,
     readonly runningLayout: FlatLayout,
   ) {
@@ -60,6 +63,7 @@ export class OrtTrainingStep {
       options.lossOptions ?? DEFAULT_TRIPLET_LOSS,
       options.adamOptions ?? DEFAULT_ADAM,
       options.threads ?? availableParallelism(),
+      options.backward ?? 'reversible',
       FlatLayout.trainable(model.params),
       FlatLayout.runningStats(model.params),
     );
@@ -90,6 +94,11 @@ export class OrtTrainingStep {
     this.v = out[STEP_IO.vOut];
     this.steps = t;
     return (out[STEP_IO.loss].data as Float32Array)[0];
+  }
+
+  /** Builds the step session for this batch shape now, instead of in the first step. */
+  async prepare(shape: BatchShape): Promise<void> {
+    await this.session('step', shape);
   }
 
   /** Loss and gradients at the current weights, without updating anything (a separate graph; for checking). */
@@ -174,7 +183,7 @@ export class OrtTrainingStep {
     const key = `${mode}:${shape[0]}`;
     let session = this.sessions.get(key);
     if (!session) {
-      const graph = buildStepGraph(this.model, { tiles: shape[0], loss: this.lossOptions, adam: this.adamOptions, mode });
+      const graph = buildStepGraph(this.model, { tiles: shape[0], loss: this.lossOptions, adam: this.adamOptions, mode, backward: this.backward });
       // No watchdog here, and none is needed for the hang of issue 20 §5: onnxruntime-node builds the session (and
       // runs each step) synchronously on this thread, inside a setImmediate, so a JS timer could never fire while it
       // works, and a build that stalled would show this thread busy or blocked in ORT, not asleep in epoll_wait.

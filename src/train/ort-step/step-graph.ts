@@ -43,6 +43,12 @@ export interface StepGraphOptions {
   loss: TripletLossOptions;
   adam: AdamOptions;
   mode: StepGraphMode;
+  /**
+   * `reversible` (training's): each unit's inputs are rebuilt from its outputs, so the body's activations die after
+   * the forward. `stored`: the backward reads the forward's own activations, as a conventional graph does; only to
+   * measure what reversibility saves (bench:memory).
+   */
+  backward?: 'reversible' | 'stored';
 }
 
 export interface StepGraph {
@@ -75,7 +81,16 @@ export function buildStepGraph(model: RevBiFPN, options: StepGraphOptions): Step
   };
   const stemOut = { name: new BackboneEmitter(g, noWeights).stem(model.stem, nchw.name), shape: [options.tiles, streamWidths(model.config)[0], stemSize, stemSize] };
   let streams = [stemOut];
-  for (const unit of model.body) streams = backbone.forward(unit, streams);
+  const stored: ((dys: Value[], wantDx: boolean) => Value[] | undefined)[] = [];
+  for (const unit of model.body) {
+    if (options.backward === 'stored') {
+      const kept = backbone.forwardKeeping(unit, streams);
+      stored.push(kept.backward);
+      streams = kept.outputs;
+    } else {
+      streams = backbone.forward(unit, streams);
+    }
+  }
 
   const head = backbone.head(model.head, streams);
   const projected = projectorGradients(ops, layers, model.head, head.embeddings);
@@ -84,6 +99,10 @@ export function buildStepGraph(model: RevBiFPN, options: StepGraphOptions): Step
 
   // Backward from the body's final streams only; each unit's inputs are rebuilt by its inverse.
   for (let u = model.body.length - 1; u >= 0; u--) {
+    if (options.backward === 'stored') {
+      dStreams = stored[u](dStreams, u > 0) ?? dStreams;
+      continue;
+    }
     const { inputs, dInputs } = backbone.backward(model.body[u], streams, dStreams, u > 0);
     streams = inputs;
     if (dInputs) dStreams = dInputs;
