@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { promisify, parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/engine/index.ts';
-import { createBackbone, resolveBackboneConfig } from '../src/train/model/index.ts';
+import { createBackbone, resolveBackboneConfig } from '../src/model/index.ts';
 import { EmbeddingSession, exportBackboneOnnx, onnxMetadata } from '../src/embed/index.ts';
 import type { ModelCard } from '../src/train/index.ts';
 

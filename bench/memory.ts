@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createBackbone, createGradientFunction, siloCount, type BackbonePresetName } from '../src/train/model/index.ts';
+import { createBackbone, createGradientFunction, siloCount, type BackbonePresetName } from '../src/model/index.ts';
 import { OrtTrainingStep } from '../src/train/ort-step/index.ts';
 
 const { values } = parseArgs({

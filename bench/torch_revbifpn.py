@@ -1,6 +1,6 @@
 """PyTorch CPU peer of tilevec's RevBiFPN, for benchmarks only (never a runtime dependency).
 
-Mirrors src/train/model layer for layer: parameter-free stem (repeat bands, space-to-depth x4), reversible blocks
+Mirrors src/model layer for layer: parameter-free stem (repeat bands, space-to-depth x4), reversible blocks
 on channel halves, RevSilo fusion with MBConv down/up maps, MBConv neck with top-down merge, 1x1 projection and
 global average pooling. Trained conventionally (plain autograd), as PyTorch users would.
 

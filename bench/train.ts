@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam, DEFAULT_ADAM } from '../src/train/adam.ts';
 import { initBackend } from '../src/train/engine/index.ts';
 import { DEFAULT_TRIPLET_LOSS, tripletLoss } from '../src/train/loss.ts';
-import { createBackbone, createGradientFunction, type RevBiFPN } from '../src/train/model/index.ts';
+import { createBackbone, createGradientFunction, type RevBiFPN } from '../src/model/index.ts';
 import { OrtTrainingStep } from '../src/train/ort-step/index.ts';
 
 const { values } = parseArgs({

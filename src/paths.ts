@@ -1,5 +1,5 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UserError, errorMessage } from './errors.ts';
 
 /** The deepest folder of `path` (itself included) that exists. */
@@ -53,4 +53,23 @@ export function requireOutputFolder(file: string, flag: string): string {
   const out = requireParentFolder(file, flag);
   if (existsSync(out) && statSync(out).isDirectory()) throw new UserError(`${flag} ${file} is a directory; give the name of a file to write`);
   return out;
+}
+
+/** Writes to a temporary file in the same folder, fsyncs, then renames: a crash leaves the old file intact. */
+export function writeFileAtomic(path: string, chunks: Uint8Array[]): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const chunk of chunks) {
+      let written = 0;
+      while (written < chunk.byteLength) written += writeSync(fd, chunk, written);
+    }
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
 }

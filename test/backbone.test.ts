@@ -10,7 +10,7 @@ import {
   streamWidths,
   type LayerDescription,
   type RevBiFPN,
-} from '../src/train/model/index.ts';
+} from '../src/model/index.ts';
 
 before(async () => {
   await tf.setBackend('cpu');

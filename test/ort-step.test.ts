@@ -5,7 +5,7 @@ import { Adam, DEFAULT_ADAM } from '../src/train/adam.ts';
 import { DEFAULT_TRIPLET_LOSS, tripletLoss, type TripletLossOptions } from '../src/train/loss.ts';
 import {
   BatchStatsRecorder, createBackbone, createGradientFunction, siloCount, type BackboneConfig, type HeadPooling, type Projector, type RevBiFPN,
-} from '../src/train/model/index.ts';
+} from '../src/model/index.ts';
 import { OrtTrainingStep, type BatchShape } from '../src/train/ort-step/index.ts';
 
 before(async () => {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { exportBackboneOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../src/embed/index.ts';
 import { normalizationFromStats } from '../src/sampling/index.ts';
-import { createBackbone, resolveBackboneConfig, streamSize, streamWidths, type BackboneConfig, type HeadPooling } from '../src/train/model/index.ts';
+import { createBackbone, resolveBackboneConfig, streamSize, streamWidths, type BackboneConfig, type HeadPooling } from '../src/model/index.ts';
 import { loadModel, MODEL_FILES, modelTensors, writeCard, type ModelCard } from '../src/train/model-dir.ts';
 import { writeTensorFile } from '../src/train/tensor-file.ts';
 

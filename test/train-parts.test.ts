@@ -184,7 +184,7 @@ test('a process killed while writing a checkpoint leaves the previous one loadab
 });
 
 test('BatchNorm recalibration sets running statistics to the averaged batch statistics', async () => {
-  const { createBackbone, BatchStatsRecorder } = await import('../src/train/model/index.ts');
+  const { createBackbone, BatchStatsRecorder } = await import('../src/model/index.ts');
   const { recalibrateBatchNorm } = await import('../src/train/recalibrate.ts');
   const model = createBackbone({ name: 'tiny', tileSize: 32, bands: 3, extraLayers: 0, dim: 16 }, { seed: 5 });
   const batches = [1, 2].map((seed) => tf.tidy(() => tf.add(tf.mul(tf.randomNormal([12, 32, 32, 3], 0, 1, 'float32', seed), 2), 0.5) as tf.Tensor4D));

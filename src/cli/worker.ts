@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
-import { isServerUrl } from '../store/engine.ts';
+import { isServerUrl } from '../store/index.ts';
 import { JobQueue, jobsReport, planEmbed, planIngest, runWorker, type DeadLetter, type IngestUnitOptions, type QueueCounts } from '../queue/index.ts';
 import { initBackend } from '../train/index.ts';
 import type { Config } from '../config.ts';

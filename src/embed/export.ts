@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import { encodeGeoTiff, tileGrid, tileResolutionGeotransform } from '../ingest/index.ts';
 import { requireOutputFolder, requireParentFolder } from '../paths.ts';
 import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
-import { writeFileAtomic } from '../train/tensor-file.ts';
+import { writeFileAtomic } from '../paths.ts';
 import { resolveModel } from './model-ref.ts';
 
 export type ExportFormat = 'geoparquet' | 'geotiff';

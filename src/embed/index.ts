@@ -4,5 +4,5 @@ export { resolveModel, exportModelOnnx, ensureModelOnnx, onnxMetadata, readOnnx,
 export { embedTiles, type EmbedTilesOptions } from './embed-tiles.ts';
 export { EmbeddingSession, type EmbeddingModelInfo } from './session.ts';
 export { exportEmbeddings, encodeGeoParquet, embeddingRaster, embeddingFileNames, embeddingBandName, polygonWkb, type ExportFormat, type ExportSummary } from './export.ts';
-export { exportBackboneOnnx, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export-backbone.ts';
+export { exportBackboneOnnx, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT } from '../onnx/index.ts';
 export { ChipEmbedder, type ChipEmbedding } from './chip.ts';

@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { ModelRecord, Store } from '../store/index.ts';
 import { loadModel, readCard, MODEL_FILES, type ModelCard } from '../train/index.ts';
-import { writeFileAtomic } from '../train/tensor-file.ts';
-import { exportBackboneOnnx } from './onnx/export-backbone.ts';
+import { writeFileAtomic } from '../paths.ts';
+import { exportBackboneOnnx } from '../onnx/index.ts';
 
 export interface ResolvedModel {
   record: ModelRecord;

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
-import { decodeModel } from './onnx/proto.ts';
+import { decodeModel } from '../onnx/index.ts';
 
 /** What an exported model says about its input, read back from its ONNX metadata. */
 export interface EmbeddingModelInfo {

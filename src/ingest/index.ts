@@ -15,6 +15,6 @@ export { BandStatsAccumulator } from './stats.ts';
 export { renderWindowPng, encodePng, stretchRanges, defaultRenderBands, type RenderOptions } from './render.ts';
 export { acquisitionDate, dateFromFileName, type AcquisitionDate } from './acquisition-date.ts';
 export { DecodePool, sharedDecodePool } from './decode-pool.ts';
-export { openSource, canonicalUri, type ByteSource, type SourceOptions } from './source.ts';
+export { openSource, canonicalUri, hostAllowed, type ByteSource, type SourceOptions } from './source.ts';
 export { expandInputs } from './inputs.ts';
 export { encodeGeoTiff, type GeoTiffImage } from './write-geotiff.ts';

@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
-import { expandInputs } from '../ingest/inputs.ts';
-import { hostAllowed } from '../ingest/source.ts';
+import { expandInputs, hostAllowed } from '../ingest/index.ts';
 import type { RequestHandler } from 'express';
 import { HttpProblem } from './problem.ts';
 

@@ -1,9 +1,8 @@
 import proj4 from 'proj4';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors.ts';
-import { defaultRenderBands, encodePng, stretchRanges, type Raster, type WindowData } from '../ingest/index.ts';
+import { crsToPixel, defaultRenderBands, encodePng, stretchRanges, type Raster, type WindowData } from '../ingest/index.ts';
 import type { OpenRasters } from './open-rasters.ts';
-import { crsToPixel } from '../ingest/georef.ts';
 
 /** Half the width of the Web Mercator world in metres (EPSG:3857). */
 const HALF_WORLD = 20037508.342789244;

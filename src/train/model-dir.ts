@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import { DEFAULT_HEAD_POOLING, DEFAULT_PROJECTOR, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from './model/index.ts';
+import { DEFAULT_HEAD_POOLING, DEFAULT_PROJECTOR, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from '../model/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
-import { readTensorFile, writeFileAtomic, writeTensorFile, type NamedTensor } from './tensor-file.ts';
+import { writeFileAtomic } from '../paths.ts';
+import { readTensorFile, writeTensorFile, type NamedTensor } from './tensor-file.ts';
 import { makeDirectory } from '../paths.ts';
 
 /** Files of a model directory. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BatchStatsRecorder, type RevBiFPN } from './model/index.ts';
+import { BatchStatsRecorder, type RevBiFPN } from '../model/index.ts';
 
 /**
  * Sets every BatchNorm's running statistics to the average of its batch statistics over `batches` (train-mode

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Adam, type AdamOptions } from './adam.ts';
 import { tripletLoss, type TripletLossOptions } from './loss.ts';
-import { createGradientFunction, type RevBiFPN } from './model/index.ts';
+import { createGradientFunction, type RevBiFPN } from '../model/index.ts';
 import { OrtTrainingStep } from './ort-step/index.ts';
 import type { NamedTensor } from './tensor-file.ts';
 import { modelTensors, loadTensorsInto } from './model-dir.ts';

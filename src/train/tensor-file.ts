@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, unlinkSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../paths.ts';
 import { UserError } from '../errors.ts';
 
 /**
@@ -25,24 +25,6 @@ export interface TensorFile<H> {
   tensors: Map<string, NamedTensor>;
 }
 
-/** Writes to a temporary file in the same folder, fsyncs, then renames: a crash leaves the old file intact. */
-export function writeFileAtomic(path: string, chunks: Uint8Array[]): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const chunk of chunks) {
-      let written = 0;
-      while (written < chunk.byteLength) written += writeSync(fd, chunk, written);
-    }
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 export function writeTensorFile<H extends object>(path: string, header: H, tensors: Map<string, NamedTensor>): void {
   const entries: TensorEntry[] = [];

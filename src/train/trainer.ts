@@ -6,14 +6,14 @@ import { logger } from '../log.ts';
 import type { Store, ModelRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector } from './model/index.ts';
+import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector } from '../model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
 import { createStepEngine, type StepEngine, type TrainingEngineName } from './step-engine.ts';
 import { ensureDir, MODEL_FILES, saveWeights, writeCard, type ModelCard } from './model-dir.ts';
 import { lossCurveSvg } from './loss-curve.ts';
-import { writeFileAtomic } from './tensor-file.ts';
+import { writeFileAtomic } from '../paths.ts';
 import { recalibrateBatchNorm } from './recalibrate.ts';
 
 /** Batches of train-mode statistics that replace the running averages at the end of a run. */

@@ -1,4 +1,4 @@
-import { ReversibleBlock, RevSilo, type EmbeddingHead, type ReversibleLayer } from '../model/index.ts';
+import { ReversibleBlock, RevSilo, type EmbeddingHead, type ReversibleLayer } from '../../model/index.ts';
 import { chain, must, type LayerGradients, type Traced } from './layer-gradients.ts';
 import type { Ops, Value } from './ops.ts';
 

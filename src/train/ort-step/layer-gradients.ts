@@ -1,6 +1,6 @@
 import {
   BatchNorm, BilinearUpsample, Conv2D, ConvBN, DepthwiseConv2D, MBConv, Sequential, SqueezeExcite, type TensorLayer,
-} from '../model/index.ts';
+} from '../../model/index.ts';
 import type { GraphWeights } from './graph-weights.ts';
 import type { Ops, Value } from './ops.ts';
 
@@ -54,7 +54,7 @@ export function must(v: Value | undefined): Value {
 
 /**
  * Train-mode forward and hand-derived backward of every layer kind a RevBiFPN uses, NCHW, mirroring
- * src/train/model/layers.ts operation for operation (BatchNorm normalises with batch statistics).
+ * src/model/layers.ts operation for operation (BatchNorm normalises with batch statistics).
  */
 export class LayerGradients {
   /** Batch statistics of the BatchNorms evaluated with `record` set: exactly the forward pass. */

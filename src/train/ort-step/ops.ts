@@ -1,4 +1,4 @@
-import type { AttributeValue, GraphBuilder } from '../../embed/onnx/graph-builder.ts';
+import type { AttributeValue, GraphBuilder } from '../../onnx/index.ts';
 
 /** A graph value with its static shape (the step graph is built for one batch size, so every shape is known). */
 export interface Value {

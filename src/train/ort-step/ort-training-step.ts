@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { DEFAULT_ADAM, type AdamOptions } from '../adam.ts';
 import { DEFAULT_TRIPLET_LOSS, type TripletLossOptions } from '../loss.ts';
-import type { ParamStore, RevBiFPN } from '../model/index.ts';
+import type { ParamStore, RevBiFPN } from '../../model/index.ts';
 import type { NamedTensor } from '../tensor-file.ts';
 import { FlatLayout } from './param-layout.ts';
 import { STEP_IO, buildStepGraph, type StepGraphMode } from './step-graph.ts';

@@ -1,4 +1,4 @@
-import type { ParamStore } from '../model/index.ts';
+import type { ParamStore } from '../../model/index.ts';
 
 export interface LayoutEntry {
   name: string;

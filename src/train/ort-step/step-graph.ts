@@ -1,8 +1,7 @@
-import { BackboneEmitter } from '../../embed/onnx/export-backbone.ts';
-import { GraphBuilder } from '../../embed/onnx/graph-builder.ts';
+import { emitStem, GraphBuilder } from '../../onnx/index.ts';
 import type { AdamOptions } from '../adam.ts';
 import type { TripletLossOptions } from '../loss.ts';
-import { streamWidths, type RevBiFPN } from '../model/index.ts';
+import { streamWidths, type RevBiFPN } from '../../model/index.ts';
 import { BackboneGradients, projectorGradients } from './backbone-gradients.ts';
 import { GraphWeights } from './graph-weights.ts';
 import { LayerGradients, must } from './layer-gradients.ts';
@@ -76,10 +75,7 @@ export function buildStepGraph(model: RevBiFPN, options: StepGraphOptions): Step
   // Forward: the stem as the exporter emits it, then the body keeping only the current streams.
   const nchw = ops.transpose(tiles, [0, 3, 1, 2], 'nchw');
   const stemSize = tileSize / model.stem.block;
-  const noWeights = (name: string): Float32Array => {
-    throw new Error(`the stem has no weights (asked for ${name})`);
-  };
-  const stemOut = { name: new BackboneEmitter(g, noWeights).stem(model.stem, nchw.name), shape: [options.tiles, streamWidths(model.config)[0], stemSize, stemSize] };
+  const stemOut = { name: emitStem(g, model.stem, nchw.name), shape: [options.tiles, streamWidths(model.config)[0], stemSize, stemSize] };
   let streams = [stemOut];
   const stored: ((dys: Value[], wantDx: boolean) => Value[] | undefined)[] = [];
   for (const unit of model.body) {

@@ -1,7 +1,7 @@
 import {
   BilinearUpsample, ConvBN, Conv2D, DepthwiseConv2D, MBConv, Sequential, SqueezeExcite,
   ReversibleBlock, RevSilo, Stem, type RevBiFPN, type TensorLayer,
-} from '../../train/model/index.ts';
+} from '../model/index.ts';
 import { GraphBuilder } from './graph-builder.ts';
 
 /** ONNX opset of exported models (HardSwish needs 14; ≥ 17 as promised to other tools). */
@@ -12,7 +12,7 @@ export const ONNX_INPUT = 'tiles';
 export const ONNX_OUTPUT = 'embedding';
 
 /** Reads a weight's current values by its ParamStore name. */
-export type WeightValues = (name: string) => Float32Array;
+type WeightValues = (name: string) => Float32Array;
 
 /** tfjs conv kernel [k, k, in, out] → ONNX [out, in, k, k]. */
 function convKernelToOnnx(kernel: Float32Array, k: number, inC: number, outC: number): Float32Array {
@@ -37,7 +37,7 @@ function depthwiseKernelToOnnx(kernel: Float32Array, k: number, channels: number
  * Emits a RevBiFPN's inference graph from its layer tree, NCHW inside. BatchNorm uses its running statistics and
  * is folded into the preceding convolution, so the graph holds no training ops.
  */
-export class BackboneEmitter {
+class BackboneEmitter {
   constructor(private readonly g: GraphBuilder, private readonly values: WeightValues) {}
 
   /** Plain conv with optional bias (the SE convs and the head projection have no BatchNorm). */
@@ -109,16 +109,6 @@ export class BackboneEmitter {
     return terms.length === 1 ? terms[0] : this.g.op('Sum', terms, {}, hint);
   }
 
-  /** Repeat bands up to the stem width, then space-to-depth (DCR order, as ONNX SpaceToDepth defines it). */
-  stem(layer: Stem, x: string): string {
-    const copies = Math.ceil(layer.repeatedChannels / layer.bands);
-    let h = copies === 1 ? x : this.g.op('Tile', [x, this.g.ints('stem.repeats', [1, copies, 1, 1])], {}, 'stem.tile');
-    if (copies * layer.bands !== layer.repeatedChannels) {
-      h = this.g.op('Slice', [h, this.g.ints('stem.start', [0]), this.g.ints('stem.end', [layer.repeatedChannels]), this.g.ints('stem.axes', [1])], {}, 'stem.slice');
-    }
-    return layer.block === 1 ? h : this.g.op('SpaceToDepth', [h], { blocksize: layer.block }, 'stem.s2d');
-  }
-
   block(layer: ReversibleBlock, streams: string[]): string[] {
     const half = layer.channels / 2;
     const [a, b] = this.g.node('Split', [streams[layer.stream], this.g.ints(`${layer.name}.halves`, [half, half])], { axis: 1 }, `${layer.name}.split`, 2);
@@ -143,7 +133,7 @@ export class BackboneEmitter {
   }
 
   backbone(model: RevBiFPN, input: string, output = ONNX_OUTPUT): string {
-    let streams = [this.stem(model.stem, input)];
+    let streams = [emitStem(this.g, model.stem, input)];
     for (const unit of model.body) {
       if (unit instanceof ReversibleBlock) streams = this.block(unit, streams);
       else if (unit instanceof RevSilo) streams = this.silo(unit, streams);
@@ -200,4 +190,17 @@ export function exportBackboneOnnx(model: RevBiFPN, options: OnnxExportOptions =
     producerVersion: options.producerVersion,
     doc: 'RevBiFPN backbone exported by tilevec: NHWC float32 tiles, normalised per the metadata, to embeddings.',
   });
+}
+
+/**
+ * The parameter-free stem: repeat bands up to the stem width, then space-to-depth (DCR order, as ONNX SpaceToDepth
+ * defines it). Shared with the training step's graph, which starts the same way.
+ */
+export function emitStem(g: GraphBuilder, layer: Stem, x: string): string {
+  const copies = Math.ceil(layer.repeatedChannels / layer.bands);
+  let h = copies === 1 ? x : g.op('Tile', [x, g.ints('stem.repeats', [1, copies, 1, 1])], {}, 'stem.tile');
+  if (copies * layer.bands !== layer.repeatedChannels) {
+    h = g.op('Slice', [h, g.ints('stem.start', [0]), g.ints('stem.end', [layer.repeatedChannels]), g.ints('stem.axes', [1])], {}, 'stem.slice');
+  }
+  return layer.block === 1 ? h : g.op('SpaceToDepth', [h], { blocksize: layer.block }, 'stem.s2d');
 }

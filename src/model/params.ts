@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fnv1a32 } from '../../rng.ts';
+import { fnv1a32 } from '../rng.ts';
 
 /** How a weight is initialised; kept as data so weight files and exporters can describe it. */
 export type Initializer =
