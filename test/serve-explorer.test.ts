@@ -78,6 +78,16 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     assert.match(first, /#1 · undated · d = \d/);
     await page.screenshot({ path: join(shots.path, '2-click.png') });
 
+    // The similarity layer: every tile in view filled by its distance to the query, the query itself brightest.
+    await page.check('#similarity-layer');
+    await page.waitForFunction((n) => [...(globalThis as unknown as Doc).document.querySelectorAll('path.similarity')].length === n, world.vectors.size);
+    const fills = await page.$$eval('path.similarity', (paths) => paths.map((p) => [p.getAttribute('class'), p.getAttribute('fill')]));
+    const fillOf = (id: number) => fills.find(([c]) => c!.split(' ').includes(`tile-${id}`))?.[1];
+    assert.equal(fillOf(ids[12]), 'rgb(253,231,37)', 'the query tile is nearest');
+    assert.ok(new Set(fills.map(([, f]) => f)).size > 5, 'distances spread over the ramp');
+    assert.match(await page.textContent('#similarity-range') ?? '', /^0\.000 – \d/);
+    await page.screenshot({ path: join(shots.path, '2b-similarity.png') });
+
     // A marking round: ✓ the first result, ✗ the second, re-rank: the list is what the API answers for those marks.
     const listed = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
     await page.click('#results li.result >> nth=0 >> .mark-positive');

@@ -167,6 +167,33 @@ function serviceSuite(engineName: string, openDb: () => Promise<{ db: string; cl
       }
     });
 
+    test('GET /v1/tiles?distanceTo: every tile has its L2 distance to the query tile\'s vector (the similarity layer); none without a vector', async () => {
+      const query = ids.find((id) => world.vectors.has(id))!;
+      const a = await get(`/v1/tiles?limit=1000&distanceTo=${query}`);
+      assert.equal(a.status, 200);
+      assert.deepEqual(a.body.distanceTo, { tileId: query, model: 'synthetic' });
+      assert.deepEqual(a.body.features.map((f: { id: number }) => f.id), ids);
+      const [nearest] = bruteForce(world, world.vectors.get(query)!, 1);
+      assert.equal(nearest.id, query);
+      let without = 0;
+      for (const f of a.body.features as { id: number; properties: { distance?: number } }[]) {
+        const v = world.vectors.get(f.id);
+        if (!v) {
+          without++;
+          assert.equal(f.properties.distance, undefined, `tile ${f.id} has no vector`);
+          continue;
+        }
+        const [expected] = bruteForce(world, world.vectors.get(query)!, 1, (id) => id === f.id);
+        assert.ok(Math.abs(f.properties.distance! - expected.distance) <= 1e-5 * Math.max(1, expected.distance), `tile ${f.id}: ${f.properties.distance} vs ${expected.distance}`);
+      }
+      assert.equal(without, 1);
+      const missing = ids.find((id) => !world.vectors.has(id))!;
+      assertProblem(await get(`/v1/tiles?distanceTo=${missing}`), 404, /no embedding/);
+      assertProblem(await get(`/v1/tiles?distanceTo=${query}&model=nope`), 404);
+      assertProblem(await get('/v1/tiles?model=synthetic'), 400, /only with distanceTo/);
+      for (const bad of ['distanceTo=0', 'distanceTo=x', 'distanceTo=1.5']) assertProblem(await get(`/v1/tiles?${bad}`), 400);
+    });
+
     test('GET /v1/tiles/at: the footprints that cover a point', async () => {
       const [lon0, lat0] = rasterOrigin(0, SIDE);
       const inside = await get(`/v1/tiles/at?lon=${lon0 + 0.5 * TILE_DEG}&lat=${lat0 + 0.5 * TILE_DEG}`);

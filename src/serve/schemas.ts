@@ -62,6 +62,8 @@ export function schemasFor(maxK: number) {
     bbox: bboxString.optional(),
     limit: intString.pipe(z.number().int().min(1).max(MAX_PAGE)).optional().describe(`page size, 1..${MAX_PAGE} (default ${DEFAULT_PAGE})`),
     cursor: z.string().max(100).optional().describe('the nextCursor of the previous page'),
+    distanceTo: intString.pipe(tileIdValue).optional().describe("give each tile its embedding distance to this tile (the map's similarity layer); tiles without a vector get none"),
+    model: modelName.optional().describe('the model for distanceTo (default: the service default)'),
   }).strict();
 
   const pointQuery = z.object({

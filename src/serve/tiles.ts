@@ -75,8 +75,8 @@ export class TileQueries {
     this.catalog = new RasterCatalog(store);
   }
 
-  /** Tiles as features, each with its raster's name and date; `distances` in the same order for ranked results. */
-  async features(tiles: TileRecord[], distances?: number[]): Promise<TileFeature[]> {
+  /** Tiles as features, each with its raster's name and date; `distances` in the same order (ranked results, the similarity layer). */
+  async features(tiles: TileRecord[], distances?: (number | undefined)[]): Promise<TileFeature[]> {
     const rasters = await this.catalog.all();
     const labels = new Map<number, RasterLabel>();
     const label = (id: number): RasterLabel => {

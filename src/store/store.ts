@@ -397,6 +397,21 @@ export class Store {
     return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
   }
 
+  /**
+   * The embedding distance from one tile's vector to each of `tileIds` under the model, by tile id; tiles without a
+   * vector for the model are absent, and so is everything when the query tile has none.
+   */
+  async distancesFrom(model: Pick<ModelRecord, 'id' | 'dim'>, fromTileId: number, tileIds: readonly number[]): Promise<Map<number, number>> {
+    const dim = Math.trunc(model.dim);
+    const rows = await this.engine.query<{ id: number; distance: number }>(
+      `select e.tile_id as id, (e.embedding::vector(${dim}) <-> q.embedding::vector(${dim}))::float8 as distance
+       from embeddings e, embeddings q
+       where e.model_id = $1 and q.model_id = $1 and q.tile_id = $2 and e.tile_id = any($3::bigint[])`,
+      [model.id, fromTileId, tileIds],
+    );
+    return new Map(rows.map((r) => [Number(r.id), r.distance]));
+  }
+
   /** How many of the model's vectors a filter keeps: tiles in `bbox`, optionally not on `notRasterOfTile`'s raster. */
   async countEmbedded(model: Pick<ModelRecord, 'id'>, opts: { bbox?: BBox; notRasterOfTile?: number }): Promise<number> {
     const params: unknown[] = [];

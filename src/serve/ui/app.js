@@ -1,5 +1,6 @@
 // The visual-search map: tile footprints over a graticule (no base map, so it works offline), similar tiles on
-// click, an analogy panel and a bbox filter. Plain script: Leaflet is the only dependency, served by the API.
+// click, a similarity layer colouring every tile by its distance to the clicked one, an analogy panel and a bbox
+// filter. Plain script: Leaflet is the only dependency, served by the API.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -10,7 +11,7 @@ const renderer = L.svg();
 const highlightRenderer = L.svg({ pane: 'highlights' });
 const graticule = L.layerGroup().addTo(map);
 const footprints = L.geoJSON(null, {
-  renderer, style: () => ({ color: '#3f6fb5', weight: 1, fillOpacity: 0.04 }), onEachFeature: bindTile,
+  renderer, style: footprintStyle, onEachFeature: bindTile,
   filter: (f) => !hiddenByDate(f.properties.rasterId),
 }).addTo(map);
 const highlights = L.layerGroup().addTo(map);
@@ -26,6 +27,29 @@ let bboxFilter = null;
 let bboxRect = null;
 let picking = null;
 let fitted = false;
+/** The similarity layer's distance range over the loaded footprints, or null when the layer is off. */
+let distanceRange = null;
+
+/** Viridis at five stops: near tiles bright yellow, far ones dark violet. */
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+function viridis(t) {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = VIRIDIS[i].map((v, k) => Math.round(v + f * (VIRIDIS[i + 1][k] - v)));
+  return `rgb(${c.join(',')})`;
+}
+
+/** Plain outlines, or with the similarity layer on, each tile filled by its distance to the query (no vector: none). */
+function footprintStyle(feature) {
+  const d = feature.properties.distance;
+  const className = `tile tile-${feature.id}`;
+  if (!distanceRange || d === undefined) return { color: '#3f6fb5', weight: 1, fillOpacity: 0.04, className };
+  const [lo, hi] = distanceRange;
+  const fill = viridis(1 - (d - lo) / (hi - lo || 1));
+  return { color: fill, weight: 1, fillColor: fill, fillOpacity: 0.55, className: `${className} similarity` };
+}
 
 function setStatus(text, isError = false) {
   $('status').textContent = text;
@@ -40,7 +64,6 @@ async function api(path, init) {
 }
 
 function bindTile(feature, layer) {
-  layer.options.className = `tile tile-${feature.id}`;
   layer.on('click', () => onTileClick(feature));
 }
 
@@ -72,10 +95,16 @@ async function loadFootprints(bbox) {
     const params = new URLSearchParams({ limit: '1000' });
     if (bbox) params.set('bbox', bbox.join(','));
     if (cursor) params.set('cursor', cursor);
+    const similarity = $('similarity-layer').checked && lastQuery;
+    if (similarity) params.set('distanceTo', String(lastQuery.id));
     const page = await api(`/v1/tiles?${params}`);
     features.push(...page.features);
     cursor = page.nextCursor;
   } while (cursor && features.length < MAX_FOOTPRINTS);
+  const distances = features.map((f) => f.properties.distance).filter((d) => d !== undefined);
+  distanceRange = distances.length ? [Math.min(...distances), Math.max(...distances)] : null;
+  $('similarity-legend').hidden = !distanceRange;
+  if (distanceRange) $('similarity-range').textContent = `${distanceRange[0].toFixed(3)} – ${distanceRange[1].toFixed(3)}`;
   footprints.clearLayers();
   footprints.addData(features);
   return { features };
@@ -132,6 +161,7 @@ async function onTileClick(feature) {
     lastQuery = feature;
     showQuery(feature);
     showResults(`Similar to tile ${feature.id}`, [feature], result);
+    if ($('similarity-layer').checked) await loadFootprints(viewBbox());
   } catch (err) {
     setStatus(err.message, true);
   }
@@ -290,6 +320,10 @@ for (const button of document.querySelectorAll('[data-pick]')) {
     setStatus(`click a tile on the map for ${picking}`);
   });
 }
+$('similarity-layer').addEventListener('change', () => {
+  if ($('similarity-layer').checked && !lastQuery) setStatus('click a tile: the layer colours every tile by its distance to it');
+  loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true));
+});
 $('analogy-run').addEventListener('click', runAnalogy);
 $('rerank').addEventListener('click', rerank);
 $('export-geojson').addEventListener('click', () => exportResults('geojson'));
