@@ -87,6 +87,8 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     assert.ok(new Set(fills.map(([, f]) => f)).size > 5, 'distances spread over the ramp');
     assert.match(await page.textContent('#similarity-range') ?? '', /^0\.000 – \d/);
     await page.screenshot({ path: join(shots.path, '2b-similarity.png') });
+    await page.uncheck('#similarity-layer');
+    await page.waitForFunction(() => [...(globalThis as unknown as Doc).document.querySelectorAll('path.similarity')].length === 0);
 
     // A marking round: ✓ the first result, ✗ the second, re-rank: the list is what the API answers for those marks.
     const listed = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
@@ -119,6 +121,16 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     const set = await store.labelSet('explorer-marks');
     const labels = await store.labelsOf(set.id);
     assert.deepEqual(labels.map((l) => [l.tileId, l.classId]).sort((a, b) => a[0] - b[0]), [[ids[12], 1], [listed[0], 1], [listed[1], 0]].sort((a, b) => a[0] - b[0]));
+
+    // Zoomed far out, a tile is a few pixels across: the footprints give way to the imagery, and come back zoomed in.
+    // The page's Leaflet map is a top-level const of its script, so it is reached by name, not through window.
+    const zoom = await page.evaluate('map.getZoom()') as number;
+    await page.evaluate(`map.setZoom(${zoom - 6})`);
+    await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.footprints === 'hidden');
+    assert.equal(await page.locator('path.tile').count(), 0);
+    await page.evaluate(`map.setZoom(${zoom})`);
+    await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.footprints === 'shown');
+    assert.ok(await page.locator('path.tile').count() > 0);
 
     // The date picker switches the imagery to the other raster.
     const before = mapTileRequests.length;

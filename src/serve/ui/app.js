@@ -107,6 +107,7 @@ async function loadFootprints(bbox) {
   if (distanceRange) $('similarity-range').textContent = `${distanceRange[0].toFixed(3)} – ${distanceRange[1].toFixed(3)}`;
   footprints.clearLayers();
   footprints.addData(features);
+  footprintsByZoom();
   return { features };
 }
 
@@ -335,7 +336,23 @@ $('raster').addEventListener('change', () => {
   loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true));
 });
 
+/** Below this many screen pixels across a tile, outlines would hide the imagery, so the footprints give way to it. */
+const MIN_FOOTPRINT_PX = 6;
+
+/** Shows the footprints only while a tile is big enough on screen to see and click; the similarity layer always shows. */
+function footprintsByZoom() {
+  const first = footprints.getLayers()[0];
+  if (!first) return;
+  const b = first.getBounds();
+  const width = map.latLngToContainerPoint(b.getNorthEast()).x - map.latLngToContainerPoint(b.getSouthWest()).x;
+  const show = Boolean(distanceRange) || width >= MIN_FOOTPRINT_PX;
+  if (show && !map.hasLayer(footprints)) footprints.addTo(map);
+  if (!show && map.hasLayer(footprints)) footprints.remove();
+  document.body.dataset.footprints = show ? 'shown' : 'hidden';
+}
+
 map.on('moveend', drawGraticule);
+map.on('zoomend', footprintsByZoom);
 // After the first fit, reload footprints for whatever the user pans to.
 map.on('moveend', () => {
   if (!fitted) return;
