@@ -520,12 +520,21 @@ describe('serve: deployment variants (PGlite)', () => {
         const a = await call(server.url, `/v1/tiles/${id}/thumbnail.png`);
         assert.equal(a.status, 200);
         assert.equal(a.type, 'image/png');
+        // The tile and 8 px of context each side, 48 px, enlarged 3x to 144 px, the tile outlined from 24 to 119.
         const png = PNG.sync.read(a.body);
-        assert.deepEqual([png.width, png.height], [32, 32]);
-        return png.data[0];
+        assert.deepEqual([png.width, png.height], [144, 144]);
+        const at = (x: number, y: number) => [...png.data.subarray((y * 144 + x) * 4, (y * 144 + x) * 4 + 4)];
+        assert.deepEqual(at(24, 70), [255, 214, 0, 255], 'the outline');
+        assert.deepEqual(at(119, 70), [255, 214, 0, 255], 'the outline');
+        assert.equal(at(5, 5)[3], 0, 'above the raster: transparent');
+        return at(72, 72)[0];
       };
       const [l, r] = [await red(left.id), await red(right.id)];
       assert.ok(l < r, `left ${l} should be darker than right ${r}`);
+      const leftEdge = PNG.sync.read((await call(server.url, `/v1/tiles/${left.id}/thumbnail.png`)).body);
+      assert.equal(leftEdge.data[(70 * 144 + 5) * 4 + 3], 0, 'left of the raster: transparent');
+      const rightContext = PNG.sync.read((await call(server.url, `/v1/tiles/${right.id}/thumbnail.png`)).body);
+      assert.equal(rightContext.data[(70 * 144 + 5) * 4 + 3], 255, 'the left tile is context of the right one');
       // A raster whose file has gone is a server fault, reported as a problem, and the service keeps going.
       const { id: _id, ingestedAt: _at, ...record } = await store.raster(rasterId);
       const goneId = await store.replaceRaster({ ...record, uri: join(dir.path, 'gone.tif') }, tiles.slice(0, 1));
