@@ -53,7 +53,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--dim <n>', 'embedding dimension', intOption('--dim', 1), TRAIN_DEFAULTS.dim)
     .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 1 (stream 0 at the tile\'s full resolution, slowest), 2 (half) or 4 (the reference, fastest)', choice<string>('--stem-block', ['1', '2', '4']), String(TRAIN_DEFAULTS.stemBlock))
     .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge; default, as the preset) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS))
-    .option('--projector <p>', 'none (the loss sees the embedding) | mlp (the loss sees a two-layer projection of it that only training uses, as SimCLR)', choice<Projector>('--projector', PROJECTORS), TRAIN_DEFAULTS.projector)
+    .option('--projector <p>', 'none (the loss sees the embedding) | mlp (the loss sees a two-layer projection of it that only training uses, as SimCLR); default mlp, none on a stack of dates', choice<Projector>('--projector', PROJECTORS))
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)

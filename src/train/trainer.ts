@@ -30,7 +30,7 @@ export interface TrainOptions {
   depth?: number;
   /** What the embedding pools (default: the preset's, the coarsest level). */
   headPooling?: HeadPooling;
-  /** What the loss sees: the embedding (`none`) or a training-only projection of it (`mlp`); default TRAIN_DEFAULTS. */
+  /** What the loss sees: the embedding (`none`) or a training-only projection of it (`mlp`); default defaultProjector's. */
   projector?: Projector;
   /** Space-to-depth factor of the stem (default TRAIN_DEFAULTS.stemBlock; the presets' reference stem is x4). */
   stemBlock?: number;
@@ -65,6 +65,16 @@ export interface TrainOptions {
   checkpointEvery: number;
 }
 
+/**
+ * The projector unless one is asked for: `mlp` on single dates, `none` on a stack of dates. The projection lets the
+ * embedding keep what the loss is invariant to (SimCLR's argument): on Zion that is +1.4 to +1.8 points of land
+ * cover and +0.5 of search, but on the NAIP stack the date is what the loss must forget, and recall@10 of the same
+ * window across dates falls 0.330 -> 0.276 (README, Embedding quality).
+ */
+export function defaultProjector(temporalPositives: number): Projector {
+  return temporalPositives > 0 ? 'none' : 'mlp';
+}
+
 export const TRAIN_DEFAULTS = {
   backbone: 'tiny' as BackbonePresetName,
   tileSize: 32,
@@ -72,7 +82,6 @@ export const TRAIN_DEFAULTS = {
   // No space-to-depth (the reference folds 4x4): stream 0 at the tile's full resolution sees the structure a coarser
   // stem folds away (NAIP across dates recall@10: x4 0.124, x2 0.156, x1 0.191 with the hinge; README, Embedding quality).
   stemBlock: 1,
-  projector: 'none' as Projector,
   triplets: 2000,
   epochs: 1,
   batch: 16,
@@ -204,7 +213,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
       stemBlock: options.stemBlock ?? TRAIN_DEFAULTS.stemBlock,
       ...(options.headPooling !== undefined ? { headPooling: options.headPooling } : {}),
-      projector: options.projector ?? TRAIN_DEFAULTS.projector,
+      projector: options.projector ?? defaultProjector(sampling.params.temporalProbability),
     });
   } catch (err) {
     await sampling.close();
