@@ -53,6 +53,7 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
       assert.equal(card.rasters.length, 1);
       assert.match(card.rasters[0].contentHash, /^sha256:[0-9a-f]{64}$/);
       assert.equal(card.seed, 1);
+      assert.equal(card.backbone.projector, 'mlp', 'one date trains with the projector by default');
       assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine' }, 'the default InfoNCE objective makes unit embeddings');
 
       // The same 32 unseen triplets through the untrained (same seed) and the trained backbone, in eval mode.
@@ -62,7 +63,8 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
       const x = tf.tensor4d([...batch.anchor, ...batch.neighbor, ...batch.distant], [3 * b, h, w, c]);
       const untrained = createBackbone(trained.card.backbone, { seed: 1 });
       const objective = { ...(card.training.loss as TripletLossOptions), l2: 0 };
-      const lossOf = (m: typeof untrained) => tf.tidy(() => tripletLoss(m.apply(x), objective).dataSync()[0]);
+      // The objective as training sees it: on the projector's output where the model has one (eval mode).
+      const lossOf = (m: typeof untrained) => tf.tidy(() => tripletLoss(m.head.trainingOutput(m.forwardStreams(x, { training: false }), { training: false }), objective).dataSync()[0]);
       const before = lossOf(untrained);
       const after = lossOf(trained.backbone);
       // InfoNCE starts near chance, log(2B) = 4.16 here, and 24 steps take off about 4 % (the hinge took off 10 %).
