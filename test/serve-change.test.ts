@@ -1,32 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NewRaster, NewTile } from '../src/store/index.ts';
 import { Store } from '../src/store/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
 import { onBothEngines } from './helpers.ts';
-import { l2, rng, testConfig } from './serve-fixtures.ts';
-
-const SIDE = 6;
-const DEG = 0.01;
-const DIM = 8;
-
-/** A raster of SIDE x SIDE 32-px tiles at (lon0, lat0), on a grid that every raster at the same origin shares. */
-function datedRaster(name: string, date: string | null, lon0: number): { raster: NewRaster; tiles: NewTile[] } {
-  const square = (x: number, y: number) => ({ type: 'Polygon' as const, coordinates: [[[x, y], [x + DEG, y], [x + DEG, y + DEG], [x, y + DEG], [x, y]]] });
-  const tiles: NewTile[] = [];
-  for (let row = 0; row < SIDE; row++) {
-    for (let col = 0; col < SIDE; col++) {
-      const [lon, lat] = [lon0 + col * DEG, 37 + row * DEG];
-      tiles.push({ x: col * 32, y: row * 32, size: 32, footprint: square(lon, lat), centerLon: lon + DEG / 2, centerLat: lat + DEG / 2, bbox: [lon, lat, lon + DEG, lat + DEG], validFraction: 1 });
-    }
-  }
-  const raster: NewRaster = {
-    uri: `synthetic://${name}`, contentHash: name, sizeBytes: 1, width: SIDE * 32, height: SIDE * 32, bandCount: 4, dtype: 'uint8', nodata: null,
-    epsg: 4326, crsDef: '+proj=longlat +datum=WGS84 +no_defs', geotransform: [lon0, DEG / 32, 0, 37, 0, DEG / 32], georeferenced: true,
-    footprint: square(lon0, 37), bandStats: [], tileSize: 32, stride: 32, acquiredOn: date, acquiredFrom: date ? 'gdal-metadata' : null,
-  };
-  return { raster, tiles };
-}
+import { l2, seedDatedStack, testConfig } from './serve-fixtures.ts';
 
 function suite(engine: string, open: () => Promise<{ db: string; cleanup: () => Promise<void> | void }>) {
   describe(`timeline and change over co-registered dates (${engine})`, () => {
@@ -47,24 +24,9 @@ function suite(engine: string, open: () => Promise<{ db: string; cleanup: () => 
       const where = await open();
       cleanup = where.cleanup;
       store = await Store.open(where.db);
-      const model = await store.registerModel({ name: 'm', backbone: {}, dim: DIM, bands: [1, 2, 3, 4], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/dev/null' });
-      const random = rng(5);
-      const base = new Map<string, Float32Array>();
-      // Inserted out of date order, so the timeline's order comes from the dates, not the ids.
-      for (const [name, date, lon0] of [['y2012', '2012-07-31', -110], ['y2010', '2010-06-29', -110], ['y2014', '2014-07-20', -110], ['elsewhere', '2011-01-01', -100]] as const) {
-        const { raster, tiles } = datedRaster(name, date, lon0);
-        ids[name] = await store.replaceRaster(raster, tiles);
-        const rows = (await store.tilesOfRaster(ids[name])).map((t) => {
-          const key = `${t.x},${t.y}`;
-          if (!base.has(key)) base.set(key, Float32Array.from({ length: DIM }, () => random() * 2 - 1));
-          // Every date is the base plus a little noise; the changed windows jump by 5 from 2012 on.
-          const jump = name !== 'y2010' && changed.has(key) ? 5 : 0;
-          return { tileId: t.id, vector: base.get(key)!.map((v, j) => v + (j === 0 ? jump : 0) + 0.01 * (random() - 0.5)) };
-        });
-        for (const r of rows) vectors.set(r.tileId, r.vector);
-        await store.upsertEmbeddings(model, rows);
-      }
-      await store.ensureEmbeddingIndex(model);
+      const seeded = await seedDatedStack(store, changed);
+      Object.assign(ids, seeded.ids);
+      for (const [id, v] of seeded.vectors) vectors.set(id, v);
       server = await startServer({ store, config: testConfig() });
     });
     after(async () => {

@@ -7,7 +7,7 @@ import { PNG } from 'pngjs';
 import { chromium, type Browser } from 'playwright-core';
 import { Store } from '../src/store/index.ts';
 import { startServer, type RunningServer } from '../src/serve/index.ts';
-import { seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
+import { seedDatedStack, seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
 import { tempDir } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -140,6 +140,60 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     assert.ok(mapTileRequests.slice(before).some((id) => id === world.rasterIds[1]), 'the other date\'s tiles are asked for');
     await page.screenshot({ path: join(shots.path, '4-other-date.png') });
     process.stderr.write(`screenshots in ${shots.path}\n`);
+    assert.deepEqual(failed, []);
+    await page.close();
+  });
+});
+
+describe('the explorer\'s change view in headless Chromium: two dates, the windows that changed most, their timeline strip', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
+  const changed = new Set(['32,0', '96,64', '160,160']);
+  let store: Store;
+  let server: RunningServer;
+  let browser: Browser;
+  let ids: Awaited<ReturnType<typeof seedDatedStack>>['ids'];
+
+  before(async () => {
+    store = await Store.open('memory://');
+    ({ ids } = await seedDatedStack(store, changed));
+    server = await startServer({ store, config: testConfig(), renderThumbnail: async (t) => flat(32, [(t.id * 67) % 256, 80, 90]) });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await store?.close();
+  });
+
+  test('2010 to 2012: the three changed windows first, and a click shows the window on every date with its jump', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const failed: string[] = [];
+    page.on('pageerror', (e) => failed.push(String(e)));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
+    // The pickers list every raster oldest first, from the first date to the last.
+    const dates = await page.$$eval('#change-from option', (o) => o.map((x) => x.textContent));
+    assert.deepEqual(dates.map((d) => d!.slice(0, 10)), ['2010-06-29', '2011-01-01', '2012-07-31', '2014-07-20']);
+    assert.equal(await page.inputValue('#change-from'), String(ids.y2010));
+    assert.equal(await page.inputValue('#change-to'), String(ids.y2014));
+
+    await page.selectOption('#change-to', String(ids.y2012));
+    await page.click('#change-run');
+    await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.view === 'change');
+    const windows = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
+    const tiles = new Map((await store.tilesOfRaster(ids.y2012)).map((t) => [t.id, `${t.x},${t.y}`]));
+    assert.deepEqual(new Set(windows.slice(0, 3).map((id) => tiles.get(id))), changed);
+    assert.match(await page.textContent('#results-title') ?? '', /Changed most, 2010-06-29 → 2012-07-31/);
+
+    // The timeline strip of the window clicked: three dates in order, the jump shown at 2012, and this date marked.
+    await page.click('#results li.result >> nth=1');
+    await page.waitForFunction((id) => (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(a: string): string } | null } }).document.querySelector('#timeline-strip li.current')?.getAttribute('data-id') === String(id), windows[1]);
+    assert.equal(await page.isVisible('#timeline'), true);
+    const strip = await page.$$eval('#timeline-strip li', (items) => items.map((li) => li.textContent));
+    assert.equal(strip.length, 3);
+    assert.deepEqual(strip.map((t) => t!.slice(0, 10)), ['2010-06-29', '2012-07-31', '2014-07-20']);
+    const jump = Number(/Δ ([\d.]+)/.exec(strip[1]!)![1]);
+    const after = Number(/Δ ([\d.]+)/.exec(strip[2]!)![1]);
+    assert.ok(jump > 4 && after < 0.1, `Δ 2012 ${jump}, Δ 2014 ${after}`);
     assert.deepEqual(failed, []);
     await page.close();
   });

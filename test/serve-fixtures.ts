@@ -112,3 +112,53 @@ export function testConfig(overrides: {
 } = {}): Config {
   return loadConfig({ db: 'memory://', logLevel: 'silent', serve: { port: 0, ...overrides } }, {});
 }
+
+const DATED_SIDE = 6;
+const DATED_DEG = 0.01;
+const DATED_DIM = 8;
+
+/** A raster of DATED_SIDE x DATED_SIDE 32-px tiles at (lon0, 37), on a grid that every raster at the same origin shares. */
+function datedRaster(name: string, date: string | null, lon0: number): { raster: NewRaster; tiles: NewTile[] } {
+  const deg = DATED_DEG;
+  const square = (x: number, y: number) => ({ type: 'Polygon' as const, coordinates: [[[x, y], [x + deg, y], [x + deg, y + deg], [x, y + deg], [x, y]]] });
+  const tiles: NewTile[] = [];
+  for (let row = 0; row < DATED_SIDE; row++) {
+    for (let col = 0; col < DATED_SIDE; col++) {
+      const [lon, lat] = [lon0 + col * deg, 37 + row * deg];
+      tiles.push({ x: col * 32, y: row * 32, size: 32, footprint: square(lon, lat), centerLon: lon + deg / 2, centerLat: lat + deg / 2, bbox: [lon, lat, lon + deg, lat + deg], validFraction: 1 });
+    }
+  }
+  const raster: NewRaster = {
+    uri: `synthetic://${name}`, contentHash: name, sizeBytes: 1, width: DATED_SIDE * 32, height: DATED_SIDE * 32, bandCount: 4, dtype: 'uint8', nodata: null,
+    epsg: 4326, crsDef: '+proj=longlat +datum=WGS84 +no_defs', geotransform: [lon0, deg / 32, 0, 37, 0, deg / 32], georeferenced: true,
+    footprint: square(lon0, 37), bandStats: [], tileSize: 32, stride: 32, acquiredOn: date, acquiredFrom: date ? 'gdal-metadata' : null,
+  };
+  return { raster, tiles };
+}
+
+/**
+ * Three co-registered dates of one place (2010, 2012, 2014, inserted out of date order, so an order by date is not
+ * an order by id) and one raster elsewhere, with model 'm': every date's vector is its window's base plus a little
+ * noise, and the `changed` windows ("x,y") jump by 5 from 2012 on.
+ */
+export async function seedDatedStack(store: Store, changed: Set<string>): Promise<{ ids: Record<'y2010' | 'y2012' | 'y2014' | 'elsewhere', number>; vectors: Map<number, Float32Array> }> {
+  const model = await store.registerModel({ name: 'm', backbone: {}, dim: DATED_DIM, bands: [1, 2, 3, 4], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/dev/null' });
+  const random = rng(5);
+  const base = new Map<string, Float32Array>();
+  const ids = {} as Record<'y2010' | 'y2012' | 'y2014' | 'elsewhere', number>;
+  const vectors = new Map<number, Float32Array>();
+  for (const [name, date, lon0] of [['y2012', '2012-07-31', -110], ['y2010', '2010-06-29', -110], ['y2014', '2014-07-20', -110], ['elsewhere', '2011-01-01', -100]] as const) {
+    const { raster, tiles } = datedRaster(name, date, lon0);
+    ids[name] = await store.replaceRaster(raster, tiles);
+    const rows = (await store.tilesOfRaster(ids[name])).map((t) => {
+      const key = `${t.x},${t.y}`;
+      if (!base.has(key)) base.set(key, Float32Array.from({ length: DATED_DIM }, () => random() * 2 - 1));
+      const jump = name !== 'y2010' && changed.has(key) ? 5 : 0;
+      return { tileId: t.id, vector: base.get(key)!.map((v, j) => v + (j === 0 ? jump : 0) + 0.01 * (random() - 0.5)) };
+    });
+    for (const r of rows) vectors.set(r.tileId, r.vector);
+    await store.upsertEmbeddings(model, rows);
+  }
+  await store.ensureEmbeddingIndex(model);
+  return { ids, vectors };
+}

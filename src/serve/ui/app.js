@@ -128,6 +128,15 @@ async function loadRasters(bbox) {
   select.textContent = '';
   for (const r of rasters) select.append(new Option(`${r.date ?? 'undated'} · ${r.name}`, String(r.id)));
   showRaster(keep ?? rasters[0] ?? null);
+  // The change pickers offer the same rasters, oldest first; from the first date to the last by default.
+  const dated = [...rasters].sort((a, b) => String(a.date).localeCompare(String(b.date)));
+  for (const [id, pick] of [['change-from', 0], ['change-to', dated.length - 1]]) {
+    const picker = $(id);
+    const kept = picker.value;
+    picker.textContent = '';
+    for (const r of dated) picker.append(new Option(`${r.date ?? 'undated'} · ${r.name}`, String(r.id)));
+    picker.value = dated.some((r) => String(r.id) === kept) ? kept : String(dated[pick]?.id ?? '');
+  }
 }
 
 function showRaster(raster) {
@@ -162,6 +171,7 @@ async function onTileClick(feature) {
     lastQuery = feature;
     showQuery(feature);
     showResults(`Similar to tile ${feature.id}`, [feature], result);
+    showTimeline(feature.id);
     if ($('similarity-layer').checked) await loadFootprints(viewBbox());
   } catch (err) {
     setStatus(err.message, true);
@@ -180,6 +190,53 @@ function showQuery(feature) {
   const text = document.createElement('div');
   text.textContent = `tile ${feature.id} · ${p.date ?? 'undated'} · ${p.rasterName} · ${p.centerLat.toFixed(5)}, ${p.centerLon.toFixed(5)}`;
   box.append(img, text);
+}
+
+/** The window's strip across every co-registered date, each with its distance to the date before; hidden for a single date. */
+async function showTimeline(tileId) {
+  const box = $('timeline');
+  try {
+    const timeline = await api(`/v1/tiles/${tileId}/timeline`);
+    const strip = $('timeline-strip');
+    strip.textContent = '';
+    for (const f of timeline.features) {
+      const item = document.createElement('li');
+      item.className = `timeline-date${f.id === tileId ? ' current' : ''}`;
+      item.dataset.id = f.id;
+      const img = document.createElement('img');
+      img.alt = `tile ${f.id}`;
+      img.src = f.properties.thumbnail;
+      const d = f.properties.distanceToPrevious;
+      const text = document.createElement('div');
+      text.textContent = `${f.properties.date ?? 'undated'}${d === null ? '' : ` · Δ ${d.toFixed(3)}`}`;
+      item.append(img, text);
+      strip.append(item);
+    }
+    box.hidden = timeline.features.length < 2;
+  } catch (err) {
+    box.hidden = true;
+    setStatus(err.message, true);
+  }
+}
+
+/** The windows that changed most between the two picked dates, ranked; clicking one shows its timeline. */
+async function runChange() {
+  const [from, to] = [$('change-from').value, $('change-to').value];
+  if (!from || !to || from === to) return setStatus('pick two different dates', true);
+  const params = new URLSearchParams({ from, to, k: $('k').value || '8' });
+  if (bboxFilter) params.set('bbox', bboxFilter.join(','));
+  setStatus('ranking windows by change…');
+  try {
+    const result = await api(`/v1/change?${params}`);
+    const name = (id) => rasters.find((r) => String(r.id) === id)?.date ?? `raster ${id}`;
+    lastQuery = null;
+    $('query').textContent = '';
+    showResults(`Changed most, ${name(from)} → ${name(to)}`, [], result);
+    document.body.dataset.view = 'change';
+    if (result.features.length) showTimeline(result.features[0].id);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
 }
 
 /** Re-ranks with the marks: the server picks Rocchio or a logistic regression, and says which. */
@@ -293,7 +350,10 @@ function showResults(title, queryFeatures, result) {
     };
     text.append(document.createElement('br'), mark('positive', '✓'), mark('negative', '✗'));
     item.append(img, text);
-    item.addEventListener('click', () => map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() }));
+    item.addEventListener('click', () => {
+      map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() });
+      if (f.properties.fromTileId !== undefined) showTimeline(f.id);
+    });
     list.append(item);
   });
   lastResult = result;
@@ -326,6 +386,7 @@ $('similarity-layer').addEventListener('change', () => {
   loadFootprints(viewBbox()).catch((err) => setStatus(err.message, true));
 });
 $('analogy-run').addEventListener('click', runAnalogy);
+$('change-run').addEventListener('click', runChange);
 $('rerank').addEventListener('click', rerank);
 $('export-geojson').addEventListener('click', () => exportResults('geojson'));
 $('export-geoparquet').addEventListener('click', () => exportResults('geoparquet'));
