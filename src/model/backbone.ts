@@ -11,6 +11,7 @@ import {
 import { Conv2D, ConvBN, Layer, MBConv, type LayerDescription } from './layers.ts';
 import { BatchStatsRecorder, ParamStore, type ForwardContext } from './params.ts';
 import { ReversibleBlock, RevSilo, Stem, type ReversibleLayer } from './reversible.ts';
+import type { BodyUnit } from './kinds.ts';
 
 /**
  * Non-reversible neck and head: one MBConv per stream, top-down merge
@@ -117,7 +118,7 @@ export class RevBiFPN {
   readonly params: ParamStore;
   readonly stem: Stem;
   /** Reversible units after the stem, in execution order. */
-  readonly body: ReversibleLayer[] = [];
+  readonly body: BodyUnit[] = [];
   readonly head: EmbeddingHead;
 
   constructor(config: BackboneConfig, options: BackboneOptions = {}) {

@@ -39,6 +39,7 @@ export {
   type MBConvOptions,
 } from './layers.ts';
 export { ReversibleBlock, ReversibleLayer, RevSilo, Stem, type SiloStreamSettings } from './reversible.ts';
+export { visitLayer, type BodyUnit, type LayerVisitor, type SiloMapLayer } from './kinds.ts';
 export { EmbeddingHead, RevBiFPN, createBackbone, type BackboneDescription, type BackboneOptions } from './backbone.ts';
 export {
   createGradientFunction,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { SiloMapLayer } from './kinds.ts';
 import type { ForwardContext, Initializer, ParamStore } from './params.ts';
 
 /** Walkable, serialisable view of a layer tree (for exporters and alternative engines). */
@@ -353,7 +354,7 @@ export class BilinearUpsample extends TensorLayer {
 /** Sequential composition of tensor layers (used for U maps: MBConv then upsample). */
 export class Sequential extends TensorLayer {
   readonly className = 'Sequential';
-  constructor(name: string, readonly layers: TensorLayer[]) {
+  constructor(name: string, readonly layers: SiloMapLayer[]) {
     super(name);
   }
 

@@ -1,6 +1,6 @@
 import {
-  BilinearUpsample, ConvBN, Conv2D, DepthwiseConv2D, MBConv, Sequential, SqueezeExcite,
-  ReversibleBlock, RevSilo, Stem, type RevBiFPN, type TensorLayer,
+  BilinearUpsample, ConvBN, Conv2D, DepthwiseConv2D, MBConv, SqueezeExcite, ReversibleBlock, RevSilo, Stem, visitLayer,
+  type BodyUnit, type RevBiFPN, type SiloMapLayer,
 } from '../model/index.ts';
 import { GraphBuilder } from './graph-builder.ts';
 
@@ -98,11 +98,12 @@ class BackboneEmitter {
     return this.g.op('Resize', [x, '', scales], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, layer.name);
   }
 
-  tensorLayer(layer: TensorLayer, x: string): string {
-    if (layer instanceof MBConv) return this.mbconv(layer, x);
-    if (layer instanceof BilinearUpsample) return this.upsample(layer, x);
-    if (layer instanceof Sequential) return layer.layers.reduce((h, l) => this.tensorLayer(l, h), x);
-    throw new Error(`the ONNX exporter does not know layer ${layer.className} (${layer.name})`);
+  tensorLayer(layer: SiloMapLayer, x: string): string {
+    return visitLayer<SiloMapLayer, string>(layer, {
+      MBConv: (l) => this.mbconv(l, x),
+      BilinearUpsample: (l) => this.upsample(l, x),
+      Sequential: (l) => l.layers.reduce((h, inner) => this.tensorLayer(inner, h), x),
+    });
   }
 
   sum(terms: string[], hint: string): string {
@@ -135,9 +136,8 @@ class BackboneEmitter {
   backbone(model: RevBiFPN, input: string, output = ONNX_OUTPUT): string {
     let streams = [emitStem(this.g, model.stem, input)];
     for (const unit of model.body) {
-      if (unit instanceof ReversibleBlock) streams = this.block(unit, streams);
-      else if (unit instanceof RevSilo) streams = this.silo(unit, streams);
-      else throw new Error(`the ONNX exporter does not know unit ${unit.className} (${unit.name})`);
+      const inputs = streams;
+      streams = visitLayer<BodyUnit, string[]>(unit, { ReversibleBlock: (b) => this.block(b, inputs), RevSilo: (s) => this.silo(s, inputs) });
     }
     const head = model.head;
     const features = streams.map((s, h) => this.mbconv(head.neck[h], s));

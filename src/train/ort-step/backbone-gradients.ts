@@ -1,4 +1,4 @@
-import { ReversibleBlock, RevSilo, type EmbeddingHead, type ReversibleLayer } from '../../model/index.ts';
+import { visitLayer, type BodyUnit, type EmbeddingHead, type ReversibleBlock, type RevSilo } from '../../model/index.ts';
 import { chain, must, type LayerGradients, type Traced } from './layer-gradients.ts';
 import type { Ops, Value } from './ops.ts';
 
@@ -18,7 +18,7 @@ export class BackboneGradients {
   constructor(private readonly ops: Ops, private readonly layers: LayerGradients) {}
 
   /** Train-mode forward of a body unit, recording its batch statistics; nothing is kept for backward. */
-  forward(unit: ReversibleLayer, streams: Value[]): Value[] {
+  forward(unit: BodyUnit, streams: Value[]): Value[] {
     return this.forwardKeeping(unit, streams).outputs;
   }
 
@@ -27,23 +27,25 @@ export class BackboneGradients {
    * what a conventional graph does, so ORT must keep every one alive until the backward reaches it. The graph that
    * measures what reversibility saves; training uses `backward`.
    */
-  forwardKeeping(unit: ReversibleLayer, streams: Value[]): { outputs: Value[]; backward: (dys: Value[], wantDx: boolean) => Value[] | undefined } {
-    if (unit instanceof ReversibleBlock) {
-      const { outputs, f, g } = this.blockForward(unit, streams);
-      return { outputs, backward: (dys, wantDx) => this.blockGradients(unit, f, g, dys, wantDx) };
-    }
-    if (unit instanceof RevSilo) {
-      const { outputs, down, up } = this.siloForward(unit, streams);
-      return { outputs, backward: (dys, wantDx) => this.siloGradients(unit, down, up, dys, wantDx) };
-    }
-    throw new Error(`the ORT step does not know unit ${unit.className} (${unit.name})`);
+  forwardKeeping(unit: BodyUnit, streams: Value[]): { outputs: Value[]; backward: (dys: Value[], wantDx: boolean) => Value[] | undefined } {
+    return visitLayer<BodyUnit, ReturnType<BackboneGradients['forwardKeeping']>>(unit, {
+      ReversibleBlock: (block) => {
+        const { outputs, f, g } = this.blockForward(block, streams);
+        return { outputs, backward: (dys, wantDx) => this.blockGradients(block, f, g, dys, wantDx) };
+      },
+      RevSilo: (silo) => {
+        const { outputs, down, up } = this.siloForward(silo, streams);
+        return { outputs, backward: (dys, wantDx) => this.siloGradients(silo, down, up, dys, wantDx) };
+      },
+    });
   }
 
   /** Backward of a body unit from its outputs `ys` and their gradients `dys`. */
-  backward(unit: ReversibleLayer, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
-    if (unit instanceof ReversibleBlock) return this.blockBackward(unit, ys, dys, wantDx);
-    if (unit instanceof RevSilo) return this.siloBackward(unit, ys, dys, wantDx);
-    throw new Error(`the ORT step does not know unit ${unit.className} (${unit.name})`);
+  backward(unit: BodyUnit, ys: Value[], dys: Value[], wantDx: boolean): UnitBackward {
+    return visitLayer<BodyUnit, UnitBackward>(unit, {
+      ReversibleBlock: (block) => this.blockBackward(block, ys, dys, wantDx),
+      RevSilo: (silo) => this.siloBackward(silo, ys, dys, wantDx),
+    });
   }
 
   private halves(block: ReversibleBlock, x: Value, hint: string): Value[] {

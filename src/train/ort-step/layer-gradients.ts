@@ -1,5 +1,5 @@
 import {
-  BatchNorm, BilinearUpsample, Conv2D, ConvBN, DepthwiseConv2D, MBConv, Sequential, SqueezeExcite, type TensorLayer,
+  BatchNorm, BilinearUpsample, Conv2D, ConvBN, DepthwiseConv2D, MBConv, SqueezeExcite, visitLayer, type SiloMapLayer,
 } from '../../model/index.ts';
 import type { GraphWeights } from './graph-weights.ts';
 import type { Ops, Value } from './ops.ts';
@@ -201,7 +201,7 @@ export class LayerGradients {
   convBN(layer: ConvBN, x: Value, record: boolean): Traced {
     const conv = layer.conv;
     return chain(x, [
-      (v) => (conv instanceof DepthwiseConv2D ? this.depthwise(conv, v) : this.conv(conv, v)),
+      (v) => visitLayer<Conv2D | DepthwiseConv2D, Traced>(conv, { Conv2D: (c) => this.conv(c, v), DepthwiseConv2D: (c) => this.depthwise(c, v) }),
       (v) => this.batchNorm(layer.norm, v, record),
       (v) => (layer.activation === 'hardSwish' ? this.hardSwish(v, `${layer.name}.act`) : identity(v)),
     ]);
@@ -255,12 +255,14 @@ export class LayerGradients {
     return { y, back: (dy) => ops.matmul(ops.matmul(at, dy), a, `${layer.name}.dx`) };
   }
 
-  tensorLayer(layer: TensorLayer, x: Value, record: boolean): Traced {
-    if (layer instanceof MBConv) return this.mbconv(layer, x, record);
-    if (layer instanceof BilinearUpsample) return this.upsample(layer, x);
-    if (layer instanceof Sequential) return chain(x, layer.layers.map((l) => (v: Value) => this.tensorLayer(l, v, record)));
-    throw new Error(`the ORT step does not know layer ${layer.className} (${layer.name})`);
+  tensorLayer(layer: SiloMapLayer, x: Value, record: boolean): Traced {
+    return visitLayer<SiloMapLayer, Traced>(layer, {
+      MBConv: (l) => this.mbconv(l, x, record),
+      BilinearUpsample: (l) => this.upsample(l, x),
+      Sequential: (l) => chain(x, l.layers.map((inner) => (v: Value) => this.tensorLayer(inner, v, record))),
+    });
   }
+
 }
 
 /** Rows: output positions; the same source indices and weights as BilinearUpsample's gathers. */
