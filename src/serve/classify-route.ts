@@ -5,7 +5,7 @@ import { NotFoundError } from '../errors.ts';
 import { HttpProblem } from './problem.ts';
 import type { RouteSpec } from './routes.ts';
 import { bboxValue, tileIdValue } from './schemas.ts';
-import type { ServeDeps } from './index.ts';
+import type { ServeDeps } from './deps.ts';
 
 /** Most tile ids one request may name; a bbox query has no such cap beyond the query deadline. */
 export const MAX_CLASSIFY_TILE_IDS = 10_000;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { encodeGeoParquet } from '../embed/index.ts';
 import type { TileRecord } from '../store/index.ts';
 import { featureCollection } from './geojson.ts';
-import type { ServeDeps } from './index.ts';
+import type { ServeDeps } from './deps.ts';
 import { HttpProblem } from './problem.ts';
 import { route, problems, GEOJSON, type RouteSpec } from './routes.ts';
 import { modelName, tileIdValue } from './schemas.ts';

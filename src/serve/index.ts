@@ -2,18 +2,13 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import express, { type Express, type Request, type Response } from 'express';
-import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { UserError } from '../errors.ts';
-import type { ModelRecord, Store, TileRecord } from '../store/index.ts';
 import { VERSION } from '../version.ts';
-import type { ChipEmbedding } from '../embed/index.ts';
 import { classifyRoutes } from './classify-route.ts';
 import { rasterRoutes } from './raster-routes.ts';
 import { changeRoutes } from './change.ts';
 import { foundTileRoutes } from './found-tiles.ts';
-import type { Resampling } from './map-tiles.ts';
 import { cors, requireToken, securityHeaders } from './access.ts';
 import { createMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -23,37 +18,9 @@ import { schemasFor } from './schemas.ts';
 import { TileQueries } from './tiles.ts';
 import { mountUi } from './ui.ts';
 
-export interface ServeDeps {
-  store: Store;
-  config: Config;
-  logger?: Logger;
-  /** The model routes use when a request names none; the latest registered model when absent. */
-  model?: string;
-  /**
-   * Renders a tile as PNG bytes. Absent: the thumbnail route answers 501. Throw a UserError/NotFoundError for
-   * problems the client caused; anything else is a 500.
-   */
-  renderThumbnail?: (tile: TileRecord) => Promise<Uint8Array>;
-  /** Renders a Web Mercator XYZ tile of a raster as PNG bytes. Absent: the map tile route answers 501. */
-  renderMapTile?: (rasterId: number, tile: { z: number; x: number; y: number }, opts: { bands?: number[]; resampling: Resampling }) => Promise<Uint8Array>;
-  /**
-   * Embeds an uploaded GeoTIFF chip with the model, returning a vector of `model.dim` numbers and the warnings the
-   * answer carries. Absent: chip search answers 501. It must throw a UserError (status 400, or e.g. 422) for chips
-   * it cannot use: not a GeoTIFF it can decode, wrong band count, size or sample type; anything else it throws is a
-   * 500. The signal aborts when the request's deadline passes: the work should stop then.
-   */
-  embedChip?: (tiff: Uint8Array, model: ModelRecord, signal: AbortSignal) => Promise<ChipEmbedding>;
-  limits?: Partial<ServeLimits>;
-}
+import { DEFAULT_LIMITS, type ServeDeps } from './deps.ts';
 
-export interface ServeLimits {
-  /** Largest JSON body. A 2000-dimension vector is about 40 KB as JSON. */
-  jsonBytes: number;
-  /** Largest multipart chip upload. */
-  chipBytes: number;
-}
-
-export const DEFAULT_LIMITS: ServeLimits = { jsonBytes: 256 * 1024, chipBytes: 16 * 1024 * 1024 };
+export { DEFAULT_LIMITS, type ServeDeps, type ServeLimits } from './deps.ts';
 
 /**
  * Rejects with a 503 when `work` outlives the deadline, and aborts the signal it was given so that the work stops

@@ -5,7 +5,7 @@ import { route, problems, GEOJSON, type RouteSpec } from './routes.ts';
 import { rasterFeature } from './rasters.ts';
 import { bboxString, positiveIdParam } from './schemas.ts';
 import { featureCollection } from './geojson.ts';
-import type { ServeDeps } from './index.ts';
+import type { ServeDeps } from './deps.ts';
 import type { TileQueries } from './tiles.ts';
 
 const MAX_ZOOM = 24;

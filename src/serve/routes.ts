@@ -6,7 +6,7 @@ import { DEFAULT_K, DEFAULT_PAGE, decodeCursor, encodeCursor, type Schemas } fro
 import { looksLikeTiff, parseMultipart } from './multipart.ts';
 import type { TileQueries } from './tiles.ts';
 import { featureCollection } from './geojson.ts';
-import type { ServeDeps } from './index.ts';
+import type { ServeDeps } from './deps.ts';
 import { confineIngestInputs } from './access.ts';
 import { ingest } from '../ingest/index.ts';
 import { JobQueue, planIngest } from '../queue/index.ts';
