@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
-import type { Store, ModelRecord } from '../store/index.ts';
+import type { Store, ModelRecord, RasterRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector } from '../model/index.ts';
+import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector, type RevBiFPN } from '../model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
@@ -260,56 +260,12 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
     await recalibrateFromSampler(model, sampling, options.batch);
     const seconds = state.seconds + (performance.now() - segmentStart) / 1000;
 
-    // The artifacts: weights with their normalization, the card, the loss curve; then the store's record.
-    saveWeights(resolve(dir, MODEL_FILES.weights), model, sampling.normalization);
-    writeFileAtomic(resolve(dir, MODEL_FILES.lossCurve), [Buffer.from(lossCurveSvg(state.losses, `${options.name}: ${options.loss.objective === 'infonce' ? 'InfoNCE' : 'Tile2Vec triplet'} loss`))]);
-    const tenth = Math.max(1, Math.floor(state.losses.length / 10));
-    const metrics = {
-      steps: state.step,
-      triplets: state.step * options.batch,
-      firstLoss: state.losses[0],
-      lastLoss: state.losses.at(-1),
-      meanLossStart: mean(state.losses.slice(0, tenth)),
-      meanLossEnd: mean(state.losses.slice(-tenth)),
-      tripletsPerSecond: (state.step * options.batch) / seconds,
-    };
+    const backendName = engine.name === 'ort' ? 'onnxruntime-node' : backend.name;
     const rasters = await Promise.all(sampling.params.rasterIds.map((id) => store.raster(id)));
-    const card: ModelCard = {
-      format: 'tilevec-model-card/1',
-      name: options.name,
-      backbone: config,
-      bands: sampling.params.bands,
-      normalization: sampling.normalization,
-      tileSize: config.tileSize,
-      dim: config.dim,
-      embedding: unitEmbeddings(options.loss) ? { unitLength: true, distance: 'cosine' } : { unitLength: false, distance: 'l2' },
-      training: {
-        sampling: sampling.params,
-        loss: options.loss,
-        optimizer: { kind: 'adam', ...DEFAULT_ADAM, lr: options.lr, schedule: options.schedule },
-        batch: options.batch,
-        triplets: options.triplets,
-        epochs: options.epochs,
-        steps: totalSteps,
-        engine: engine.name,
-        backend: engine.name === 'ort' ? 'onnxruntime-node' : backend.name,
-        threads: backend.threads,
-        reversible: config.reversible,
-      },
-      rasters: rasters.map((r) => ({ id: r.id, uri: r.uri, contentHash: r.contentHash })),
-      metrics,
-      seed: options.seed,
-      versions: {
-        tilevec: packageVersion('..'),
-        node: process.versions.node,
-        '@tensorflow/tfjs': packageVersion('@tensorflow/tfjs'),
-        '@tensorflow/tfjs-backend-wasm': packageVersion('@tensorflow/tfjs-backend-wasm'),
-        'onnxruntime-node': packageVersion('onnxruntime-node'),
-      },
-      wallSeconds: seconds,
-      createdAt: new Date().toISOString(),
-    };
-    writeCard(dir, card);
+    const { card, metrics } = writeModelDir(dir, {
+      options, config, model, sampling, rasters, losses: state.losses, steps: state.step, totalSteps, seconds,
+      engine: engine.name, backend: backendName, threads: backend.threads,
+    });
     const record: ModelRecord = await store.registerModel({
       name: options.name,
       backbone: config as unknown as Record<string, unknown>,
@@ -324,7 +280,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       name: options.name,
       dir,
       modelId: record.id,
-      backend: engine.name === 'ort' ? 'onnxruntime' : backend.name,
+      backend: backendName,
       steps: state.step,
       resumedFrom,
       triplets: metrics.triplets,
@@ -340,6 +296,86 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
     model.dispose();
     await sampling.close();
   }
+}
+
+interface ModelDirRun {
+  options: TrainOptions;
+  config: BackboneConfig;
+  model: RevBiFPN;
+  sampling: TripletSampling;
+  rasters: RasterRecord[];
+  losses: number[];
+  steps: number;
+  totalSteps: number;
+  seconds: number;
+  engine: string;
+  /** What ran the steps: onnxruntime-node, or the tfjs backend. */
+  backend: string;
+  threads: number | null;
+}
+
+type TrainMetrics = {
+  steps: number;
+  triplets: number;
+  firstLoss: number;
+  lastLoss: number | undefined;
+  meanLossStart: number;
+  meanLossEnd: number;
+  tripletsPerSecond: number;
+};
+
+/** The model directory's artifacts: the weights with their normalization, the loss curve, and the card. */
+function writeModelDir(dir: string, run: ModelDirRun): { card: ModelCard; metrics: TrainMetrics } {
+  const { options, config, model, sampling, rasters, losses, steps, totalSteps, seconds } = run;
+  saveWeights(resolve(dir, MODEL_FILES.weights), model, sampling.normalization);
+  writeFileAtomic(resolve(dir, MODEL_FILES.lossCurve), [Buffer.from(lossCurveSvg(losses, `${options.name}: ${options.loss.objective === 'infonce' ? 'InfoNCE' : 'Tile2Vec triplet'} loss`))]);
+  const tenth = Math.max(1, Math.floor(losses.length / 10));
+  const metrics: TrainMetrics = {
+    steps,
+    triplets: steps * options.batch,
+    firstLoss: losses[0],
+    lastLoss: losses.at(-1),
+    meanLossStart: mean(losses.slice(0, tenth)),
+    meanLossEnd: mean(losses.slice(-tenth)),
+    tripletsPerSecond: (steps * options.batch) / seconds,
+  };
+  const card: ModelCard = {
+    format: 'tilevec-model-card/1',
+    name: options.name,
+    backbone: config,
+    bands: sampling.params.bands,
+    normalization: sampling.normalization,
+    tileSize: config.tileSize,
+    dim: config.dim,
+    embedding: unitEmbeddings(options.loss) ? { unitLength: true, distance: 'cosine' } : { unitLength: false, distance: 'l2' },
+    training: {
+      sampling: sampling.params,
+      loss: options.loss,
+      optimizer: { kind: 'adam', ...DEFAULT_ADAM, lr: options.lr, schedule: options.schedule },
+      batch: options.batch,
+      triplets: options.triplets,
+      epochs: options.epochs,
+      steps: totalSteps,
+      engine: run.engine,
+      backend: run.backend,
+      threads: run.threads,
+      reversible: config.reversible,
+    },
+    rasters: rasters.map((r) => ({ id: r.id, uri: r.uri, contentHash: r.contentHash })),
+    metrics,
+    seed: options.seed,
+    versions: {
+      tilevec: packageVersion('..'),
+      node: process.versions.node,
+      '@tensorflow/tfjs': packageVersion('@tensorflow/tfjs'),
+      '@tensorflow/tfjs-backend-wasm': packageVersion('@tensorflow/tfjs-backend-wasm'),
+      'onnxruntime-node': packageVersion('onnxruntime-node'),
+    },
+    wallSeconds: seconds,
+    createdAt: new Date().toISOString(),
+  };
+  writeCard(dir, card);
+  return { card, metrics };
 }
 
 /** Draws recalibration batches from a generator of its own, so the training sequence is untouched. */
