@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import pg from 'pg';
 import { Store } from '../src/store/index.ts';
@@ -350,21 +351,23 @@ export async function runLoad(serverUrl: string, opts: { connections?: number; s
 }
 
 async function main(): Promise<void> {
-  const arg = (name: string, fallback: number) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? Number(process.argv[i + 1]) : fallback;
-  };
+  const { values } = parseArgs({
+    options: {
+      load: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' }, seconds: { type: 'string', default: '60' },
+      workers: { type: 'string', default: '4' }, kills: { type: 'string', default: '60' }, 'block-tiles': { type: 'string', default: '256' },
+    },
+  });
   const serverUrl = process.env.TILEVEC_TEST_PG_URL ?? loadConfig().db;
   if (!/^postgres/.test(serverUrl)) throw new Error('set TILEVEC_TEST_PG_URL (or TILEVEC_DB) to a postgres:// server URL');
-  if (process.argv.includes('--load')) {
-    const load = await runLoad(serverUrl, { connections: arg('connections', 50), seconds: arg('seconds', 60) });
+  if (values.load) {
+    const load = await runLoad(serverUrl, { connections: Number(values.connections), seconds: Number(values.seconds) });
     process.stdout.write(`${JSON.stringify(load, null, 2)}\n`);
     if (load.errors || load.timeouts || load.non2xx) process.exitCode = 1;
     return;
   }
   const tmpDir = join(ROOT, '.tilevec', `faults-${process.pid}`);
   const report = await runFaults({
-    serverUrl, rasters: BENCH_RASTERS, workers: arg('workers', 4), minKills: arg('kills', 60), tmpDir, blockTiles: arg('block-tiles', 256),
+    serverUrl, rasters: BENCH_RASTERS, workers: Number(values.workers), minKills: Number(values.kills), tmpDir, blockTiles: Number(values['block-tiles']),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

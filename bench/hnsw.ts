@@ -6,16 +6,16 @@
  * real embeddings; 0 (the default) uses isotropic clusters, the hard case.
  * The server is TILEVEC_TEST_PG_URL (default the test server); it works in a scratch database it drops after.
  */
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const N = arg('n', 100_000);
-const DIM = arg('dim', 32);
-const QUERIES = arg('queries', 200);
-const LATENT = arg('latent', 0);
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '100000' }, dim: { type: 'string', default: '32' }, queries: { type: 'string', default: '200' }, latent: { type: 'string', default: '0' } },
+});
+const N = Number(values.n);
+const DIM = Number(values.dim);
+const QUERIES = Number(values.queries);
+const LATENT = Number(values.latent);
 const K = 10;
 const SERVER = process.env.TILEVEC_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const BUILDS = [{ m: 8, ef: 32 }, { m: 16, ef: 64 }, { m: 32, ef: 128 }];

@@ -2,12 +2,13 @@
 // wasm with tilevec's training kernels, wasm's own kernels where they exist, and cpu (on a
 // smaller batch, scaled, because cpu takes ~30 s per full-size filter gradient).
 // Usage: node --import tsx bench/kernels.ts [--threads N]
+import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from '../src/train/engine/index.ts';
 import { startWasmBackend } from '../src/train/engine/wasm-threads.ts';
 
-const threadsArg = process.argv.indexOf('--threads');
-const requestedThreads = threadsArg > 0 ? Number(process.argv[threadsArg + 1]) : 2;
+const { values } = parseArgs({ options: { threads: { type: 'string', default: '2' } } });
+const requestedThreads = Number(values.threads);
 
 const [N, H, W, C, K] = [16, 32, 32, 32, 3];
 const CPU_BATCH = 1;

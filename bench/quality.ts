@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin/tilevec.js');
@@ -27,11 +28,11 @@ const NLCD = join(DATA, 'zion-landsat8-nlcd/nlcd2011_zion_8class_on_landsat_grid
 const NAIP = join(DATA, 'naip-northdakota');
 const CLASSES = { 1: 'water', 2: 'developed', 3: 'barren', 4: 'forest', 5: 'shrubland', 6: 'herbaceous', 7: 'cultivated', 8: 'wetlands' };
 
-const quick = process.argv.includes('--quick');
-const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const quick = values.quick;
+const only = values.only;
 if (only !== undefined && only !== 'zion' && only !== 'naip') {
-  console.error(`--only takes zion or naip, got '${only ?? ''}'`);
+  console.error(`--only takes zion or naip, got '${only}'`);
   process.exit(2);
 }
 const triplets = process.env.BENCH_TRIPLETS || (quick ? '4000' : '16000');
