@@ -2,13 +2,14 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, createReadStream, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join, relative } from 'node:path';
 import { writeArrayBuffer } from 'geotiff';
 import { Store, type TileRecord } from '../src/store/index.ts';
 import { ingest, openRaster, openStoredRaster, tileGrid, signedArea, type IngestSummary } from '../src/ingest/index.ts';
 import { INFLATE_ENGINE } from '../src/ingest/codecs.ts';
+import { startRangeServer } from '../bench/range-server.ts';
 import { DATA_DIR, GDAL_PY, ROOT, dataMissing, gdalMissing, freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 
 function allRasters(): string[] {
@@ -345,35 +346,7 @@ describe('overviews: a coarser level of the same file, read and catalogued as GD
   });
 });
 
-/** A Range-honouring static file server on 127.0.0.1 that counts the requests it answers and the bytes it sends. */
-function rangeServer(root: string): Promise<{ server: Server; base: string; sent: () => number; requests: () => number }> {
-  let sent = 0;
-  let requests = 0;
-  const server = createServer((req, res) => {
-    requests++;
-    const path = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
-    if (!existsSync(path) || !statSync(path).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    const size = statSync(path).size;
-    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    const etag = `"${size}-${statSync(path).mtimeMs}"`;
-    if (!m) {
-      res.writeHead(200, { 'content-length': size, etag });
-      createReadStream(path).on('data', (c) => (sent += c.length)).pipe(res);
-      return;
-    }
-    const start = Number(m[1]);
-    const end = Math.min(m[2] ? Number(m[2]) : size - 1, size - 1);
-    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1, etag });
-    createReadStream(path, { start, end }).on('data', (c) => (sent += c.length)).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const port = (server.address() as { port: number }).port;
-    resolve({ server, base: `http://127.0.0.1:${port}`, sent: () => sent, requests: () => requests });
-  }));
-}
+const rangeServer = (root: string) => startRangeServer(root);
 
 const tileKey = (t: TileRecord) => JSON.stringify({ ...t, id: 0, rasterId: 0 });
 
