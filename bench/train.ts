@@ -27,7 +27,10 @@ import { Adam, DEFAULT_ADAM } from '../src/train/adam.ts';
 import { initBackend } from '../src/train/engine/index.ts';
 import { DEFAULT_TRIPLET_LOSS, tripletLoss } from '../src/train/loss.ts';
 import { createBackbone, createGradientFunction, type RevBiFPN } from '../src/model/index.ts';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../src/onnx/index.ts';
 import { OrtTrainingStep } from '../src/train/ort-step/index.ts';
+import { buildStepGraph } from '../src/train/ort-step/step-graph.ts';
 
 const { values } = parseArgs({
   options: {
@@ -83,6 +86,37 @@ async function timeSteps(run: () => Promise<void> | void): Promise<Sample> {
   for (let s = 0; s < steps; s++) await run();
   const wall = (performance.now() - start) / 1000 / steps;
   return { wall, cpu: (cpuSeconds() - cpu0) / steps };
+}
+
+/**
+ * FLOPs of one step, counted from the generated graphs (2 × the multiply-adds of every Conv, ConvTranspose, MatMul
+ * and Einsum): the reversible step ORT runs (forward, reconstruction, backward), and the same step with stored
+ * activations (forward and backward only), which is the work plain autograd does, so PyTorch's figure uses it.
+ */
+function stepFlops(model: RevBiFPN): { reversible: number; stored: number } {
+  const count = (backward: 'reversible' | 'stored') =>
+    buildStepGraph(model, { tiles: 3 * batch, loss: DEFAULT_TRIPLET_LOSS, adam: DEFAULT_ADAM, mode: 'step', backward }).flops;
+  return { reversible: count('reversible'), stored: count('stored') };
+}
+
+/** The machine's practical peak: GFLOP/s of one large float32 MatMul in ORT with the bench's threads (best of 5). */
+async function matmulPeakGflops(): Promise<number> {
+  const n = 1536;
+  const g = new GraphBuilder();
+  const a = g.input('a', [n, n]);
+  const b = g.input('b', [n, n]);
+  g.op('MatMul', [a, b], {}, 'c');
+  g.output('c', [n, n]);
+  const session = await ort.InferenceSession.create(g.encode({ opset: 17, graphName: 'matmul-peak' }), { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const x = new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)), [n, n]);
+  let best = Infinity;
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    await session.run({ a: x, b: x });
+    if (i > 0) best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  await session.release();
+  return (2 * n ** 3) / best / 1e9;
 }
 
 class OrtEngine {
@@ -165,8 +199,13 @@ async function main(): Promise<void> {
     console.log(`  tile ${tile} ${engine.padEnd(10)} ${(batch / value.wall).toFixed(2).padStart(8)} triplets/s  (${value.wall.toFixed(3)} s/step, ${((1000 * value.cpu) / batch).toFixed(1)} CPU-ms/triplet)`);
   };
   const setup: Record<string, number> = {};
+  const flops: Record<number, { reversible: number; stored: number }> = {};
+  const peakGflops = await matmulPeakGflops();
+  console.log(`machine peak (one ${threads}-thread ORT MatMul of 1536²): ${peakGflops.toFixed(1)} GFLOP/s`);
   for (const tile of tileSizes) {
     const model = createBackbone({ name: 'tiny', tileSize: tile, bands }, { seed: 1 });
+    flops[tile] = stepFlops(model);
+    console.log(`tile ${tile}: ${(flops[tile].reversible / 1e9).toFixed(2)} GFLOP per reversible step, ${(flops[tile].stored / 1e9).toFixed(2)} with stored activations`);
     const ort = await OrtEngine.create(model, tile);
     setup[`ortSessionSeconds${tile}`] = ort.setupSeconds;
     for (let round = 0; round < rounds; round++) {
@@ -216,12 +255,25 @@ async function main(): Promise<void> {
       tfjsWasmVsPytorchCpu: over(cpu('pytorch'), cpu('tfjs-wasm')),
     };
   }
+  // Achieved GFLOP/s: each engine's own work per step over its median seconds per step.
+  const efficiency: Record<string, Record<string, { gflops: number; ofPeak: number } | null>> = {};
+  for (const tile of tileSizes) {
+    const row: (typeof efficiency)[string] = (efficiency[`tile${tile}`] = {});
+    for (const engine of ['ort', 'pytorch'] as const) {
+      const tps = results[`tile${tile}`][engine]?.tripletsPerSecond.median;
+      if (tps === undefined) { row[engine] = null; continue; }
+      const work = engine === 'ort' ? flops[tile].reversible : flops[tile].stored;
+      const gflops = (work * (tps / batch)) / 1e9;
+      row[engine] = { gflops, ofPeak: gflops / peakGflops };
+      console.log(`tile ${tile} ${engine}: ${gflops.toFixed(2)} GFLOP/s, ${(100 * gflops / peakGflops).toFixed(1)} % of the MatMul peak`);
+    }
+  }
   console.log(`load average at start ${loadBefore.join(' ')}, at the end ${loadAfter.join(' ')}; ${counts ? 'the run counts' : 'the run does not count'}`);
   const x = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}×`);
   for (const [tile, r] of Object.entries(ratios)) {
     console.log(`${tile}: ORT vs PyTorch (${threads} threads): wall-clock ${x(r.ortVsPytorchWall)}, CPU-seconds per triplet ${x(r.ortVsPytorchCpu)}; vs PyTorch 1 thread: wall ${x(r.ortVsPytorchOneThreadWall)}, CPU ${x(r.ortVsPytorchOneThreadCpu)}`);
   }
-  console.log(JSON.stringify({ bench: 'train', config: 'tiny', batch, bands, threads, rounds, steps, quick, counts, loadAverage: { start: loadBefore, end: loadAfter }, ...setup, results, ratios }));
+  console.log(JSON.stringify({ bench: 'train', config: 'tiny', batch, bands, threads, rounds, steps, quick, counts, loadAverage: { start: loadBefore, end: loadAfter }, ...setup, peakGflops, flops, results, ratios, efficiency }));
 }
 
 if (values['wasm-child']) {

@@ -7,6 +7,9 @@ import {
   BatchStatsRecorder, createBackbone, createGradientFunction, siloCount, type BackboneConfig, type HeadPooling, type Projector, type RevBiFPN,
 } from '../src/model/index.ts';
 import { OrtTrainingStep, type BatchShape } from '../src/train/ort-step/index.ts';
+import { Ops } from '../src/train/ort-step/ops.ts';
+import { buildStepGraph } from '../src/train/ort-step/step-graph.ts';
+import { GraphBuilder } from '../src/onnx/index.ts';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -146,6 +149,27 @@ test('the conventional step graph (activations stored, bench:memory\'s compariso
     x.dispose();
     model.dispose();
   }
+});
+
+test('FLOPs counted from the graph: 2 x multiply-adds per product op; the reversible step costs the stored one plus its reconstruction', () => {
+  const ops = new Ops(new GraphBuilder());
+  const x = { name: ops.g.input('x', [2, 3, 8, 8]), shape: [2, 3, 8, 8] };
+  const w = { name: ops.g.input('w', [4, 3, 3, 3]), shape: [4, 3, 3, 3] };
+  ops.op('Conv', [x, w], [2, 4, 8, 8], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+  assert.equal(ops.flops, 2 * (2 * 4 * 8 * 8) * (3 * 3 * 3));
+  const a = { name: ops.g.input('a', [5, 7]), shape: [5, 7] };
+  const b = { name: ops.g.input('b', [7, 11]), shape: [7, 11] };
+  ops.matmul(a, b);
+  assert.equal(ops.flops, 2 * (2 * 4 * 8 * 8) * 27 + 2 * 5 * 11 * 7);
+  assert.throws(() => ops.op('Conv', [x.name, w.name], [2, 4, 8, 8]), /without shapes/);
+
+  const { bands, stemWidth, stemBlock, headPooling, projector, loss } = CASES[0];
+  const model = createBackbone(smallConfig(bands, stemWidth, stemBlock, headPooling, projector), { seed: 4 });
+  const count = (backward: 'reversible' | 'stored') => buildStepGraph(model, { tiles: 6, loss, adam: DEFAULT_ADAM, mode: 'step', backward }).flops;
+  const [reversible, stored] = [count('reversible'), count('stored')];
+  // Rebuilding each unit's inputs re-runs its F, G, D and U maps once: more than nothing, less than a second forward and backward.
+  assert.ok(stored > 0 && reversible > stored && reversible < 1.6 * stored, `reversible ${reversible}, stored ${stored}`);
+  model.dispose();
 });
 
 /**

@@ -19,16 +19,38 @@ function broadcastShape(a: number[], b: number[]): number[] {
 export const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
 
 /**
+ * 2 × the multiply-adds of a Conv, ConvTranspose, MatMul or Einsum (the step's only ops of more than linear cost);
+ * 0 for anything else. Conv: every output element sums (in channels / group) × kernel taps; ConvTranspose: every
+ * input element scatters into (out channels / group) × taps; MatMul: K per output; Einsum: every term of the sum.
+ */
+function productFlops(type: string, inputs: Array<Value | string>, out: number[], attrs: Record<string, AttributeValue>): number {
+  if (type !== 'Conv' && type !== 'ConvTranspose' && type !== 'MatMul' && type !== 'Einsum') return 0;
+  const shapeOf = (i: number) => (typeof inputs[i] === 'string' ? undefined : (inputs[i] as Value | undefined)?.shape);
+  const [x, w] = [shapeOf(0), shapeOf(1)];
+  // Inputs given by name carry no shape: a product op must get Values, or its FLOPs would go uncounted.
+  if (!x || !w) throw new Error(`internal: ${type} inputs without shapes; its FLOPs cannot be counted`);
+  if (type === 'Conv') return 2 * sizeOf(out) * sizeOf(w.slice(1));
+  if (type === 'ConvTranspose') return 2 * sizeOf(x) * sizeOf(w.slice(1));
+  if (type === 'MatMul') return 2 * sizeOf(out) * x[x.length - 1];
+  // Only 'nip,nop->io' (a 1x1 conv's weight gradient) is emitted: n·i·p·o terms.
+  if (attrs.equation !== 'nip,nop->io') throw new Error(`internal: FLOPs of Einsum '${String(attrs.equation)}' are not counted`);
+  return 2 * sizeOf(x) * w[1];
+}
+
+/**
  * Typed, shape-tracking helpers over a GraphBuilder: every emitter of the training step speaks in `Value`s, so
  * backward code can size its constants (interpolation matrices, transposed-conv padding) from the forward shapes.
  */
 export class Ops {
   private readonly scalars = new Map<number, Value>();
   private readonly intConstants = new Map<string, string>();
+  /** Multiply-adds × 2 of the graph's convolutions and matrix products so far: the step's FLOPs for bench:train. */
+  flops = 0;
 
   constructor(readonly g: GraphBuilder) {}
 
   op(type: string, inputs: Array<Value | string>, shape: number[], attrs: Record<string, AttributeValue> = {}, hint?: string): Value {
+    this.flops += productFlops(type, inputs, shape, attrs);
     return { name: this.g.op(type, inputs.map((v) => (typeof v === 'string' ? v : v.name)), attrs, hint), shape };
   }
 

@@ -55,6 +55,8 @@ export interface StepGraph {
   trainable: FlatLayout;
   running: FlatLayout;
   nodeCount: number;
+  /** 2 × multiply-adds of the step's convolutions and matrix products (forward, reconstruction and backward). */
+  flops: number;
 }
 
 /** Generates the ONNX training-step graph of `model`'s architecture (its current weight values are not baked in). */
@@ -127,5 +129,5 @@ export function buildStepGraph(model: RevBiFPN, options: StepGraphOptions): Step
     emit(next.v, STEP_IO.vOut);
   }
   const bytes = g.encode({ opset: STEP_OPSET, graphName: `tilevec-train-step-${model.config.name}`, doc: 'tilevec RevBiFPN training step' });
-  return { model: bytes, trainable, running, nodeCount: g.nodeCount };
+  return { model: bytes, trainable, running, nodeCount: g.nodeCount, flops: ops.flops };
 }
