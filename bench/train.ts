@@ -59,7 +59,7 @@ const bands = Number(values.bands);
 const TORCH_PYTHON = '/usr/bin/python3';
 const CHILD_TIMEOUT_MS = 15 * 60_000;
 
-type Engine = 'ort' | 'tfjs-wasm' | 'pytorch' | 'pytorch-1t';
+type Engine = 'ort' | 'ort-nospin' | 'tfjs-wasm' | 'pytorch' | 'pytorch-1t';
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -122,9 +122,9 @@ async function matmulPeakGflops(): Promise<number> {
 class OrtEngine {
   private constructor(private readonly step: OrtTrainingStep, readonly setupSeconds: number) {}
 
-  static async create(model: RevBiFPN, tile: number): Promise<OrtEngine> {
+  static async create(model: RevBiFPN, tile: number, spinning = true): Promise<OrtEngine> {
     const start = performance.now();
-    const step = await OrtTrainingStep.create(model, { threads });
+    const step = await OrtTrainingStep.create(model, { threads, spinning });
     const { data, shape } = tripletTiles(tile, 1);
     await step.step(data, shape); // builds the graph and the session
     return new OrtEngine(step, (performance.now() - start) / 1000);
@@ -187,7 +187,8 @@ async function main(): Promise<void> {
   const counts = !quick && rounds >= COUNTING.rounds && steps >= COUNTING.steps && loadBefore[0] < COUNTING.load;
   // The cpu backend only initialises the weights here; tfjs-wasm trains in its own process.
   await tf.setBackend('cpu');
-  const engines: Engine[] = ['ort', ...(values['no-wasm'] ? [] : ['tfjs-wasm' as const]), 'pytorch', 'pytorch-1t'];
+  // ort-nospin: the same session with its idle threads sleeping instead of spinning (issue 20 §2's shared-CPU setting).
+  const engines: Engine[] = ['ort', 'ort-nospin', ...(values['no-wasm'] ? [] : ['tfjs-wasm' as const]), 'pytorch', 'pytorch-1t'];
   console.log(`RevBiFPN tiny training step: batch ${batch} triplets (${3 * batch} tiles), ${bands} bands, ${threads} threads, ${rounds} rounds × ${steps} timed steps per engine`);
   console.log(`load average at start: ${loadBefore.join(' ')}: this run ${counts ? 'COUNTS' : `does NOT count (needs load < ${COUNTING.load} at start and >= ${COUNTING.rounds} rounds × ${COUNTING.steps} steps${quick ? '; --quick never counts' : ''})`}`);
 
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
     flops[tile] = stepFlops(model);
     console.log(`tile ${tile}: ${(flops[tile].reversible / 1e9).toFixed(2)} GFLOP per reversible step, ${(flops[tile].stored / 1e9).toFixed(2)} with stored activations`);
     const ort = await OrtEngine.create(model, tile);
+    const ortNoSpin = await OrtEngine.create(model, tile, false);
     setup[`ortSessionSeconds${tile}`] = ort.setupSeconds;
     for (let round = 0; round < rounds; round++) {
       console.log(`tile ${tile}, round ${round + 1}/${rounds} (load ${loadAverage().join(' ')})`);
@@ -214,11 +216,13 @@ async function main(): Promise<void> {
       const order = engines.map((_, i) => engines[(i + round) % engines.length]);
       for (const engine of order) {
         if (engine === 'ort') record(tile, engine, await ort.measure(tile));
+        else if (engine === 'ort-nospin') record(tile, engine, await ortNoSpin.measure(tile));
         else if (engine === 'tfjs-wasm') record(tile, engine, await measureTfjsInChild(tile));
         else record(tile, engine, await measureTorch(model, engine === 'pytorch' ? threads : 1));
       }
     }
     await ort.dispose();
+    await ortNoSpin.dispose();
     model.dispose();
   }
   const loadAfter = loadAverage();
@@ -251,6 +255,8 @@ async function main(): Promise<void> {
       ortVsPytorchCpu: over(cpu('pytorch'), cpu('ort')),
       ortVsPytorchOneThreadWall: over(wall('ort'), wall('pytorch-1t')),
       ortVsPytorchOneThreadCpu: over(cpu('pytorch-1t'), cpu('ort')),
+      ortNoSpinVsPytorchWall: over(wall('ort-nospin'), wall('pytorch')),
+      ortNoSpinVsPytorchCpu: over(cpu('pytorch'), cpu('ort-nospin')),
       tfjsWasmVsPytorchWall: over(wall('tfjs-wasm'), wall('pytorch')),
       tfjsWasmVsPytorchCpu: over(cpu('pytorch'), cpu('tfjs-wasm')),
     };

@@ -15,6 +15,8 @@ export interface OrtTrainingStepOptions {
   threads?: number;
   /** The step graph's backward (StepGraphOptions.backward); training's is the default, `reversible`. */
   backward?: 'reversible' | 'stored';
+  /** Whether idle intra-op threads spin waiting for work (ORT's default, true) or sleep; bench:train measures both. */
+  spinning?: boolean;
 }
 
 /** NHWC batch shape [3B, tile, tile, bands] (anchors; neighbors; distants). */
@@ -47,6 +49,7 @@ export class OrtTrainingStep {
     readonly adamOptions: AdamOptions,
     readonly threads: number,
     readonly backward: 'reversible' | 'stored',
+    readonly spinning: boolean,
     readonly trainable: FlatLayout,
     readonly runningLayout: FlatLayout,
   ) {
@@ -64,6 +67,7 @@ export class OrtTrainingStep {
       options.adamOptions ?? DEFAULT_ADAM,
       options.threads ?? availableParallelism(),
       options.backward ?? 'reversible',
+      options.spinning ?? true,
       FlatLayout.trainable(model.params),
       FlatLayout.runningStats(model.params),
     );
@@ -193,6 +197,7 @@ export class OrtTrainingStep {
         executionMode: 'sequential',
         // The graph is already lean; ORT's rewrites found nothing to speed up here but took seconds on ~10k nodes.
         graphOptimizationLevel: 'disabled',
+        ...(this.spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
       });
       this.sessions.set(key, session);
     }
