@@ -151,6 +151,7 @@ describe('the explorer\'s change view in headless Chromium: two dates, the windo
   let server: RunningServer;
   let browser: Browser;
   let ids: Awaited<ReturnType<typeof seedDatedStack>>['ids'];
+  const shots = tempDir('tilevec-change-view-');
 
   before(async () => {
     store = await Store.open('memory://');
@@ -162,6 +163,7 @@ describe('the explorer\'s change view in headless Chromium: two dates, the windo
     await browser?.close();
     await server?.close();
     await store?.close();
+    if (!process.env.TILEVEC_KEEP_SCREENSHOTS) shots.cleanup();
   });
 
   test('2010 to 2012: the three changed windows first, and a click shows the window on every date with its jump', async () => {
@@ -194,6 +196,9 @@ describe('the explorer\'s change view in headless Chromium: two dates, the windo
     const jump = Number(/Δ ([\d.]+)/.exec(strip[1]!)![1]);
     const after = Number(/Δ ([\d.]+)/.exec(strip[2]!)![1]);
     assert.ok(jump > 4 && after < 0.1, `Δ 2012 ${jump}, Δ 2014 ${after}`);
+    await page.waitForTimeout(500); // the footprints reload after the map moves to the window
+    await page.screenshot({ path: join(shots.path, 'change-view.png') });
+    process.stderr.write(`screenshot in ${shots.path}\n`);
     assert.deepEqual(failed, []);
     await page.close();
   });

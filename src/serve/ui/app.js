@@ -351,7 +351,8 @@ function showResults(title, queryFeatures, result) {
     text.append(document.createElement('br'), mark('positive', '✓'), mark('negative', '✗'));
     item.append(img, text);
     item.addEventListener('click', () => {
-      map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: map.getZoom() });
+      // The tile with its surroundings: about an eighth of the view across, whatever the zoom was.
+      map.fitBounds(L.geoJSON(f).getBounds().pad(3.5));
       if (f.properties.fromTileId !== undefined) showTimeline(f.id);
     });
     list.append(item);
