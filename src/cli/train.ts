@@ -69,7 +69,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--rasters <ids>', 'catalog raster ids to train on (default all)', intListOption('--rasters'))
     .option('--objective <o>', 'margin (Tile2Vec\'s hinge on distances) | infonce (each anchor picks its neighbor among the batch\'s tiles by cosine; unit embeddings)', choice<TripletObjective>('--objective', TRIPLET_OBJECTIVES), TRAIN_DEFAULTS.loss.objective)
     .option('--margin <m>', 'triplet loss margin m (margin objective)', numberOption('--margin', 0), TRAIN_DEFAULTS.loss.margin)
-    .option('--temperature <τ>', 'temperature of the cosine logits (infonce objective)', numberOption('--temperature', 0), TRAIN_DEFAULTS.loss.temperature)
+    .option('--temperature <τ>', 'temperature of the cosine logits (infonce objective); default 0.2, or 0.1 with the projector', numberOption('--temperature', 0))
     .option('--l2 <λ>', `embedding-norm regulariser λ (default ${DEFAULT_TRIPLET_LOSS.l2} with the margin objective, 0 with infonce)`, numberOption('--l2', 0))
     .option('--lr <rate>', 'Adam learning rate (betas 0.5, 0.999 as Tile2Vec)', numberOption('--lr', 0), TRAIN_DEFAULTS.lr)
     .option('--schedule <s>', 'learning-rate schedule: cosine (decay to 0 over the run) | constant', choice('--schedule', ['cosine', 'constant']), TRAIN_DEFAULTS.schedule)
