@@ -54,6 +54,7 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
       assert.match(card.rasters[0].contentHash, /^sha256:[0-9a-f]{64}$/);
       assert.equal(card.seed, 1);
       assert.equal(card.backbone.projector, 'mlp', 'one date trains with the projector by default');
+      assert.equal((card.training.loss as TripletLossOptions).temperature, 0.1, 'and with the projector InfoNCE is at temperature 0.1');
       assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine' }, 'the default InfoNCE objective makes unit embeddings');
 
       // The same 32 unseen triplets through the untrained (same seed) and the trained backbone, in eval mode.
