@@ -8,7 +8,7 @@ import { Store } from '../src/store/index.ts';
 import { ingest } from '../src/ingest/index.ts';
 import { openTripletSampling } from '../src/sampling/index.ts';
 import { EmbeddingSession, exportModelOnnx, readOnnx } from '../src/embed/index.ts';
-import { initBackend, loadModel, createBackbone, tripletLoss, MODEL_FILES, type TripletLossOptions } from '../src/train/index.ts';
+import { initBackend, loadModel, readCard, createBackbone, tripletLoss, MODEL_FILES, type TripletLossOptions } from '../src/train/index.ts';
 import { readTensorFile } from '../src/train/tensor-file.ts';
 import { DATA_DIR, dataMissing, lastJson, runCli, tempDir, CLI, ROOT } from './helpers.ts';
 import { describeHang, reportFlags } from './hang-report.ts';
@@ -16,6 +16,26 @@ import { describeHang, reportFlags } from './hang-report.ts';
 const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.tif');
 // Small enough for CI on 2 cores: tiny backbone at 32 px, no extra layers.
 const SMALL = ['--backbone', 'tiny', '--tile-size', '32', '--depth', '0', '--dim', '32', '--batch', '4'];
+
+describe('training on a stack of dates', { skip: dataMissing() }, () => {
+  test('co-registered dates train with temporal positives, no projector and InfoNCE at temperature 0.2, as measured best there', async () => {
+    const dir = tempDir();
+    try {
+      const db = join(dir.path, 'db');
+      const dates = ['20090818', '20100629'].map((d) => join(DATA_DIR, `naip-northdakota/m_4709963_se_14_1_${d}.tif`));
+      assert.equal((await runCli(['ingest', ...dates, '--db', db, '--json'])).code, 0);
+      const out = join(dir.path, 'stack');
+      const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--json'], { timeoutMs: 600_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const card = readCard(out);
+      assert.equal(card.backbone.projector, 'none');
+      assert.equal((card.training.loss as TripletLossOptions).temperature, 0.2);
+      assert.ok((card.training.sampling as { temporalProbability: number }).temporalProbability > 0);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
 
 describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () => {
   const dir = tempDir();
