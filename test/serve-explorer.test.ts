@@ -1,70 +1,43 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
-import { chromium, type Browser } from 'playwright-core';
-import { Store } from '../src/store/index.ts';
-import { startServer, type RunningServer } from '../src/serve/index.ts';
 import { seedDatedStack, seedSynthetic, testConfig, type SyntheticWorld } from './serve-fixtures.ts';
-import { tempDir } from './helpers.ts';
+import { browserWorld, chromiumMissing, flatPng } from './browser-fixtures.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'explorer-test-token';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** A flat PNG: map tiles of raster r in one colour, so the screenshot shows the imagery layer without real rasters. */
-function flat(size: number, rgb: [number, number, number]): Buffer {
-  const png = new PNG({ width: size, height: size });
-  for (let i = 0; i < png.data.length; i += 4) png.data.set([...rgb, 255], i);
-  return PNG.sync.write(png);
-}
 
 type Doc = { document: { querySelectorAll(s: string): Iterable<{ complete: boolean; naturalWidth: number; src: string }>; body: { dataset: Record<string, string> } } };
 
-describe('the explorer in headless Chromium: imagery, date picker, click, marks, re-rank, export and label set', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
-  let store: Store;
+describe('the explorer in headless Chromium: imagery, date picker, click, marks, re-rank, export and label set', { skip: chromiumMissing() }, () => {
   let world: SyntheticWorld;
-  let server: RunningServer;
-  let browser: Browser;
   const mapTileRequests: number[] = [];
-  const shots = tempDir('tilevec-explorer-');
-
-  before(async () => {
-    store = await Store.open('memory://');
+  const ui = browserWorld('tilevec-explorer-', async (store) => {
     world = await seedSynthetic(store, { rasters: 2, side: 5 });
-    server = await startServer({
-      store, config: testConfig({ token: TOKEN }),
-      renderThumbnail: async (t) => flat(32, [(t.id * 67) % 256, (t.id * 131) % 256, 90]),
+    return {
+      config: testConfig({ token: TOKEN }),
+      renderThumbnail: async (t) => flatPng(32, [(t.id * 67) % 256, (t.id * 131) % 256, 90]),
       renderMapTile: async (rasterId) => {
         mapTileRequests.push(rasterId);
-        return flat(256, rasterId === world.rasterIds[0] ? [30, 120, 60] : [150, 90, 30]);
+        return flatPng(256, rasterId === world.rasterIds[0] ? [30, 120, 60] : [150, 90, 30]);
       },
-    });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-    await store?.close();
-    if (!process.env.TILEVEC_KEEP_SCREENSHOTS) shots.cleanup();
+    };
   });
 
   test('one loop of the explorer', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await ui.browser.newPage({ viewport: { width: 1280, height: 900 } });
     const failed: string[] = [];
     // Leaflet cancels the tile loads a zoom makes stale; those aborts are not failures.
     page.on('requestfailed', (r) => { if (r.failure()?.errorText !== 'net::ERR_ABORTED') failed.push(r.url()); });
     page.on('pageerror', (e) => failed.push(String(e)));
-    await page.goto(server.url);
+    await page.goto(ui.server.url);
     await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
 
     // The imagery layer: the first raster's XYZ tiles under the footprints, and the date picker lists both rasters.
     await page.waitForSelector('img.leaflet-tile-loaded', { timeout: 10_000 });
     assert.ok(mapTileRequests.length > 0 && mapTileRequests.every((id) => id === world.rasterIds[0]), 'imagery comes from the chosen raster');
     assert.deepEqual(await page.$$eval('#raster option', (o) => o.map((x) => Number((x as unknown as { value: string }).value))), world.rasterIds);
-    await page.screenshot({ path: join(shots.path, '1-imagery.png') });
+    await page.screenshot({ path: join(ui.shots.path, '1-imagery.png') });
 
     // A click: the large query thumbnail, then 8 results with date, distance and rank at 128 px.
     const ids = [...world.vectors.keys()].sort((a, b) => a - b);
@@ -76,7 +49,7 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     assert.equal(await page.locator('.query-thumb').count(), 1);
     const first = await page.textContent('#results li.result >> nth=0') ?? '';
     assert.match(first, /#1 · undated · d = \d/);
-    await page.screenshot({ path: join(shots.path, '2-click.png') });
+    await page.screenshot({ path: join(ui.shots.path, '2-click.png') });
 
     // The similarity layer: every tile in view filled by its distance to the query, the query itself brightest.
     await page.check('#similarity-layer');
@@ -86,7 +59,7 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     assert.equal(fillOf(ids[12]), 'rgb(253,231,37)', 'the query tile is nearest');
     assert.ok(new Set(fills.map(([, f]) => f)).size > 5, 'distances spread over the ramp');
     assert.match(await page.textContent('#similarity-range') ?? '', /^0\.000 – \d/);
-    await page.screenshot({ path: join(shots.path, '2b-similarity.png') });
+    await page.screenshot({ path: join(ui.shots.path, '2b-similarity.png') });
     await page.uncheck('#similarity-layer');
     await page.waitForFunction(() => [...(globalThis as unknown as Doc).document.querySelectorAll('path.similarity')].length === 0);
 
@@ -97,12 +70,12 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     await page.click('#rerank');
     await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.method === 'rocchio');
     const reranked = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
-    const expected = await (await fetch(`${server.url}/v1/search`, {
+    const expected = await (await fetch(`${ui.server.url}/v1/search`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ positives: [ids[12], listed[0]], negatives: [listed[1]], k: 8 }),
     })).json() as { features: { id: number }[] };
     assert.deepEqual(reranked, expected.features.map((f) => f.id));
     assert.match(await page.textContent('#results-title') ?? '', /rocchio/);
-    await page.screenshot({ path: join(shots.path, '3-reranked.png') });
+    await page.screenshot({ path: join(ui.shots.path, '3-reranked.png') });
 
     // What was found leaves as a GeoJSON download of the listed tiles, in rank order.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-geojson')]);
@@ -118,8 +91,8 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     await page.fill('#labelset-token', TOKEN);
     await page.click('#labelset-save');
     await page.waitForFunction(() => /saved label set/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent));
-    const set = await store.labelSet('explorer-marks');
-    const labels = await store.labelsOf(set.id);
+    const set = await ui.store.labelSet('explorer-marks');
+    const labels = await ui.store.labelsOf(set.id);
     assert.deepEqual(labels.map((l) => [l.tileId, l.classId]).sort((a, b) => a[0] - b[0]), [[ids[12], 1], [listed[0], 1], [listed[1], 0]].sort((a, b) => a[0] - b[0]));
 
     // Zoomed far out, a tile is a few pixels across: the footprints give way to the imagery, and come back zoomed in.
@@ -138,39 +111,26 @@ describe('the explorer in headless Chromium: imagery, date picker, click, marks,
     await page.waitForFunction(() => [...(globalThis as unknown as Doc).document.querySelectorAll('img.leaflet-tile')].some((i) => i.src.includes('/v1/rasters/')));
     await page.waitForTimeout(300);
     assert.ok(mapTileRequests.slice(before).some((id) => id === world.rasterIds[1]), 'the other date\'s tiles are asked for');
-    await page.screenshot({ path: join(shots.path, '4-other-date.png') });
-    process.stderr.write(`screenshots in ${shots.path}\n`);
+    await page.screenshot({ path: join(ui.shots.path, '4-other-date.png') });
+    process.stderr.write(`screenshots in ${ui.shots.path}\n`);
     assert.deepEqual(failed, []);
     await page.close();
   });
 });
 
-describe('the explorer\'s change view in headless Chromium: two dates, the windows that changed most, their timeline strip', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, () => {
+describe('the explorer\'s change view in headless Chromium: two dates, the windows that changed most, their timeline strip', { skip: chromiumMissing() }, () => {
   const changed = new Set(['32,0', '96,64', '160,160']);
-  let store: Store;
-  let server: RunningServer;
-  let browser: Browser;
   let ids: Awaited<ReturnType<typeof seedDatedStack>>['ids'];
-  const shots = tempDir('tilevec-change-view-');
-
-  before(async () => {
-    store = await Store.open('memory://');
+  const ui = browserWorld('tilevec-change-view-', async (store) => {
     ({ ids } = await seedDatedStack(store, changed));
-    server = await startServer({ store, config: testConfig(), renderThumbnail: async (t) => flat(32, [(t.id * 67) % 256, 80, 90]) });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-    await store?.close();
-    if (!process.env.TILEVEC_KEEP_SCREENSHOTS) shots.cleanup();
+    return { renderThumbnail: async (t) => flatPng(32, [(t.id * 67) % 256, 80, 90]) };
   });
 
   test('2010 to 2012: the three changed windows first, and a click shows the window on every date with its jump', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await ui.browser.newPage({ viewport: { width: 1280, height: 900 } });
     const failed: string[] = [];
     page.on('pageerror', (e) => failed.push(String(e)));
-    await page.goto(server.url);
+    await page.goto(ui.server.url);
     await page.waitForSelector('body[data-ready=true]', { timeout: 20_000 });
     // The pickers list every raster oldest first, from the first date to the last.
     const dates = await page.$$eval('#change-from option', (o) => o.map((x) => x.textContent));
@@ -182,7 +142,7 @@ describe('the explorer\'s change view in headless Chromium: two dates, the windo
     await page.click('#change-run');
     await page.waitForFunction(() => (globalThis as unknown as Doc).document.body.dataset.view === 'change');
     const windows = await page.$$eval('#results li.result', (items) => items.map((li) => Number(li.getAttribute('data-id'))));
-    const tiles = new Map((await store.tilesOfRaster(ids.y2012)).map((t) => [t.id, `${t.x},${t.y}`]));
+    const tiles = new Map((await ui.store.tilesOfRaster(ids.y2012)).map((t) => [t.id, `${t.x},${t.y}`]));
     assert.deepEqual(new Set(windows.slice(0, 3).map((id) => tiles.get(id))), changed);
     assert.match(await page.textContent('#results-title') ?? '', /Changed most, 2010-06-29 → 2012-07-31/);
 
@@ -197,8 +157,8 @@ describe('the explorer\'s change view in headless Chromium: two dates, the windo
     const after = Number(/Δ ([\d.]+)/.exec(strip[2]!)![1]);
     assert.ok(jump > 4 && after < 0.1, `Δ 2012 ${jump}, Δ 2014 ${after}`);
     await page.waitForTimeout(500); // the footprints reload after the map moves to the window
-    await page.screenshot({ path: join(shots.path, 'change-view.png') });
-    process.stderr.write(`screenshot in ${shots.path}\n`);
+    await page.screenshot({ path: join(ui.shots.path, 'change-view.png') });
+    process.stderr.write(`screenshot in ${ui.shots.path}\n`);
     assert.deepEqual(failed, []);
     await page.close();
   });
