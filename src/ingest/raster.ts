@@ -92,8 +92,6 @@ export interface RasterInfo {
   acquired: AcquisitionDate | null;
   /** The level read: 0 for full resolution, n for the file's n-th largest overview. */
   overview: number;
-  /** How many overviews the file has. */
-  overviewCount: number;
 }
 
 /** The largest decoded block accepted; real GeoTIFF blocks are a few MiB at most. */
@@ -142,7 +140,6 @@ export class Raster implements RasterInfo {
   readonly compression: string;
   readonly acquired: AcquisitionDate | null;
   readonly overview: number;
-  readonly overviewCount: number;
 
   /** Block bytes that decode threads read from the file themselves. */
   private fileBytesRead = 0;
@@ -179,7 +176,6 @@ export class Raster implements RasterInfo {
     this.compression = info.compression;
     this.acquired = info.acquired;
     this.overview = info.overview;
-    this.overviewCount = info.overviewCount;
     this.blocksAcross = Math.ceil(this.width / this.blockWidth);
     this.blocksDown = Math.ceil(this.height / this.blockHeight);
     this.bytesPerSample = ARRAYS[this.dtype].BYTES_PER_ELEMENT;
@@ -194,7 +190,8 @@ export class Raster implements RasterInfo {
     try {
       const tiff = await GeoTIFF.fromSource(source as never);
       base = await tiff.getImage(0);
-      overviews = await overviewImages(tiff, base);
+      // Only a request for a coarser level walks the file's other directories (over HTTP, more range requests).
+      overviews = opts.overview || opts.resolution !== undefined ? await overviewImages(tiff, base) : [];
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw new UserError(describeParseError(err, source));
@@ -281,7 +278,6 @@ export class Raster implements RasterInfo {
       compression: compressionName(compression),
       acquired: acquisitionDate(source.uri, await dateTags(baseFd)),
       overview: level,
-      overviewCount: overviews.length,
     };
     const predictor = Number((await fd.loadValue('Predictor')) ?? 1);
     if (![1, 2, 3].includes(predictor)) throw new UserError(`unsupported TIFF predictor ${predictor}`);
@@ -319,8 +315,8 @@ export class Raster implements RasterInfo {
 
   /** Plain metadata, e.g. for JSON. */
   info(): RasterInfo {
-    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview, overviewCount } = this;
-    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview, overviewCount };
+    const { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview } = this;
+    return { uri, sizeBytes, width, height, bandCount, dtype, nodata, geotransform, georeferenced, crs, epsg, blockWidth, blockHeight, tiled, interleave, compression, acquired, overview };
   }
 
   /** Bytes read from the file or transferred over HTTP so far. */
