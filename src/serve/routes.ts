@@ -114,10 +114,10 @@ export function buildRoutes(deps: ServeDeps, s: Schemas, queries: TileQueries): 
           if (query.model !== undefined) throw new HttpProblem(400, 'model applies only with distanceTo');
           return { type: GEOJSON, json: featureCollection(await queries.features(tiles), { nextCursor }) };
         }
-        // The similarity layer: a query tile without a vector is a 404, not a page of tiles without distances.
         const model = await queries.model(query.model);
-        await store.embedding(model.id, query.distanceTo);
         const distances = await store.distancesFrom(model, query.distanceTo, tiles.map((t) => t.id));
+        // The similarity layer: a query tile without a vector is a 404, not a page of tiles without distances.
+        if (distances.size === 0) await store.embedding(model.id, query.distanceTo);
         const features = await queries.features(tiles, tiles.map((t) => distances.get(t.id)));
         return { type: GEOJSON, json: featureCollection(features, { nextCursor, distanceTo: { tileId: query.distanceTo, model: model.name } }) };
       },

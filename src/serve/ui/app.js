@@ -91,12 +91,13 @@ function viewBbox() {
 async function loadFootprints(bbox) {
   const features = [];
   let cursor = null;
+  // Decided once, so that every page of one load is coloured against the same query, or none is.
+  const distanceTo = $('similarity-layer').checked && lastQuery ? String(lastQuery.id) : null;
   do {
     const params = new URLSearchParams({ limit: '1000' });
     if (bbox) params.set('bbox', bbox.join(','));
     if (cursor) params.set('cursor', cursor);
-    const similarity = $('similarity-layer').checked && lastQuery;
-    if (similarity) params.set('distanceTo', String(lastQuery.id));
+    if (distanceTo) params.set('distanceTo', distanceTo);
     const page = await api(`/v1/tiles?${params}`);
     features.push(...page.features);
     cursor = page.nextCursor;
