@@ -17,18 +17,38 @@ const ZION = join(DATA_DIR, 'zion-landsat8-nlcd/landsat8_zion_20150818_B2B3B4B5.
 // Small enough for CI on 2 cores: tiny backbone at 32 px, no extra layers.
 const SMALL = ['--backbone', 'tiny', '--tile-size', '32', '--depth', '0', '--dim', '32', '--batch', '4'];
 
+/** An HWC tile turned a quarter counter-clockwise: out[y][x] = in[x][size - 1 - y]. */
+function quarterTurn(tile: Float32Array, size: number, bands: number): Float32Array {
+  const out = new Float32Array(tile.length);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++)
+      for (let b = 0; b < bands; b++) out[(y * size + x) * bands + b] = tile[(x * size + (size - 1 - y)) * bands + b];
+  return out;
+}
+
 describe('training on a stack of dates', { skip: dataMissing() }, () => {
-  test('co-registered dates train with temporal positives, no projector and InfoNCE at temperature 0.2, as measured best there', async () => {
+  test('co-registered dates train with temporal positives, no projector and InfoNCE at temperature 0.2, as measured best there; --tta goes into the card and the ONNX graph', async () => {
     const dir = tempDir();
     try {
       const db = join(dir.path, 'db');
       const dates = ['20090818', '20100629'].map((d) => join(DATA_DIR, `naip-northdakota/m_4709963_se_14_1_${d}.tif`));
       assert.equal((await runCli(['ingest', ...dates, '--db', db, '--json'])).code, 0);
       const out = join(dir.path, 'stack');
-      const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--json'], { timeoutMs: 600_000 });
+      const bad = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--tta', 'd8']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /--tta must be one of none, d4, got 'd8'/);
+      const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--tta', 'd4', '--json'], { timeoutMs: 600_000 });
       assert.equal(r.code, 0, r.stderr);
       const card = readCard(out);
-      assert.equal(card.backbone.projector, 'none');
+      assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine', tta: 'd4' });
+      // The exported graph averages over orientations: a tile and its quarter turn embed alike.
+      await initBackend('wasm');
+      const session = await EmbeddingSession.create(readOnnx(exportModelOnnx(out, join(dir.path, 'stack.onnx')).path));
+      const tile = Float32Array.from({ length: 32 * 32 * 4 }, (_, i) => Math.sin(i * 0.37) + (i % 7) / 7);
+      const [z, turned] = [await session.embed(tile, 1), await session.embed(quarterTurn(tile, 32, 4), 1)];
+      await session.release();
+      const worst = Math.max(...z.map((v, i) => Math.abs(v - turned[i])));
+      assert.ok(worst < 1e-5, `a quarter turn moves the d4 embedding by ${worst}`);
       assert.equal((card.training.loss as TripletLossOptions).temperature, 0.2);
       assert.ok((card.training.sampling as { temporalProbability: number }).temporalProbability > 0);
     } finally {
@@ -75,7 +95,7 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
       assert.equal(card.seed, 1);
       assert.equal(card.backbone.projector, 'mlp', 'one date trains with the projector by default');
       assert.equal((card.training.loss as TripletLossOptions).temperature, 0.1, 'and with the projector InfoNCE is at temperature 0.1');
-      assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine' }, 'the default InfoNCE objective makes unit embeddings');
+      assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine', tta: 'none' }, 'the default InfoNCE objective makes unit embeddings');
 
       // The same 32 unseen triplets through the untrained (same seed) and the trained backbone, in eval mode.
       const loader = sampling.loader({ batchSize: 32, batches: 1 });

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { DEFAULT_TEMPORAL_POSITIVES } from '../sampling/index.ts';
 import { configFrom, emit, intListOption, intOption, numberOption, withStore } from './context.ts';
-import { train, defaultL2, DEFAULT_TRIPLET_LOSS, TRAIN_DEFAULTS, TRIPLET_OBJECTIVES, backboneConfigs, HEAD_POOLINGS, PROJECTORS, type HeadPooling, type Projector, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary, type TripletObjective } from '../train/index.ts';
+import { train, defaultL2, DEFAULT_TRIPLET_LOSS, TRAIN_DEFAULTS, TRIPLET_OBJECTIVES, backboneConfigs, HEAD_POOLINGS, PROJECTORS, TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation, type HeadPooling, type Projector, type BackbonePresetName, type BackendName, type TrainProgress, type TrainSummary, type TripletObjective } from '../train/index.ts';
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'];
 
@@ -54,6 +54,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--stem-block <n>', 'the stem folds n x n pixels into channels: 1 (stream 0 at the tile\'s full resolution, slowest), 2 (half) or 4 (the reference, fastest)', choice<string>('--stem-block', ['1', '2', '4']), String(TRAIN_DEFAULTS.stemBlock))
     .option('--head-pooling <p>', 'coarsest (pool the last level of the top-down merge; default, as the preset) | pyramid (also project every finer level\'s pooled features into the embedding)', choice<HeadPooling>('--head-pooling', HEAD_POOLINGS))
     .option('--projector <p>', 'none (the loss sees the embedding) | mlp (the loss sees a two-layer projection of it that only training uses, as SimCLR); default mlp, none on a stack of dates', choice<Projector>('--projector', PROJECTORS))
+    .option('--tta <t>', 'test-time augmentation at inference: none | d4 (a tile\'s vector is the mean over its eight orientations; eight inferences per tile)', choice<TestTimeAugmentation>('--tta', TEST_TIME_AUGMENTATIONS), 'none')
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
@@ -87,7 +88,7 @@ export function registerTrainCommand(program: Command): void {
       const bar = progressBar();
       const summary = await withStore(config, (store) =>
         train(store, {
-          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, projector: o.projector, triplets: o.triplets, epochs: o.epochs,
+          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, projector: o.projector, tta: o.tta, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
           loss: { objective: o.objective, margin: o.margin, l2: o.l2 ?? defaultL2(o.objective), temperature: o.temperature }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,

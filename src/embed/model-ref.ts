@@ -43,6 +43,7 @@ export function onnxMetadata(card: ModelCard): Record<string, string> {
     'tilevec.tileSize': String(card.tileSize),
     'tilevec.dim': String(card.dim),
     'tilevec.distance': card.embedding?.distance ?? 'l2',
+    'tilevec.tta': card.embedding?.tta ?? 'none',
     'tilevec.layout': 'NHWC float32, normalised',
   };
 }
@@ -51,7 +52,7 @@ export function onnxMetadata(card: ModelCard): Record<string, string> {
 export function exportModelOnnx(dir: string, out: string): { path: string; bytes: number; card: ModelCard } {
   const { backbone, card } = loadModel(dir);
   try {
-    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec, unitEmbeddings: card.embedding?.unitLength === true });
+    const bytes = exportBackboneOnnx(backbone, { metadata: onnxMetadata(card), producerVersion: card.versions.tilevec, unitEmbeddings: card.embedding?.unitLength === true, tta: card.embedding?.tta });
     writeFileAtomic(out, [bytes]);
     return { path: resolve(out), bytes: bytes.length, card };
   } finally {

@@ -166,6 +166,35 @@ export interface OnnxExportOptions {
   producerVersion?: string;
   /** Emit unit-length embeddings (models trained on cosine similarity), so that the store's L2 search ranks by angle. */
   unitEmbeddings?: boolean;
+  /**
+   * Test-time augmentation: `d4` embeds each tile in its eight orientations (four rotations, each also mirrored)
+   * and averages them, so a tile's vector does not depend on which way the sensor happened to face.
+   */
+  tta?: TestTimeAugmentation;
+}
+
+export type TestTimeAugmentation = 'none' | 'd4';
+export const TEST_TIME_AUGMENTATIONS: readonly TestTimeAugmentation[] = ['none', 'd4'];
+
+/**
+ * The dihedral group D4 of NCHW tiles stacked on the batch axis: the identity, the three mirrors (width, height,
+ * both = half turn) and the same four after swapping height and width (the transpose, the two quarter turns and the
+ * anti-transpose). Orientation-major, so [8·N, ...] reshapes to [8, N, ...].
+ */
+function d4Orientations(g: GraphBuilder, x: string): string {
+  // A negative step reads the axis backwards; the end clamps to "before index 0" (ONNX Slice).
+  const mirror = (t: string, axis: number, hint: string) =>
+    g.op('Slice', [t, g.ints('tta.start', [-1]), g.ints('tta.end', [-(2 ** 31)]), g.ints('tta.axis', [axis]), g.ints('tta.step', [-1])], {}, hint);
+  const upright = [x, mirror(x, 3, 'tta.flipw'), mirror(x, 2, 'tta.fliph')];
+  upright.push(mirror(upright[1], 2, 'tta.turn2'));
+  const swapped = upright.map((t, i) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] }, `tta.swap${i}`));
+  return g.op('Concat', [...upright, ...swapped], { axis: 0 }, 'tta.stack');
+}
+
+/** The mean over the orientations of d4Orientations' embeddings [8·N, dim] → [N, dim]. */
+function meanOverOrientations(g: GraphBuilder, z: string, dim: number, output: string): string {
+  const grouped = g.op('Reshape', [z, g.ints('tta.groups', [8, -1, dim])], {}, 'tta.grouped');
+  return g.op('ReduceMean', [grouped], { axes: [0], keepdims: 0 }, output);
 }
 
 /** Serialises the backbone's inference graph as an ONNX model: NHWC tiles in, embeddings out. */
@@ -181,7 +210,11 @@ export function exportBackboneOnnx(model: RevBiFPN, options: OnnxExportOptions =
   const input = g.input(ONNX_INPUT, ['batch', tileSize, tileSize, bands]);
   const nchw = g.op('Transpose', [input], { perm: [0, 3, 1, 2] }, 'nchw');
   const emitter = new BackboneEmitter(g, values);
-  const output = options.unitEmbeddings ? emitter.unit(emitter.backbone(model, nchw, 'head.flatten')) : emitter.backbone(model, nchw);
+  const d4 = options.tta === 'd4';
+  const unit = options.unitEmbeddings === true;
+  let z = emitter.backbone(model, d4 ? d4Orientations(g, nchw) : nchw, d4 || unit ? 'head.flatten' : ONNX_OUTPUT);
+  if (d4) z = meanOverOrientations(g, z, dim, unit ? 'tta.mean' : ONNX_OUTPUT);
+  const output = unit ? emitter.unit(z) : z;
   g.output(output, ['batch', dim]);
   return g.encode({
     opset: EXPORT_OPSET,

@@ -5,4 +5,4 @@
  */
 export { GraphBuilder, type AttributeValue, type Dim } from './graph-builder.ts';
 export { decodeModel, encodeModel } from './proto.ts';
-export { exportBackboneOnnx, emitStem, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT, type OnnxExportOptions } from './export-backbone.ts';
+export { exportBackboneOnnx, emitStem, EXPORT_OPSET, ONNX_INPUT, ONNX_OUTPUT, TEST_TIME_AUGMENTATIONS, type OnnxExportOptions, type TestTimeAugmentation } from './export-backbone.ts';

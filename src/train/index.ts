@@ -5,3 +5,4 @@ export { Adam, DEFAULT_ADAM, type AdamOptions } from './adam.ts';
 export { loadModel, readCard, saveWeights, MODEL_FILES, type LoadedModel, type ModelCard } from './model-dir.ts';
 export { initBackend, type BackendName } from './engine/index.ts';
 export { createBackbone, resolveBackboneConfig, backboneConfigs, HEAD_POOLINGS, PROJECTORS, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector, type RevBiFPN } from '../model/index.ts';
+export { TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../onnx/index.ts';

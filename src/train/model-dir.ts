@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import { DEFAULT_HEAD_POOLING, DEFAULT_PROJECTOR, DEFAULT_STEM_BLOCK, createBackbone, validateBackboneConfig, type BackboneConfig, type RevBiFPN } from '../model/index.ts';
+import type { TestTimeAugmentation } from '../onnx/index.ts';
 import { parseNormalization, type Normalization } from '../sampling/index.ts';
 import { writeFileAtomic } from '../paths.ts';
 import { readTensorFile, writeTensorFile, type NamedTensor } from './tensor-file.ts';
@@ -29,8 +30,12 @@ export interface ModelCard {
   normalization: Normalization;
   tileSize: number;
   dim: number;
-  /** How embeddings compare: unit length (trained on cosine similarity, so L2 search ranks by angle) or as they come. Absent on cards before InfoNCE. */
-  embedding?: { unitLength: boolean; distance: 'cosine' | 'l2' };
+  /**
+   * How embeddings compare: unit length (trained on cosine similarity, so L2 search ranks by angle) or as they come;
+   * and whether a tile's vector is the mean over its eight orientations (tta d4). Absent on cards before InfoNCE,
+   * tta absent on cards before it (none).
+   */
+  embedding?: { unitLength: boolean; distance: 'cosine' | 'l2'; tta?: TestTimeAugmentation };
   training: Record<string, unknown>;
   rasters: { id: number; uri: string; contentHash: string }[];
   metrics: Record<string, unknown>;

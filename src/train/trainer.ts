@@ -8,6 +8,7 @@ import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationS
 import { initBackend, type BackendName } from './engine/index.ts';
 import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector, type RevBiFPN } from '../model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
+import type { TestTimeAugmentation } from '../onnx/index.ts';
 import { DEFAULT_ADAM } from './adam.ts';
 import { checkpointPath, loadCheckpoint, saveCheckpoint, type TrainingState } from './checkpoint.ts';
 import { createStepEngine, type StepEngine, type TrainingEngineName } from './step-engine.ts';
@@ -32,6 +33,8 @@ export interface TrainOptions {
   headPooling?: HeadPooling;
   /** What the loss sees: the embedding (`none`) or a training-only projection of it (`mlp`); default defaultProjector's. */
   projector?: Projector;
+  /** Test-time augmentation of the model's inference graph (default none: d4 costs eight inferences per tile). */
+  tta?: TestTimeAugmentation;
   /** Space-to-depth factor of the stem (default TRAIN_DEFAULTS.stemBlock; the presets' reference stem is x4). */
   stemBlock?: number;
   /** Triplets drawn per epoch; every epoch draws fresh ones (the sampler is an endless stream). */
@@ -363,7 +366,7 @@ function writeModelDir(dir: string, run: ModelDirRun): { card: ModelCard; metric
     normalization: sampling.normalization,
     tileSize: config.tileSize,
     dim: config.dim,
-    embedding: unitEmbeddings(loss) ? { unitLength: true, distance: 'cosine' } : { unitLength: false, distance: 'l2' },
+    embedding: { ...(unitEmbeddings(loss) ? { unitLength: true, distance: 'cosine' } : { unitLength: false, distance: 'l2' }), tta: options.tta ?? 'none' },
     training: {
       sampling: sampling.params,
       loss,
