@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync, utimesSync } from 'n
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import { Store } from '../src/store/index.ts';
+import { Store, embeddingIndexName } from '../src/store/index.ts';
 import { ingest } from '../src/ingest/index.ts';
 import { openTripletSampling } from '../src/sampling/index.ts';
 import { initBackend, MODEL_FILES } from '../src/train/index.ts';
@@ -95,7 +95,8 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
       });
       child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolvePromise() : reject(new Error('embed finished before it could be killed'))));
     });
-    const resumed = await runCli(['embed', '--db', db, '--model', modelDir, '--batch', '32', '--json'], { timeoutMs: 600_000 });
+    // The resumed run also moves the model's index to halfvec: the vectors stay, the index is rebuilt.
+    const resumed = await runCli(['embed', '--db', db, '--model', modelDir, '--batch', '32', '--vector-type', 'halfvec', '--json'], { timeoutMs: 600_000 });
     assert.equal(resumed.code, 0, resumed.stderr);
     const summary = lastJson<{ tilesEmbedded: number; tilesAlreadyDone: number }>(resumed.stdout);
     assert.ok(summary.tilesAlreadyDone >= 5 * 32, `${summary.tilesAlreadyDone} tiles survived the kill`);
@@ -109,6 +110,15 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
         await s.close();
       }
     };
+    const indexed = await Store.open(db);
+    try {
+      const model = (await indexed.listModels())[0];
+      assert.equal(model.vectorType, 'halfvec');
+      const [def] = await indexed.engine.query<{ indexdef: string }>('select indexdef from pg_indexes where indexname = $1', [embeddingIndexName(model.id)]);
+      assert.match(def.indexdef, /halfvec_l2_ops/);
+    } finally {
+      await indexed.close();
+    }
     const [a, b] = [await dump(db), await dump(refDb)];
     assert.equal(a.length, totalTiles, 'nothing missing, nothing duplicated');
     assert.deepEqual(a.map((r) => r.tile_id), b.map((r) => r.tile_id));
@@ -229,6 +239,10 @@ describe('embedding with ONNX Runtime', { skip: dataMissing() }, () => {
     const bands = await runCli(['embed', '--db', db, '--model', wide]);
     assert.equal(bands.code, 1);
     assert.match(bands.stderr, /^tilevec: model 'six-band' reads bands 1,2,3,4,5,6 but raster 1 \(.*\) has 4/);
+
+    const badType = await runCli(['embed', '--db', db, '--vector-type', 'int8']);
+    assert.equal(badType.code, 1);
+    assert.match(badType.stderr, /--vector-type must be one of vector, halfvec, got 'int8'/);
 
     const missing = await runCli(['embed', '--db', db, '--model', 'no-such-model']);
     assert.equal(missing.code, 1);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { Store, loadMigrations, type Engine, type NewTile } from '../src/store/index.ts';
+import { Store, embeddingIndexName, loadMigrations, type Engine, type NewTile } from '../src/store/index.ts';
 import { UserError } from '../src/errors.ts';
 import { freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 import { problemFromError } from '../src/serve/problem.ts';
@@ -171,6 +171,48 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       }
       await store.removeModel('first-model');
       await store.removeModel('second-model');
+    });
+
+    test('a halfvec index is used by the search, answers carry exact float32 distances in exact order, and switching back rebuilds a vector index', async () => {
+      const raster = await store.rasterByUri('file:///a.tif');
+      const tiles = await store.tilesOfRaster(raster!.id);
+      const registered = await store.registerModel({ name: 'half-model', backbone: {}, dim: 16, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
+      assert.equal(registered.vectorType, 'vector', 'a new model starts with a float32 index');
+      const rand = rng(5);
+      const vectors = tiles.map(() => Float32Array.from({ length: 16 }, () => rand() * 2 - 1));
+      await store.upsertEmbeddings(registered, tiles.map((t, i) => ({ tileId: t.id, vector: vectors[i] })));
+      await store.ensureEmbeddingIndex(registered);
+      const model = await store.setVectorType(registered, 'halfvec');
+      assert.equal(model.vectorType, 'halfvec');
+      assert.equal((await store.model('half-model')).vectorType, 'halfvec', 'the type is stored with the model');
+      const indexDef = async () => (await store.engine.query<{ indexdef: string }>(`select indexdef from pg_indexes where indexname = $1`, [embeddingIndexName(model.id)]))[0]?.indexdef;
+      assert.equal(await indexDef(), undefined, 'the float32 index is dropped when the type changes');
+      await store.ensureEmbeddingIndex(model);
+      assert.match((await indexDef())!, /::halfvec\(16\)\) halfvec_l2_ops/);
+
+      const plan = await store.engine.query<{ 'QUERY PLAN': string }>(`explain select tile_id from embeddings e where model_id = ${model.id} order by e.embedding::halfvec(16) <-> '[${new Array(16).fill(0)}]'::halfvec(16) limit 10`);
+      assert.match(plan.map((r) => r['QUERY PLAN']).join('\n'), new RegExp(`Index Scan using ${embeddingIndexName(model.id)}\\b`));
+      let found = 0;
+      for (const probe of [5, 1234, 2499]) {
+        const hits = await store.nearestTiles(model, { tileId: tiles[probe].id }, { k: 10 });
+        const exact = vectors.map((v, i) => ({ id: tiles[i].id, d: Math.hypot(...v.map((x, j) => x - vectors[probe][j])) }))
+          .filter((e) => e.id !== tiles[probe].id).sort((a, b) => a.d - b.d).slice(0, 10);
+        found += hits.filter((h) => exact.some((e) => e.id === h.id)).length;
+        for (const [i, h] of hits.entries()) {
+          const truth = Math.hypot(...vectors[tiles.findIndex((t) => t.id === h.id)].map((x, j) => x - vectors[probe][j]));
+          assert.ok(Math.abs(h.distance - truth) < 1e-5, `distance ${h.distance} is not the float32 ${truth}`);
+          if (i > 0) assert.ok(h.distance >= hits[i - 1].distance, 'answers come in exact order');
+        }
+        const each = await store.nearestTilesOfEach(model, [tiles[probe].id], 10);
+        assert.deepEqual(each[0].map((h) => h.id), hits.map((h) => h.id));
+      }
+      assert.ok(found >= 27, `halfvec search found ${found} of the 30 exact neighbours`);
+      await assert.rejects(store.setVectorType(model, 'int8' as never), /vector type must be one of vector, halfvec, got 'int8'/);
+
+      const back = await store.setVectorType(model, 'vector');
+      await store.ensureEmbeddingIndex(back);
+      assert.match((await indexDef())!, /::vector\(16\)\) vector_l2_ops/);
+      await store.removeModel('half-model');
     });
 
     test('a vector of the wrong dimension is a clear error', async () => {

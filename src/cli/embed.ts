@@ -3,9 +3,14 @@ import cliProgress from 'cli-progress';
 import { configFrom, emit, intListOption, intOption, withStore } from './context.ts';
 import { embed, exportEmbeddings, exportModelOnnx, resolveModel, type EmbedProgress, type EmbedSummary, type ExportFormat } from '../embed/index.ts';
 import { initBackend } from '../train/index.ts';
-import type { ModelRecord } from '../store/index.ts';
+import { VECTOR_TYPES, type ModelRecord, type VectorType } from '../store/index.ts';
 import { enqueueEmbed } from './worker.ts';
 import { requireOutputFolder } from '../paths.ts';
+
+function vectorTypeOption(value: string): VectorType {
+  if (!(VECTOR_TYPES as readonly string[]).includes(value)) throw new InvalidArgumentError(`--vector-type must be one of ${VECTOR_TYPES.join(', ')}, got '${value}'`);
+  return value as VectorType;
+}
 
 export function embedProgress(): { update: (p: EmbedProgress) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
@@ -61,16 +66,17 @@ export function registerEmbedCommands(program: Command): void {
     .option('--threads <n>', 'intra-op threads (default: one per core)', intOption('--threads', 1))
     .option('--queue', 'enqueue blocks of tiles for tilevec worker processes (PostgreSQL server only)')
     .option('--block-tiles <n>', 'tiles per queued job with --queue', intOption('--block-tiles', 1), 2048)
+    .option('--vector-type <t>', 'how the HNSW index holds the vectors: vector (float32) | halfvec (float16: half the index, answers still ordered by float32 distance); default: as the model has it, vector at first', vectorTypeOption)
     .action(async (o, cmd: Command) => {
       const config = configFrom(cmd);
       if (o.queue) {
-        const result = await enqueueEmbed(config, { model: o.model, rasterIds: o.rasters, batch: o.batch, blockTiles: o.blockTiles });
+        const result = await enqueueEmbed(config, { model: o.model, rasterIds: o.rasters, batch: o.batch, blockTiles: o.blockTiles, vectorType: o.vectorType });
         emit(cmd, result, (r) => `queued ${r.queued} embed job(s) over ${r.tiles} tiles for model ${r.model}; run tilevec worker to process them`);
         return;
       }
       await initBackend('cpu'); // exporting a fresh ONNX file reads the weights through tfjs
       const bar = embedProgress();
-      const summary = await withStore(config, (store) => embed(store, { model: o.model, rasterIds: o.rasters, batch: o.batch, threads: o.threads }, bar.update)).finally(bar.stop);
+      const summary = await withStore(config, (store) => embed(store, { model: o.model, rasterIds: o.rasters, batch: o.batch, threads: o.threads, vectorType: o.vectorType }, bar.update)).finally(bar.stop);
       emit(cmd, summary, formatEmbed);
     });
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
-import { isServerUrl } from '../store/index.ts';
+import { isServerUrl, type VectorType } from '../store/index.ts';
 import { JobQueue, jobsReport, planEmbed, planIngest, runWorker, type DeadLetter, type IngestUnitOptions, type QueueCounts } from '../queue/index.ts';
 import { initBackend } from '../train/index.ts';
 import type { Config } from '../config.ts';
@@ -26,7 +26,7 @@ export async function enqueueIngest(config: Config, inputs: string[], options: I
 }
 
 /** Enqueues blocks of tiles still missing a vector for the model (the `--queue` side of `tilevec embed`). */
-export async function enqueueEmbed(config: Config, opts: { model?: string; rasterIds?: number[]; batch?: number; blockTiles?: number }) {
+export async function enqueueEmbed(config: Config, opts: { model?: string; rasterIds?: number[]; batch?: number; blockTiles?: number; vectorType?: VectorType }) {
   requireServerDb(config, 'embed --queue');
   await initBackend('cpu'); // a model without an ONNX file yet is exported from its tfjs weights
   return withStore(config, async (store) => {

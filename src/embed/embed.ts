@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
 import { logger } from '../log.ts';
-import type { RasterRecord, Store, TileRecord } from '../store/index.ts';
+import type { RasterRecord, Store, TileRecord, VectorType } from '../store/index.ts';
 import { IDENTITY, IngestRasterSource, statsOfRaster, TripletDataset } from '../sampling/index.ts';
 import { ensureModelOnnx, readOnnx, resolveModel, type ResolvedModel } from './model-ref.ts';
 import { embedTiles } from './embed-tiles.ts';
@@ -15,6 +15,8 @@ export interface EmbedOptions {
   batch?: number;
   /** Intra-op threads (default: one per core). */
   threads?: number;
+  /** How the model's HNSW index holds vectors (default: as the model has it, vector for a new one). */
+  vectorType?: VectorType;
 }
 
 export interface EmbedProgress {
@@ -54,7 +56,9 @@ export function checkRasterFitsModel(raster: RasterRecord, model: { name: string
 export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: (p: EmbedProgress) => void): Promise<EmbedSummary> {
   const batchSize = opts.batch ?? 64;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch must be an integer >= 1, got ${batchSize}`);
-  const { record, dir, card } = await resolveModel(store, opts.model);
+  const resolved = await resolveModel(store, opts.model);
+  const { dir, card } = resolved;
+  const record = opts.vectorType ? await store.setVectorType(resolved.record, opts.vectorType) : resolved.record;
   const onnxPath = ensureModelOnnx(dir);
   const session = await EmbeddingSession.create(readOnnx(onnxPath), { threads: opts.threads, source: onnxPath });
   const started = performance.now();

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { checkRasterFitsModel, ensureModelOnnx, resolveModel } from '../embed/index.ts';
 import { canonicalUri, expandInputs, type IngestOptions } from '../ingest/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Store, VectorType } from '../store/index.ts';
 
 /** The ingest options a unit carries: plain JSON, nothing process-bound such as a decode pool. */
 export type IngestUnitOptions = Pick<IngestOptions, 'tileSize' | 'stride' | 'maxNodata' | 'bands' | 'force' | 'allowUngeoreferenced' | 'overview' | 'resolution' | 'maxPixels' | 'maxTiles' | 'timeoutMs'>;
@@ -45,12 +45,14 @@ export async function planIngest(inputs: string[], options: IngestUnitOptions): 
  */
 export async function planEmbed(
   store: Store,
-  opts: { model?: string; rasterIds?: number[]; batch?: number; blockTiles?: number },
+  opts: { model?: string; rasterIds?: number[]; batch?: number; blockTiles?: number; vectorType?: VectorType },
 ): Promise<{ model: string; units: EmbedUnit[]; tilesAlreadyDone: number }> {
   const blockTiles = opts.blockTiles ?? DEFAULT_BLOCK_TILES;
   const batch = opts.batch ?? 64;
   if (!Number.isInteger(blockTiles) || blockTiles < 1) throw new UserError(`--block-tiles must be an integer >= 1, got ${blockTiles}`);
-  const { record, dir, card } = await resolveModel(store, opts.model);
+  const resolved = await resolveModel(store, opts.model);
+  const { dir, card } = resolved;
+  const record = opts.vectorType ? await store.setVectorType(resolved.record, opts.vectorType) : resolved.record;
   ensureModelOnnx(dir);
   const rasters = opts.rasterIds ? await Promise.all(opts.rasterIds.map((id) => store.raster(id))) : await store.listRasters();
   for (const raster of rasters) checkRasterFitsModel(raster, card);

@@ -71,9 +71,15 @@ export interface ModelRecord {
   normalization: Record<string, unknown>;
   metrics: Record<string, unknown>;
   artifactPath: string;
+  /** How the model's HNSW index holds its vectors (the table keeps float32 either way). */
+  vectorType: VectorType;
   createdAt: string;
 }
-export type NewModel = Omit<ModelRecord, 'id' | 'createdAt'>;
+export type NewModel = Omit<ModelRecord, 'id' | 'createdAt' | 'vectorType'>;
+
+/** pgvector's float32 `vector`, or `halfvec` (float16): half the index's size and memory. */
+export type VectorType = 'vector' | 'halfvec';
+export const VECTOR_TYPES: readonly VectorType[] = ['vector', 'halfvec'];
 
 export interface StoreStatus {
   engine: 'pglite' | 'postgres';

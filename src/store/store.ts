@@ -6,7 +6,7 @@ import { PgliteEngine } from './pglite-engine.ts';
 import { PostgresEngine } from './postgres-engine.ts';
 import { migrate, migrationLevel, type MigrateResult } from './migrate.ts';
 import { modelDirOf, storedModelPath } from './model-paths.ts';
-import type { BBox, LabelRecord, LabelSetRecord, ModelRecord, NewLabelSet, NewModel, NewRaster, NewTile, RasterRecord, StoreStatus, TileRecord } from './records.ts';
+import { VECTOR_TYPES, type BBox, type LabelRecord, type LabelSetRecord, type ModelRecord, type NewLabelSet, type NewModel, type NewRaster, type NewTile, type RasterRecord, type StoreStatus, type TileRecord, type VectorType } from './records.ts';
 
 const INSERT_CHUNK = 2000;
 /** pgvector's upper bound on hnsw.ef_search. */
@@ -22,7 +22,7 @@ const tileColumns = `id, raster_id as "rasterId", x, y, size, footprint, center_
 const labelSetColumns = `id, name, source, classes, created_at::text as "createdAt"`;
 
 const modelColumns = `id, name, backbone, dim, bands, tile_size as "tileSize", normalization, metrics,
-  artifact_path as "artifactPath", created_at::text as "createdAt"`;
+  artifact_path as "artifactPath", vector_type as "vectorType", created_at::text as "createdAt"`;
 
 /** The bbox overlap test that tiles_bbox_idx serves; $n..$n+3 are minLon, minLat, maxLon, maxLat. */
 function bboxOverlaps(first: number): string {
@@ -321,16 +321,32 @@ export class Store {
    * planner's statistics: with counts from before a model's vectors arrived, the planner can judge its partial index
    * not worth using and fall back to sorting every vector.
    */
-  async ensureEmbeddingIndex(model: Pick<ModelRecord, 'id' | 'dim'>, opts: { m?: number; efConstruction?: number } = {}): Promise<void> {
+  async ensureEmbeddingIndex(model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>, opts: { m?: number; efConstruction?: number } = {}): Promise<void> {
     const m = Math.trunc(opts.m ?? 16);
     const ef = Math.trunc(opts.efConstruction ?? 64);
+    const type = vectorType(model);
     // DDL cannot take parameters; every interpolated value here is an integer checked above or by the schema.
     await this.engine.exec(
       `create index if not exists ${embeddingIndexName(model.id)} on embeddings
-       using hnsw ((embedding::vector(${Math.trunc(model.dim)})) vector_l2_ops) with (m = ${m}, ef_construction = ${ef})
+       using hnsw ((embedding::${type}(${Math.trunc(model.dim)})) ${type}_l2_ops) with (m = ${m}, ef_construction = ${ef})
        where model_id = ${Math.trunc(model.id)}`,
     );
     await this.engine.exec('analyze embeddings');
+  }
+
+  /**
+   * Sets how the model's HNSW index holds its vectors. An index of the other type is dropped, so that the next
+   * ensureEmbeddingIndex builds the new one; the vectors themselves are untouched.
+   */
+  async setVectorType(model: Pick<ModelRecord, 'id' | 'name' | 'vectorType'>, type: VectorType): Promise<ModelRecord> {
+    if (!VECTOR_TYPES.includes(type)) throw new UserError(`vector type must be one of ${VECTOR_TYPES.join(', ')}, got '${type}'`);
+    if (type !== model.vectorType) {
+      await this.engine.transaction(async (tx) => {
+        await tx.query(`drop index if exists ${embeddingIndexName(model.id)}`);
+        await tx.query('update models set vector_type = $2 where id = $1', [model.id, type]);
+      });
+    }
+    return this.model(model.name);
   }
 
   /** Drops the model's HNSW index before a big load (ensureEmbeddingIndex builds it again); true if there was one. */
@@ -367,7 +383,7 @@ export class Store {
    * short. A tile query with no vector for the model finds nothing.
    */
   async nearestTiles(
-    model: Pick<ModelRecord, 'id' | 'dim'>,
+    model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>,
     query: { vector: ArrayLike<number> } | { tileId: number },
     opts: { k: number; bbox?: BBox; excludeTileIds?: number[]; excludeQueryRaster?: boolean; exact?: boolean },
   ): Promise<(TileRecord & { distance: number })[]> {
@@ -377,8 +393,11 @@ export class Store {
     const modelId = Math.trunc(model.id);
     const byTile = 'tileId' in query;
     if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
-    // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form).
-    const target = byTile ? `(select embedding::vector(${dim}) from embeddings where model_id = ${modelId} and tile_id = $1)` : `$1::vector(${dim})`;
+    // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form). The index orders by
+    // its own type; the distance returned is the exact float32 one.
+    const type = vectorType(model);
+    const queryAs = (t: VectorType) => (byTile ? `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = $1)` : `$1::${t}(${dim})`);
+    const target = queryAs('vector');
     const params: unknown[] = [byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
     // A tile without a vector must find nothing, not every row at a null distance.
     let where = `e.model_id = ${modelId} and not (e.tile_id = any($3::bigint[]))${byTile ? ` and ${target} is not null` : ''}`;
@@ -387,10 +406,10 @@ export class Store {
       where += ` and ${bboxOverlaps(4)}`;
       params.push(...opts.bbox);
     }
-    const sql = `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
+    const sql = exactOrder(type, `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
       from embeddings e join tiles t on t.id = e.tile_id
       where ${where}
-      order by e.embedding::vector(${dim}) <-> ${target} limit $2`;
+      order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2`);
     const excluded = (params[2] as number[]).length;
     // Exact: more rows than any index search yields, so searchIndex sorts every candidate instead.
     const rows = opts.exact ? Number.MAX_SAFE_INTEGER : opts.k + excluded;
@@ -479,15 +498,18 @@ export class Store {
    * similarity requests cost as one round trip and one wake-up of the server instead of one each. The answers
    * equal `nearestTiles` per tile without filters; a tile without a vector gets an empty list.
    */
-  async nearestTilesOfEach(model: Pick<ModelRecord, 'id' | 'dim'>, tileIds: number[], k: number): Promise<(TileRecord & { distance: number })[][]> {
+  async nearestTilesOfEach(model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>, tileIds: number[], k: number): Promise<(TileRecord & { distance: number })[][]> {
     const dim = Math.trunc(model.dim);
     const modelId = Math.trunc(model.id);
-    const target = `(select embedding::vector(${dim}) from embeddings where model_id = ${modelId} and tile_id = q.tile_id)`;
+    const type = vectorType(model);
+    const queryAs = (t: VectorType) => `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = q.tile_id)`;
+    const target = queryAs('vector');
+    // The outer order re-sorts each tile's neighbours by their exact distance, whatever order the index gave.
     const sql = `select q.ord::int as ord, n.* from unnest($1::bigint[]) with ordinality as q(tile_id, ord) cross join lateral (
         select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
         from embeddings e join tiles t on t.id = e.tile_id
         where e.model_id = ${modelId} and e.tile_id <> q.tile_id and ${target} is not null
-        order by e.embedding::vector(${dim}) <-> ${target} limit $2) n
+        order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2) n
       order by q.ord, n.distance`;
     const rows = await this.searchIndex(k + 1, false, (db, prepare) => db.query<TileRecord & { distance: number; ord: number }>(sql, [tileIds, k], { prepare }));
     const out: (TileRecord & { distance: number })[][] = tileIds.map(() => []);
@@ -535,6 +557,20 @@ export class Store {
     );
     return rows.map((r) => ({ tileId: Number(r.tileId), classId: r.classId, purity: r.purity }));
   }
+}
+
+/** The model's index type, checked before it is written into SQL. */
+function vectorType(model: Pick<ModelRecord, 'vectorType'>): VectorType {
+  if (!VECTOR_TYPES.includes(model.vectorType)) throw new Error(`unknown vector type '${model.vectorType}'`);
+  return model.vectorType;
+}
+
+/**
+ * An index search's statement: `inner` orders by the index's own distance; a halfvec index's float16 order is then
+ * re-sorted by the exact float32 distance the rows carry, so answers come back in exact order either way.
+ */
+function exactOrder(type: VectorType, inner: string): string {
+  return type === 'vector' ? inner : `select * from (${inner}) r order by distance`;
 }
 
 export function embeddingIndexName(modelId: number): string {
