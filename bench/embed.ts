@@ -1,6 +1,7 @@
 /**
  * Tiles/s of embedding (inference) on the same RevBiFPN architecture, batch, tile size and thread count:
  *   - ort:       the exported ONNX graph (BatchNorm folded) on onnxruntime-node, as `tilevec embed` runs it
+ *   - ort-d4:    the same graph with test-time augmentation (`train --tta d4`: eight orientations averaged)
  *   - tfjs-wasm: RevBiFPN.apply on the WASM backend (in a child process: its worker threads would slow ORT)
  *   - pytorch:   eval mode of bench/torch_revbifpn.py under Debian's /usr/bin/python3 (python3-torch)
  * Engines alternate round by round and each figure is the median; the load average is printed with the results.
@@ -71,10 +72,12 @@ const card = { name: 'bench', bands: Array.from({ length: config.bands }, (_, i)
   normalization: { version: 1, method: 'zscore', bands: Array.from({ length: config.bands }, (_, i) => i + 1), offset: new Array(config.bands).fill(0),
     scale: new Array(config.bands).fill(1), clip: null, fill: 0, rasterIds: [] } } as unknown as ModelCard;
 const session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card) }), { threads });
+const d4Session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card), tta: 'd4' }), { threads });
 const x = inputs();
 
 const engines = {
   ort: () => tilesPerSecond(() => session.embed(x, batch)),
+  'ort-d4': () => tilesPerSecond(() => d4Session.embed(x, batch)),
   'tfjs-wasm': async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', import.meta.filename, '--wasm-child', ...process.argv.slice(2)], { maxBuffer: 1 << 20 });
     return JSON.parse(stdout.trim().split('\n').at(-1)!).tilesPerSecond as number;
@@ -88,19 +91,20 @@ async function torchEval(torchThreads: number): Promise<number> {
   const { stdout } = await run('/usr/bin/python3', [new URL('./torch_revbifpn.py', import.meta.url).pathname, 'embed', args], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!).tilesPerSecond as number;
 }
-const results: Record<string, number[]> = { ort: [], 'tfjs-wasm': [], pytorch: [], 'pytorch-1t': [] };
+const results: Record<string, number[]> = { ort: [], 'ort-d4': [], 'tfjs-wasm': [], pytorch: [], 'pytorch-1t': [] };
 const before = loadAverage();
 for (let r = 0; r < rounds; r++) {
   for (const [name, measure] of Object.entries(engines)) results[name].push(await measure());
 }
 const after = loadAverage();
 await session.release();
+await d4Session.release();
 model.dispose();
 
 const medians = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 console.log(`embedding throughput: tiny RevBiFPN (${config.extraLayers + 3} silos), ${tile} px, ${config.bands} bands, dim ${config.dim}, batch ${batch}, ${threads} threads, ${rounds} rounds (median)`);
 console.log('engine      tiles/s');
 for (const [name, v] of Object.entries(medians)) console.log(`${name.padEnd(11)} ${v.toFixed(1).padStart(8)}`);
-const ratios = { ortVsPytorch: medians.ort / medians.pytorch, ortVsTfjsWasm: medians.ort / medians['tfjs-wasm'], ortVsPytorchOneThread: medians.ort / medians['pytorch-1t'] };
-console.log(`ORT / PyTorch = ${ratios.ortVsPytorch.toFixed(2)}x (goal 1.5x), ORT / tfjs-wasm = ${ratios.ortVsTfjsWasm.toFixed(2)}x (goal 5x); load ${before.join(' ')} -> ${after.join(' ')}`);
+const ratios = { ortVsPytorch: medians.ort / medians.pytorch, ortVsTfjsWasm: medians.ort / medians['tfjs-wasm'], ortVsPytorchOneThread: medians.ort / medians['pytorch-1t'], d4Cost: medians.ort / medians['ort-d4'] };
+console.log(`ORT / PyTorch = ${ratios.ortVsPytorch.toFixed(2)}x (goal 1.5x), ORT / tfjs-wasm = ${ratios.ortVsTfjsWasm.toFixed(2)}x (goal 5x); --tta d4 costs ${ratios.d4Cost.toFixed(1)}x; load ${before.join(' ')} -> ${after.join(' ')}`);
 console.log(JSON.stringify({ bench: 'embed', tile, batch, threads, bands: config.bands, silos: config.extraLayers + 3, rounds, tilesPerSecond: medians, ratios, loadAverage: { before, after } }));
