@@ -394,8 +394,8 @@ export class Store {
     const byTile = 'tileId' in query;
     if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
     // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form). The index orders by
-    // its own type; the distance returned is the exact float32 one.
-    const type = vectorType(model);
+    // its own type (an exact search by float32); the distance returned is the exact float32 one.
+    const type = opts.exact ? 'vector' : vectorType(model);
     const queryAs = (t: VectorType) => (byTile ? `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = $1)` : `$1::${t}(${dim})`);
     const target = queryAs('vector');
     const params: unknown[] = [byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
