@@ -13,7 +13,7 @@ export function exitUnlessNaipPresent(): void {
   process.exit(0);
 }
 
-/** A size x size mosaic of the NAIP scene repeated edge to edge, written as a DEFLATE COG by gdal_translate. */
+/** A size x size mosaic of the NAIP scene repeated edge to edge, written as a DEFLATE COG by gdal_translate (BigTIFF past 4 GiB). */
 export function buildNaipCog(dir: string, size: number): string {
   const info = JSON.parse(execFileSync('gdalinfo', ['-json', NAIP_SOURCE]).toString()) as { size: [number, number] };
   const [w, h] = info.size;
@@ -31,7 +31,7 @@ export function buildNaipCog(dir: string, size: number): string {
   writeFileSync(vrt, `<VRTDataset rasterXSize="${size}" rasterYSize="${size}"><SRS>EPSG:26914</SRS><GeoTransform>485900, 5, 0, 5209247, 0, -5</GeoTransform>${bands}</VRTDataset>`);
   const cog = join(dir, 'mosaic-cog.tif');
   const t0 = performance.now();
-  execFileSync('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'BLOCKSIZE=512', '-co', 'NUM_THREADS=ALL_CPUS', '-co', 'OVERVIEWS=NONE', vrt, cog]);
+  execFileSync('gdal_translate', ['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-co', 'BLOCKSIZE=512', '-co', 'NUM_THREADS=ALL_CPUS', '-co', 'OVERVIEWS=NONE', '-co', 'BIGTIFF=IF_SAFER', vrt, cog]);
   console.log(`built ${cog} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return cog;
 }

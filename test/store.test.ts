@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { Store, embeddingIndexName, loadMigrations, type Engine, type NewTile } from '../src/store/index.ts';
+import { Store, embeddingIndexName, loadMigrations, type BBox, type Engine, type NewTile } from '../src/store/index.ts';
 import { UserError } from '../src/errors.ts';
 import { freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 import { problemFromError } from '../src/serve/problem.ts';
@@ -171,6 +171,49 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       }
       await store.removeModel('first-model');
       await store.removeModel('second-model');
+    });
+
+    test('a bbox over few tiles is searched exactly, from the tiles the bbox index finds, with every exclusion', async () => {
+      const raster = await store.rasterByUri('file:///a.tif');
+      const tiles = await store.tilesOfRaster(raster!.id);
+      const model = await store.registerModel({ name: 'boxed-model', backbone: {}, dim: 8, bands: [1], tileSize: 32, normalization: {}, metrics: {}, artifactPath: '/x' });
+      const rand = rng(11);
+      const vectors = new Map(tiles.map((t) => [t.id, Float32Array.from({ length: 8 }, () => rand() * 2 - 1)]));
+      // One tile inside the bbox stays without a vector: it must not turn up at a null distance.
+      const bbox: BBox = [-109.955, 37.105, -109.925, 37.135];
+      const inside = tiles.filter((t) => t.bbox[0] <= bbox[2] && t.bbox[2] >= bbox[0] && t.bbox[1] <= bbox[3] && t.bbox[3] >= bbox[1]);
+      assert.equal(inside.length, 16, 'a 4 x 4 block of the grid');
+      const unembedded = inside[7].id;
+      await store.upsertEmbeddings(model, tiles.filter((t) => t.id !== unembedded).map((t) => ({ tileId: t.id, vector: vectors.get(t.id)! })));
+      await store.ensureEmbeddingIndex(model);
+      const bruteForce = (q: Float32Array, leaveOut: number[]) => inside.filter((t) => t.id !== unembedded && !leaveOut.includes(t.id))
+        .map((t) => ({ id: t.id, d: Math.hypot(...vectors.get(t.id)!.map((x, j) => x - q[j])) })).sort((a, b) => a.d - b.d);
+
+      const statements: { sql: string; params?: unknown[] }[] = [];
+      const query = store.engine.query.bind(store.engine);
+      store.engine.query = ((sql: string, params?: unknown[], o?: never) => (statements.push({ sql, params }), query(sql, params, o))) as typeof store.engine.query;
+      try {
+        const probe = tiles[1234].id;
+        const leaveOut = [inside[0].id, inside[5].id];
+        const hits = await store.nearestTiles(model, { tileId: probe }, { k: 10, bbox, excludeTileIds: leaveOut });
+        const expected = bruteForce(vectors.get(probe)!, leaveOut).slice(0, 10);
+        assert.deepEqual(hits.map((h) => h.id), expected.map((e) => e.id));
+        for (const [i, h] of hits.entries()) assert.ok(Math.abs(h.distance - expected[i].d) < 1e-5);
+        assert.deepEqual(await store.nearestTiles(model, { vector: vectors.get(probe)! }, { k: 100, bbox }).then((r) => r.map((h) => h.id)),
+          bruteForce(vectors.get(probe)!, []).map((e) => e.id), 'k past the tiles inside: all of them, in exact order');
+        assert.deepEqual(await store.nearestTiles(model, { tileId: probe }, { k: 10, bbox, excludeQueryRaster: true }), [], 'every tile is on the query\'s raster');
+        assert.deepEqual(await store.nearestTiles(model, { tileId: unembedded }, { k: 10, bbox }), [], 'a tile without a vector finds nothing');
+
+        // The search statement reads the bbox's tiles through its index and never walks the HNSW graph.
+        const search = statements.find((st) => /order by distance limit/.test(st.sql))!;
+        assert.ok(search, statements.map((st) => st.sql).join('\n'));
+        const plan = (await query<{ 'QUERY PLAN': string }>(`explain ${search.sql}`, search.params)).map((r) => r['QUERY PLAN']).join('\n');
+        assert.match(plan, /tiles_bbox_idx/, plan);
+        assert.doesNotMatch(plan, /embeddings_hnsw_model_/, plan);
+      } finally {
+        store.engine.query = query;
+      }
+      await store.removeModel('boxed-model');
     });
 
     test('a halfvec index is used by the search, answers carry exact float32 distances in exact order, and switching back rebuilds a vector index', async () => {

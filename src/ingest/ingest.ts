@@ -125,16 +125,20 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
     onProgress({ kind: 'raster', uri, index, count, tiles: grid.cols * grid.rows });
     const pass = await scan(raster, bands, grid, (done) => onProgress({ kind: 'tiles', uri, done, tiles: grid.cols * grid.rows }));
 
-    const tiles: NewTile[] = [];
+    // The tiles are made as the store writes them, a chunk at a time, so that memory does not grow with the raster.
+    let kept = 0;
     const area = opts.tileSize * opts.tileSize;
-    for (let row = 0; row < grid.rows; row++) {
-      for (let col = 0; col < grid.cols; col++) {
-        const validFraction = pass.validCounts[row * grid.cols + col] / area;
-        if (1 - validFraction > opts.maxNodata + 1e-12) continue;
-        const win = gridWindow(grid, col, row);
-        const footprint = raster.footprint(win);
-        const [centerLon, centerLat] = raster.georeferenced ? raster.pixelToLonLat(win.x + win.w / 2, win.y + win.h / 2) : raster.pixelToCrs(win.x + win.w / 2, win.y + win.h / 2);
-        tiles.push({ x: win.x, y: win.y, size: opts.tileSize, footprint, centerLon, centerLat, bbox: polygonBbox(footprint), validFraction });
+    function* tiles(): Generator<NewTile> {
+      for (let row = 0; row < grid.rows; row++) {
+        for (let col = 0; col < grid.cols; col++) {
+          const validFraction = pass.validCounts[row * grid.cols + col] / area;
+          if (1 - validFraction > opts.maxNodata + 1e-12) continue;
+          const win = gridWindow(grid, col, row);
+          const footprint = raster.footprint(win);
+          const [centerLon, centerLat] = raster.georeferenced ? raster.pixelToLonLat(win.x + win.w / 2, win.y + win.h / 2) : raster.pixelToCrs(win.x + win.w / 2, win.y + win.h / 2);
+          kept++;
+          yield { x: win.x, y: win.y, size: opts.tileSize, footprint, centerLon, centerLat, bbox: polygonBbox(footprint), validFraction };
+        }
       }
     }
     const record: NewRaster = {
@@ -161,13 +165,13 @@ async function ingestOne(store: Store, uri: string, opts: ResolvedOptions, onPro
     if (known && !hash && known.contentHash === record.contentHash && known.tileSize === opts.tileSize && known.stride === opts.stride && !opts.force) {
       return { uri, status: 'unchanged', rasterId: known.id };
     }
-    const rasterId = await store.replaceRaster(record, tiles);
+    const rasterId = await store.replaceRaster(record, tiles());
     return {
       uri,
       status: 'ingested',
       rasterId,
-      tiles: tiles.length,
-      skippedNodata: grid.cols * grid.rows - tiles.length,
+      tiles: kept,
+      skippedNodata: grid.cols * grid.rows - kept,
       skippedEdge: grid.edgeSkipped,
       bytesRead: raster.bytesRead,
       seconds: (performance.now() - started) / 1000,

@@ -11,6 +11,11 @@ import { VECTOR_TYPES, type BBox, type LabelRecord, type LabelSetRecord, type Mo
 const INSERT_CHUNK = 2000;
 /** pgvector's upper bound on hnsw.ef_search. */
 const MAX_EF_SEARCH = 1000;
+/**
+ * A bbox that overlaps at most this many tiles is searched exactly, from the tiles the bbox index finds: cheaper than
+ * an iterative HNSW scan, which walks far through the graph before it has k tiles inside a small area (bench:scale).
+ */
+export const PREFILTER_TILES = 20_000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
@@ -152,9 +157,10 @@ export class Store {
 
   /**
    * Writes a raster and all its tiles in one transaction, replacing any raster with the same URI and overview
-   * level: a failure leaves the store as it was.
+   * level: a failure leaves the store as it was. The tiles are read a chunk at a time, so a generator can make them
+   * as they are written.
    */
-  async replaceRaster(raster: NewRaster, tiles: NewTile[]): Promise<number> {
+  async replaceRaster(raster: NewRaster, tiles: Iterable<NewTile>): Promise<number> {
     const overview = raster.overview ?? 0;
     return this.engine.transaction(async (tx) => {
       await tx.query('delete from rasters where uri = $1 and overview = $2', [raster.uri, overview]);
@@ -167,7 +173,15 @@ export class Store {
           JSON.stringify(raster.footprint), JSON.stringify(raster.bandStats), raster.tileSize, raster.stride,
           raster.acquiredOn ?? null, raster.acquiredFrom ?? null, overview],
       );
-      for (let i = 0; i < tiles.length; i += INSERT_CHUNK) await insertTiles(tx, id, tiles.slice(i, i + INSERT_CHUNK));
+      let chunk: NewTile[] = [];
+      for (const tile of tiles) {
+        chunk.push(tile);
+        if (chunk.length === INSERT_CHUNK) {
+          await insertTiles(tx, id, chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) await insertTiles(tx, id, chunk);
       return id;
     });
   }
@@ -380,7 +394,8 @@ export class Store {
    * The k tiles nearest by Euclidean distance through the model's HNSW index, to a vector or to a stored tile's own
    * vector (that tile itself left out), optionally limited to a bbox and excluding tiles or the query's raster;
    * whole tiles with `distance`, in one statement. Iterative index scans keep filtered queries from coming back
-   * short. A tile query with no vector for the model finds nothing.
+   * short. The search is exact when asked, when k is past the index's reach, and when the bbox overlaps at most
+   * PREFILTER_TILES tiles. A tile query with no vector for the model finds nothing.
    */
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>,
@@ -393,12 +408,15 @@ export class Store {
     const modelId = Math.trunc(model.id);
     const byTile = 'tileId' in query;
     if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
+    const excludeTileIds = [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])];
+    const rows = opts.k + excludeTileIds.length;
+    const exact = opts.exact || rows > MAX_EF_SEARCH || (opts.bbox !== undefined && (await this.bboxOverlapsAtMost(opts.bbox, PREFILTER_TILES)));
     // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form). The index orders by
-    // its own type (an exact search by float32); the distance returned is the exact float32 one.
-    const type = opts.exact ? 'vector' : vectorType(model);
+    // its own type; the distance returned, and an exact search's order, are the exact float32 ones.
+    const type = vectorType(model);
     const queryAs = (t: VectorType) => (byTile ? `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = $1)` : `$1::${t}(${dim})`);
     const target = queryAs('vector');
-    const params: unknown[] = [byTile ? query.tileId : vectorLiteral(query.vector), opts.k, [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])]];
+    const params: unknown[] = [byTile ? query.tileId : vectorLiteral(query.vector), opts.k, excludeTileIds];
     // A tile without a vector must find nothing, not every row at a null distance.
     let where = `e.model_id = ${modelId} and not (e.tile_id = any($3::bigint[]))${byTile ? ` and ${target} is not null` : ''}`;
     if (byTile && opts.excludeQueryRaster) where += ' and t.raster_id <> (select raster_id from tiles where id = $1)';
@@ -406,14 +424,25 @@ export class Store {
       where += ` and ${bboxOverlaps(4)}`;
       params.push(...opts.bbox);
     }
-    const sql = exactOrder(type, `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
+    const select = `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
       from embeddings e join tiles t on t.id = e.tile_id
-      where ${where}
-      order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2`);
-    const excluded = (params[2] as number[]).length;
-    // Exact: more rows than any index search yields, so searchIndex sorts every candidate instead.
-    const rows = opts.exact ? Number.MAX_SAFE_INTEGER : opts.k + excluded;
-    return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db, prepare) => db.query<TileRecord & { distance: number }>(sql, params, { prepare }));
+      where ${where}`;
+    type Found = TileRecord & { distance: number };
+    // Ordered by the float8 distance, which no index provides: the planner reads the filter's rows (through the
+    // bbox index where there is one) and sorts them.
+    if (exact) return this.engine.query<Found>(`${select} order by distance limit $2`, params, { prepare: true });
+    const sql = exactOrder(type, `${select} order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2`);
+    return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db) => db.query<Found>(sql, params, { prepare: true }));
+  }
+
+  /** Whether at most `limit` tiles overlap the bbox: counted through tiles_bbox_idx, stopping at the first past it. */
+  private async bboxOverlapsAtMost(bbox: BBox, limit: number): Promise<boolean> {
+    const [{ n }] = await this.engine.query<{ n: number }>(
+      `select count(*)::int as n from (select 1 from tiles where ${bboxOverlaps(1)} limit $5) c`,
+      [...bbox, limit + 1],
+      { prepare: true },
+    );
+    return n <= limit;
   }
 
   /**
@@ -474,22 +503,16 @@ export class Store {
   }
 
   /**
-   * Runs an HNSW search that must yield `rows` candidates per query. With no filter and at most pgvector's default
-   * ef_search (40) of them, the plain statement suffices, so the common query skips the settings transaction and
-   * its three extra round trips. Otherwise ef_search is raised, within pgvector's range (1..1000), and iterative
-   * scans keep filtered queries whole. Past that range the search is exact: an iterative scan stops at
-   * hnsw.max_scan_tuples and could come back short, and a sort of one model's vectors is affordable for such k.
-   * The exact search is not prepared: a cached plan keeps the index scan whatever enable_indexscan says now.
+   * Runs an HNSW search that must yield `rows` candidates per query, at most pgvector's ef_search ceiling. With no
+   * filter and at most pgvector's default ef_search (40) of them, the plain statement suffices, so the common query
+   * skips the settings transaction and its extra round trips. Otherwise ef_search is raised, and iterative scans keep
+   * filtered queries whole.
    */
-  private searchIndex<T>(rows: number, filtered: boolean, run: (sql: Sql, prepare: boolean) => Promise<T>): Promise<T> {
-    if (!filtered && rows <= 40) return run(this.engine, true);
+  private searchIndex<T>(rows: number, filtered: boolean, run: (sql: Sql) => Promise<T>): Promise<T> {
+    if (!filtered && rows <= 40) return run(this.engine);
     return this.engine.transaction(async (tx) => {
-      if (rows > MAX_EF_SEARCH) {
-        await tx.query(`select set_config('enable_indexscan', 'off', true)`);
-        return run(tx, false);
-      }
       await tx.query(`select set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true)`, [String(Math.max(40, rows))], { prepare: true });
-      return run(tx, true);
+      return run(tx);
     });
   }
 
@@ -504,14 +527,18 @@ export class Store {
     const type = vectorType(model);
     const queryAs = (t: VectorType) => `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = q.tile_id)`;
     const target = queryAs('vector');
+    // Past the index's reach each tile's neighbours are sorted exactly, by the float8 distance no index provides.
+    const exact = k + 1 > MAX_EF_SEARCH;
+    const order = exact ? 'distance' : `e.embedding::${type}(${dim}) <-> ${queryAs(type)}`;
     // The outer order re-sorts each tile's neighbours by their exact distance, whatever order the index gave.
     const sql = `select q.ord::int as ord, n.* from unnest($1::bigint[]) with ordinality as q(tile_id, ord) cross join lateral (
         select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
         from embeddings e join tiles t on t.id = e.tile_id
         where e.model_id = ${modelId} and e.tile_id <> q.tile_id and ${target} is not null
-        order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2) n
+        order by ${order} limit $2) n
       order by q.ord, n.distance`;
-    const rows = await this.searchIndex(k + 1, false, (db, prepare) => db.query<TileRecord & { distance: number; ord: number }>(sql, [tileIds, k], { prepare }));
+    type Row = TileRecord & { distance: number; ord: number };
+    const rows = exact ? await this.engine.query<Row>(sql, [tileIds, k]) : await this.searchIndex(k + 1, false, (db) => db.query<Row>(sql, [tileIds, k], { prepare: true }));
     const out: (TileRecord & { distance: number })[][] = tileIds.map(() => []);
     for (const { ord, ...row } of rows) out[ord - 1].push(row);
     return out;
