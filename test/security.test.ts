@@ -189,7 +189,8 @@ describe('SQL: values are always parameters', () => {
     'tileColumns', 'rasterColumns', 'modelColumns', 'labelSetColumns', 'BOSS_SCHEMA', 'dim', 'where', 'target', 'm', 'ef',
     'first', 'first + 1', 'first + 2', 'first + 3', 'bboxOverlaps(1)', 'bboxOverlaps(3)', 'bboxOverlaps(5)', 'bboxOverlaps(6)',
     'embeddingIndexName(model.id)', 'Math.trunc(model.dim)', 'Math.trunc(model.id)', 'Math.trunc(modelId)', 'modelId', 'key', 'table',
-    'type', 't', 'queryAs(type)', 'inner', 'select', 'order',
+    'type', 't', 'queryAs(type)', 'inner', 'order', 'from', 'distance',
+    'exactDistance(dim, target)',
     "tables.map(([key, table]) => `(select count(*) from ${table})::int as \"${key}\"`).join(', ')",
   ]);
   const SQL = /\b(select|insert|update|delete|create|drop|alter|where|order by)\b/i;

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { Store, embeddingIndexName, loadMigrations, type BBox, type Engine, type NewTile } from '../src/store/index.ts';
+import { Store, embeddingIndexName, loadMigrations, type BBox, type Engine, type NewTile, type Sql } from '../src/store/index.ts';
 import { UserError } from '../src/errors.ts';
 import { freshServerDb, lastJson, runCli, serverSkip, tempDir } from './helpers.ts';
 import { problemFromError } from '../src/serve/problem.ts';
@@ -173,6 +173,15 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       await store.removeModel('second-model');
     });
 
+    test("migration 005 fills each raster's tile count and tile extent from its tiles, as the store writes them", async () => {
+      const read = () => store.engine.query('select id, tile_count, tiles_min_lon, tiles_min_lat, tiles_max_lon, tiles_max_lat from rasters order by id');
+      const written = await read();
+      assert.ok(written.some((r) => r.tile_count === 2500 && r.tiles_min_lon === -110 && r.tiles_max_lat === 37.5), JSON.stringify(written));
+      await store.engine.exec('update rasters set tile_count = 0, tiles_min_lon = null, tiles_min_lat = null, tiles_max_lon = null, tiles_max_lat = null');
+      await store.engine.exec(loadMigrations().find((m) => m.version === 5)!.sql);
+      assert.deepEqual(await read(), written);
+    });
+
     test('a bbox over few tiles is searched exactly, from the tiles the bbox index finds, with every exclusion', async () => {
       const raster = await store.rasterByUri('file:///a.tif');
       const tiles = await store.tilesOfRaster(raster!.id);
@@ -186,12 +195,20 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
       const unembedded = inside[7].id;
       await store.upsertEmbeddings(model, tiles.filter((t) => t.id !== unembedded).map((t) => ({ tileId: t.id, vector: vectors.get(t.id)! })));
       await store.ensureEmbeddingIndex(model);
+      // The estimate spreads the raster's 2500 tiles evenly over their extent, (-110, 37) to (-109.5, 37.5).
+      assert.equal(await store.estimateTilesIn([-110, 37, -109.75, 37.25]), 625);
+      assert.ok(Math.abs((await store.estimateTilesIn(bbox)) - 9) < 1e-9, 'a 0.03 x 0.03 degree box: 9 tiles of 0.01 degrees');
+      assert.equal(await store.estimateTilesIn([10, 10, 11, 11]), 0);
       const bruteForce = (q: Float32Array, leaveOut: number[]) => inside.filter((t) => t.id !== unembedded && !leaveOut.includes(t.id))
         .map((t) => ({ id: t.id, d: Math.hypot(...vectors.get(t.id)!.map((x, j) => x - q[j])) })).sort((a, b) => a.d - b.d);
 
+      // Every statement the searches send, on the engine and in its transactions.
       const statements: { sql: string; params?: unknown[] }[] = [];
+      const recorded = (db: Sql): Sql['query'] => ((sql: string, params?: unknown[], o?: never) => (statements.push({ sql, params }), db.query(sql, params, o))) as Sql['query'];
       const query = store.engine.query.bind(store.engine);
-      store.engine.query = ((sql: string, params?: unknown[], o?: never) => (statements.push({ sql, params }), query(sql, params, o))) as typeof store.engine.query;
+      const transaction = store.engine.transaction.bind(store.engine);
+      store.engine.query = recorded({ query } as Sql);
+      store.engine.transaction = ((fn: (tx: Sql) => Promise<unknown>) => transaction((tx) => fn({ query: recorded(tx), exec: (t) => tx.exec(t) }))) as typeof store.engine.transaction;
       try {
         const probe = tiles[1234].id;
         const leaveOut = [inside[0].id, inside[5].id];
@@ -205,13 +222,14 @@ function storeSuite(engineName: string, openDb: () => Promise<{ db: string; clea
         assert.deepEqual(await store.nearestTiles(model, { tileId: unembedded }, { k: 10, bbox }), [], 'a tile without a vector finds nothing');
 
         // The search statement reads the bbox's tiles through its index and never walks the HNSW graph.
-        const search = statements.find((st) => /order by distance limit/.test(st.sql))!;
+        const search = statements.find((st) => /\+ 0 limit \$2/.test(st.sql))!;
         assert.ok(search, statements.map((st) => st.sql).join('\n'));
         const plan = (await query<{ 'QUERY PLAN': string }>(`explain ${search.sql}`, search.params)).map((r) => r['QUERY PLAN']).join('\n');
         assert.match(plan, /tiles_bbox_idx/, plan);
         assert.doesNotMatch(plan, /embeddings_hnsw_model_/, plan);
       } finally {
         store.engine.query = query;
+        store.engine.transaction = transaction;
       }
       await store.removeModel('boxed-model');
     });

@@ -12,10 +12,13 @@ const INSERT_CHUNK = 2000;
 /** pgvector's upper bound on hnsw.ef_search. */
 const MAX_EF_SEARCH = 1000;
 /**
- * A bbox that overlaps at most this many tiles is searched exactly, from the tiles the bbox index finds: cheaper than
- * an iterative HNSW scan, which walks far through the graph before it has k tiles inside a small area (bench:scale).
+ * A bbox estimated to overlap at most this many tiles is searched exactly, from the tiles the bbox index finds:
+ * cheaper than an iterative HNSW scan, which walks far through the graph before it has k tiles inside a small area.
+ * The two cost the same near 15-20k tiles in a catalogue of a million (bench:scale).
  */
-export const PREFILTER_TILES = 20_000;
+export const PREFILTER_TILES = 15_000;
+/** Below this many tiles the exact search runs without parallel workers, which take longer to start than it takes. */
+const SERIAL_PREFILTER_TILES = 5000;
 
 const rasterColumns = `id, uri, content_hash as "contentHash", size_bytes as "sizeBytes", width, height, band_count as "bandCount",
   dtype, nodata, epsg, crs_def as "crsDef", geotransform, georeferenced, footprint, band_stats as "bandStats",
@@ -174,14 +177,21 @@ export class Store {
           raster.acquiredOn ?? null, raster.acquiredFrom ?? null, overview],
       );
       let chunk: NewTile[] = [];
+      let count = 0;
+      const extent = [Infinity, Infinity, -Infinity, -Infinity];
       for (const tile of tiles) {
         chunk.push(tile);
+        count++;
+        for (let i = 0; i < 4; i++) extent[i] = i < 2 ? Math.min(extent[i], tile.bbox[i]) : Math.max(extent[i], tile.bbox[i]);
         if (chunk.length === INSERT_CHUNK) {
           await insertTiles(tx, id, chunk);
           chunk = [];
         }
       }
       if (chunk.length > 0) await insertTiles(tx, id, chunk);
+      if (count > 0) {
+        await tx.query('update rasters set tile_count = $2, tiles_min_lon = $3, tiles_min_lat = $4, tiles_max_lon = $5, tiles_max_lat = $6 where id = $1', [id, count, ...extent]);
+      }
       return id;
     });
   }
@@ -394,8 +404,8 @@ export class Store {
    * The k tiles nearest by Euclidean distance through the model's HNSW index, to a vector or to a stored tile's own
    * vector (that tile itself left out), optionally limited to a bbox and excluding tiles or the query's raster;
    * whole tiles with `distance`, in one statement. Iterative index scans keep filtered queries from coming back
-   * short. The search is exact when asked, when k is past the index's reach, and when the bbox overlaps at most
-   * PREFILTER_TILES tiles. A tile query with no vector for the model finds nothing.
+   * short. The search is exact when asked, when k is past the index's reach, and when the bbox overlaps about
+   * PREFILTER_TILES tiles or fewer. A tile query with no vector for the model finds nothing.
    */
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>,
@@ -410,7 +420,8 @@ export class Store {
     if (!byTile && query.vector.length !== model.dim) throw new UserError(`query vector has ${query.vector.length} dimensions; the model has ${model.dim}`);
     const excludeTileIds = [...(opts.excludeTileIds ?? []), ...(byTile ? [query.tileId] : [])];
     const rows = opts.k + excludeTileIds.length;
-    const exact = opts.exact || rows > MAX_EF_SEARCH || (opts.bbox !== undefined && (await this.bboxOverlapsAtMost(opts.bbox, PREFILTER_TILES)));
+    const inBbox = opts.bbox === undefined ? Infinity : await this.estimateTilesIn(opts.bbox);
+    const exact = opts.exact || rows > MAX_EF_SEARCH || inBbox <= PREFILTER_TILES;
     // A scalar subquery keeps the HNSW index usable (pgvector's "neighbours of a row" form). The index orders by
     // its own type; the distance returned, and an exact search's order, are the exact float32 ones.
     const type = vectorType(model);
@@ -424,25 +435,42 @@ export class Store {
       where += ` and ${bboxOverlaps(4)}`;
       params.push(...opts.bbox);
     }
-    const select = `select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
-      from embeddings e join tiles t on t.id = e.tile_id
-      where ${where}`;
+    const from = `from embeddings e join tiles t on t.id = e.tile_id where ${where}`;
+    const distance = `(e.embedding::vector(${dim}) <-> ${target})::float8 as distance`;
     type Found = TileRecord & { distance: number };
-    // Ordered by the float8 distance, which no index provides: the planner reads the filter's rows (through the
-    // bbox index where there is one) and sorts them.
-    if (exact) return this.engine.query<Found>(`${select} order by distance limit $2`, params, { prepare: true });
-    const sql = exactOrder(type, `${select} order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2`);
+    if (exact) {
+      // The sort carries only ids and distances; the k winners' tiles are read after it.
+      const search = (db: Sql) => db.query<Found>(
+        `select ${tileColumns}, n.distance from (select e.tile_id, ${distance} ${from} order by ${exactDistance(dim, target)} limit $2) n
+         join tiles on tiles.id = n.tile_id order by n.distance`,
+        params,
+        { prepare: true },
+      );
+      if (inBbox > SERIAL_PREFILTER_TILES) return search(this.engine);
+      return this.engine.transaction(async (tx) => {
+        await tx.query(`select set_config('max_parallel_workers_per_gather', '0', true)`, [], { prepare: true });
+        return search(tx);
+      });
+    }
+    const sql = exactOrder(type, `select ${tileColumns}, ${distance} ${from} order by e.embedding::${type}(${dim}) <-> ${queryAs(type)} limit $2`);
     return this.searchIndex(rows, !!(opts.bbox || opts.excludeQueryRaster), (db) => db.query<Found>(sql, params, { prepare: true }));
   }
 
-  /** Whether at most `limit` tiles overlap the bbox: counted through tiles_bbox_idx, stopping at the first past it. */
-  private async bboxOverlapsAtMost(bbox: BBox, limit: number): Promise<boolean> {
+  /**
+   * About how many tiles overlap the bbox, without counting them (a count costs as much as the search it would
+   * choose): each raster's tile count times the share of its tiles' extent that the bbox covers, as if its tiles
+   * were spread evenly over that extent, which a raster's tile grid is.
+   */
+  async estimateTilesIn(bbox: BBox): Promise<number> {
     const [{ n }] = await this.engine.query<{ n: number }>(
-      `select count(*)::int as n from (select 1 from tiles where ${bboxOverlaps(1)} limit $5) c`,
-      [...bbox, limit + 1],
+      `select coalesce(sum(tile_count
+          * greatest(0, least(tiles_max_lon, $3) - greatest(tiles_min_lon, $1)) / nullif(tiles_max_lon - tiles_min_lon, 0)
+          * greatest(0, least(tiles_max_lat, $4) - greatest(tiles_min_lat, $2)) / nullif(tiles_max_lat - tiles_min_lat, 0)), 0)::float8 as n
+       from rasters where tiles_min_lon <= $3 and tiles_max_lon >= $1 and tiles_min_lat <= $4 and tiles_max_lat >= $2`,
+      [...bbox],
       { prepare: true },
     );
-    return n <= limit;
+    return n;
   }
 
   /**
@@ -527,9 +555,9 @@ export class Store {
     const type = vectorType(model);
     const queryAs = (t: VectorType) => `(select embedding::${t}(${dim}) from embeddings where model_id = ${modelId} and tile_id = q.tile_id)`;
     const target = queryAs('vector');
-    // Past the index's reach each tile's neighbours are sorted exactly, by the float8 distance no index provides.
+    // Past the index's reach each tile's neighbours are sorted exactly.
     const exact = k + 1 > MAX_EF_SEARCH;
-    const order = exact ? 'distance' : `e.embedding::${type}(${dim}) <-> ${queryAs(type)}`;
+    const order = exact ? exactDistance(dim, target) : `e.embedding::${type}(${dim}) <-> ${queryAs(type)}`;
     // The outer order re-sorts each tile's neighbours by their exact distance, whatever order the index gave.
     const sql = `select q.ord::int as ord, n.* from unnest($1::bigint[]) with ordinality as q(tile_id, ord) cross join lateral (
         select ${tileColumns}, (e.embedding::vector(${dim}) <-> ${target})::float8 as distance
@@ -590,6 +618,15 @@ export class Store {
 function vectorType(model: Pick<ModelRecord, 'vectorType'>): VectorType {
   if (!VECTOR_TYPES.includes(model.vectorType)) throw new Error(`unknown vector type '${model.vectorType}'`);
   return model.vectorType;
+}
+
+/**
+ * The order of an exact search: the float32 distance to `target`, plus 0 so that it is no longer the expression the
+ * HNSW index orders by. The planner then reads the filter's rows (through the bbox index where there is one) and
+ * sorts them, instead of an index scan that a filter or a large k would cut short.
+ */
+function exactDistance(dim: number, target: string): string {
+  return `(e.embedding::vector(${dim}) <-> ${target}) + 0`;
 }
 
 /**
