@@ -4,7 +4,7 @@
  * --sizes, on each engine. For each it reports the load time (tiles and vectors through the store's own writes),
  * the HNSW build time with the memory and workers the build had, the table and index sizes, and for the
  * service's own similarity path (TileQueries.similar) the recall@10 against exact search and the p50 / p99
- * latency, unfiltered and with bbox filters that keep 1 %, 10 % and 50 % of the tiles; all of it for a float32
+ * latency, unfiltered and with bbox filters that keep 0.1 %, 1 %, 10 % and 50 % of the tiles; all of it for a float32
  * (`vector`) index and again for a float16 (`halfvec`) one over the same vectors. Then the curve of build and query
  * time against size.
  *
@@ -47,17 +47,22 @@ const log = (msg: string) => process.stderr.write(`[bench:scale] ${msg}\n`);
 const seconds = (since: number) => (performance.now() - since) / 1000;
 const MiB = 2 ** 20;
 
-/** Bboxes from one tile centre to another, so exactly the tiles between are kept: a square of raster 0 (1 %), raster 0 (10 %), rasters 0-4 (50 %). */
+/**
+ * Bboxes from one tile centre to another, so exactly the tiles between are kept: squares of raster 0 (0.1 %, a
+ * field-sized search at 1M, and 1 %), raster 0 (10 %), rasters 0-4 (50 %).
+ */
 function filters(side: number): { name: string; bbox?: BBox; kept: number }[] {
   const centre = (r: number, col: number, row: number): [number, number] => {
     const [lon, lat] = rasterOrigin(r, side);
     return [lon + (col + 0.5) * TILE_DEG, lat + (row + 0.5) * TILE_DEG];
   };
   const box = (a: [number, number], b: [number, number]): BBox => [a[0], a[1], b[0], b[1]];
-  const square = Math.round(side * Math.sqrt(0.1));
+  const square = (share: number) => Math.round(side * Math.sqrt(share * RASTERS));
+  const small = (name: string, share: number) => ({ name, bbox: box(centre(0, 0, 0), centre(0, square(share) - 1, square(share) - 1)), kept: square(share) ** 2 });
   return [
     { name: 'none', kept: RASTERS * side * side },
-    { name: '1 %', bbox: box(centre(0, 0, 0), centre(0, square - 1, square - 1)), kept: square * square },
+    small('0.1 %', 0.001),
+    small('1 %', 0.01),
     { name: '10 %', bbox: box(centre(0, 0, 0), centre(0, side - 1, side - 1)), kept: side * side },
     { name: '50 %', bbox: box(centre(0, 0, 0), centre(4, side - 1, side - 1)), kept: 5 * side * side },
   ];

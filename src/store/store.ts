@@ -403,9 +403,10 @@ export class Store {
   /**
    * The k tiles nearest by Euclidean distance through the model's HNSW index, to a vector or to a stored tile's own
    * vector (that tile itself left out), optionally limited to a bbox and excluding tiles or the query's raster;
-   * whole tiles with `distance`, in one statement. Iterative index scans keep filtered queries from coming back
-   * short. The search is exact when asked, when k is past the index's reach, and when the bbox overlaps about
-   * PREFILTER_TILES tiles or fewer. A tile query with no vector for the model finds nothing.
+   * whole tiles with `distance`, in one statement (after a bbox's tile estimate). Iterative index scans keep
+   * filtered queries from coming back short. The search is exact when asked, when k is past the index's reach, and
+   * when the bbox overlaps about PREFILTER_TILES tiles or fewer. A tile query with no vector for the model finds
+   * nothing.
    */
   async nearestTiles(
     model: Pick<ModelRecord, 'id' | 'dim' | 'vectorType'>,
