@@ -57,8 +57,10 @@ function filters(side: number): { name: string; bbox?: BBox; kept: number }[] {
     return [lon + (col + 0.5) * TILE_DEG, lat + (row + 0.5) * TILE_DEG];
   };
   const box = (a: [number, number], b: [number, number]): BBox => [a[0], a[1], b[0], b[1]];
-  const square = (share: number) => Math.round(side * Math.sqrt(share * RASTERS));
-  const small = (name: string, share: number) => ({ name, bbox: box(centre(0, 0, 0), centre(0, square(share) - 1, square(share) - 1)), kept: square(share) ** 2 });
+  const small = (name: string, share: number) => {
+    const square = Math.round(side * Math.sqrt(share * RASTERS));
+    return { name, bbox: box(centre(0, 0, 0), centre(0, square - 1, square - 1)), kept: square * square };
+  };
   return [
     { name: 'none', kept: RASTERS * side * side },
     small('0.1 %', 0.001),

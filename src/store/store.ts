@@ -16,7 +16,7 @@ const MAX_EF_SEARCH = 1000;
  * cheaper than an iterative HNSW scan, which walks far through the graph before it has k tiles inside a small area.
  * The two cost the same near 15-20k tiles in a catalogue of a million (bench:scale).
  */
-export const PREFILTER_TILES = 15_000;
+const PREFILTER_TILES = 15_000;
 /** Below this many tiles the exact search runs without parallel workers, which take longer to start than it takes. */
 const SERIAL_PREFILTER_TILES = 5000;
 
@@ -178,18 +178,19 @@ export class Store {
       );
       let chunk: NewTile[] = [];
       let count = 0;
-      const extent = [Infinity, Infinity, -Infinity, -Infinity];
+      let extent: BBox | undefined;
       for (const tile of tiles) {
+        const b = tile.bbox;
         chunk.push(tile);
         count++;
-        for (let i = 0; i < 4; i++) extent[i] = i < 2 ? Math.min(extent[i], tile.bbox[i]) : Math.max(extent[i], tile.bbox[i]);
+        extent = extent ? [Math.min(extent[0], b[0]), Math.min(extent[1], b[1]), Math.max(extent[2], b[2]), Math.max(extent[3], b[3])] : [b[0], b[1], b[2], b[3]];
         if (chunk.length === INSERT_CHUNK) {
           await insertTiles(tx, id, chunk);
           chunk = [];
         }
       }
       if (chunk.length > 0) await insertTiles(tx, id, chunk);
-      if (count > 0) {
+      if (extent) {
         await tx.query('update rasters set tile_count = $2, tiles_min_lon = $3, tiles_min_lat = $4, tiles_max_lon = $5, tiles_max_lat = $6 where id = $1', [id, count, ...extent]);
       }
       return id;
