@@ -49,6 +49,15 @@ export function checkRasterFitsModel(raster: RasterRecord, model: { name: string
 }
 
 /**
+ * Maintaining an HNSW graph row by row costs far more per vector than one build after the load, so a load at least
+ * as big as what is already indexed drops the index and builds it at the end; a small top-up keeps it, and with it
+ * fast searches meanwhile.
+ */
+export function loadOutgrowsIndex(toEmbed: number, indexed: number): boolean {
+  return toEmbed > 0 && toEmbed >= indexed;
+}
+
+/**
  * Embeds every catalog tile that has no vector for the model yet: windows are read and normalised as the model
  * card says, run through ONNX Runtime, and upserted batch by batch (reads, inference and writes overlapping), so an
  * interrupted run resumes where it stopped. Finishes by building the model's HNSW index if it is missing.
@@ -73,10 +82,7 @@ export async function embed(store: Store, opts: EmbedOptions = {}, onProgress?: 
       return { raster, todo: all.filter((t) => !done.has(t.id)), already: all.length };
     }));
     const todoTotal = plans.reduce((n, p) => n + p.todo.length, 0);
-    // Maintaining an HNSW graph row by row costs far more per vector than one build after the load, so a load at
-    // least as big as what is already indexed drops the index and rebuilds it at the end; a small top-up keeps it,
-    // and with it fast searches meanwhile.
-    if (todoTotal > 0 && todoTotal >= done.size && (await store.dropEmbeddingIndex(record))) {
+    if (loadOutgrowsIndex(todoTotal, done.size) && (await store.dropEmbeddingIndex(record))) {
       logger().info({ model: record.name, indexed: done.size, toEmbed: todoTotal }, 'dropped the HNSW index for the load; it is rebuilt at the end');
     }
     for (const { raster, todo, already } of plans) {

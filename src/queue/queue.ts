@@ -95,6 +95,15 @@ export class JobQueue {
     await this.boss.fail(job.queue, job.id, { message: errorMessage(err) });
   }
 
+  /** Embed units of the model still queued, waiting for a retry, or running. */
+  async pendingEmbedUnits(model: string): Promise<number> {
+    const [{ n }] = await this.store.engine.query<{ n: number }>(
+      `select count(*)::int as n from ${BOSS_SCHEMA}.job where name = $1 and state in ('created', 'retry', 'active') and data->>'model' = $2`,
+      [QUEUES.embed, model],
+    );
+    return n;
+  }
+
   async close(): Promise<void> {
     await this.boss.stop({ graceful: false, close: false, wait: true });
   }

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import { checkRasterFitsModel, ensureModelOnnx, resolveModel } from '../embed/index.ts';
+import { checkRasterFitsModel, ensureModelOnnx, loadOutgrowsIndex, resolveModel } from '../embed/index.ts';
 import { canonicalUri, expandInputs, type IngestOptions } from '../ingest/index.ts';
 import type { Store, VectorType } from '../store/index.ts';
 
@@ -41,7 +41,8 @@ export async function planIngest(inputs: string[], options: IngestUnitOptions): 
 
 /**
  * Blocks of at most `blockTiles` tiles of each raster that still has tiles without a vector for the model. The
- * model's ONNX file and HNSW index are prepared here, once, so that workers never race to create them.
+ * model's ONNX file is written here, once, so that workers never race to create it. As `tilevec embed` does, a load
+ * at least as big as what is indexed drops the HNSW index; the worker that finishes the last unit builds it again.
  */
 export async function planEmbed(
   store: Store,
@@ -59,15 +60,18 @@ export async function planEmbed(
   const done = await store.embeddedTileIds(record.id);
   const units: EmbedUnit[] = [];
   let tilesAlreadyDone = 0;
+  let tilesToEmbed = 0;
   for (const raster of rasters) {
     const ids = await store.tileIdsOfRaster(raster.id);
     for (let i = 0; i < ids.length; i += blockTiles) {
       const block = ids.slice(i, i + blockTiles);
       const todo = block.filter((id) => !done.has(id)).length;
       tilesAlreadyDone += block.length - todo;
+      tilesToEmbed += todo;
       if (todo > 0) units.push({ kind: 'embed', model: record.name, rasterId: raster.id, firstTileId: block[0], lastTileId: block[block.length - 1], tiles: block.length, batch });
     }
   }
-  await store.ensureEmbeddingIndex(record);
+  if (units.length === 0) await store.ensureEmbeddingIndex(record);
+  else if (loadOutgrowsIndex(tilesToEmbed, done.size)) await store.dropEmbeddingIndex(record);
   return { model: record.name, units, tilesAlreadyDone };
 }

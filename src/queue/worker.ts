@@ -61,6 +61,7 @@ export async function runWorker(store: Store, queue: JobQueue, opts: WorkerOptio
         summary.failed++;
         opts.onJob?.({ job, status: 'failed', seconds: (performance.now() - started) / 1000, output: { error: errorMessage(err) } });
       }
+      if (job.unit.kind === 'embed') await indexAfterLastUnit(store, queue, job.unit.model);
     }
   };
   try {
@@ -94,6 +95,23 @@ interface LoadedModel {
   model: ResolvedModel;
   session: EmbeddingSession;
   release(): Promise<void>;
+}
+
+/**
+ * Builds the model's HNSW index once none of its units is left, which planEmbed dropped for a big load. The check
+ * follows the unit's own completion, so of two units finishing together at least one sees the other done. A
+ * worker killed during the build leaves no index; the next `tilevec embed` (or plan) builds it, and until then
+ * searches are exact.
+ */
+async function indexAfterLastUnit(store: Store, queue: JobQueue, model: string): Promise<void> {
+  try {
+    if ((await queue.pendingEmbedUnits(model)) > 0) return;
+    const started = performance.now();
+    await store.ensureEmbeddingIndex(await store.model(model));
+    logger().info({ model, seconds: (performance.now() - started) / 1000 }, 'the model\'s last unit is done; its HNSW index is built');
+  } catch (err) {
+    logger().warn({ model, err: errorMessage(err) }, 'could not build the HNSW index after the last unit; the next embed builds it');
+  }
 }
 
 /** Embeds one block of tiles and upserts the vectors; rerunning a block rewrites the same rows. */

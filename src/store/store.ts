@@ -9,6 +9,9 @@ import { modelDirOf, storedModelPath } from './model-paths.ts';
 import { VECTOR_TYPES, type BBox, type LabelRecord, type LabelSetRecord, type ModelRecord, type NewLabelSet, type NewModel, type NewRaster, type NewTile, type RasterRecord, type StoreStatus, type TileRecord, type VectorType } from './records.ts';
 
 const INSERT_CHUNK = 2000;
+// The first key of the advisory lock that serialises HNSW builds (the second is the model's id).
+const INDEX_BUILD_LOCK = 739_182;
+
 /** pgvector's upper bound on hnsw.ef_search. */
 const MAX_EF_SEARCH = 1000;
 /**
@@ -350,12 +353,16 @@ export class Store {
     const m = Math.trunc(opts.m ?? 16);
     const ef = Math.trunc(opts.efConstruction ?? 64);
     const type = vectorType(model);
-    // DDL cannot take parameters; every interpolated value here is an integer checked above or by the schema.
-    await this.engine.exec(
-      `create index if not exists ${embeddingIndexName(model.id)} on embeddings
-       using hnsw ((embedding::${type}(${Math.trunc(model.dim)})) ${type}_l2_ops) with (m = ${m}, ef_construction = ${ef})
-       where model_id = ${Math.trunc(model.id)}`,
-    );
+    await this.engine.transaction(async (tx) => {
+      // Queue workers that finish a model's last units together both build; the second waits, then finds the index.
+      await tx.query('select pg_advisory_xact_lock($1::int, $2::int)', [INDEX_BUILD_LOCK, model.id]);
+      // DDL cannot take parameters; every interpolated value here is an integer checked above or by the schema.
+      await tx.query(
+        `create index if not exists ${embeddingIndexName(model.id)} on embeddings
+         using hnsw ((embedding::${type}(${Math.trunc(model.dim)})) ${type}_l2_ops) with (m = ${m}, ef_construction = ${ef})
+         where model_id = ${Math.trunc(model.id)}`,
+      );
+    });
     await this.engine.exec('analyze embeddings');
   }
 
