@@ -27,7 +27,7 @@ function quarterTurn(tile: Float32Array, size: number, bands: number): Float32Ar
 }
 
 describe('training on a stack of dates', { skip: dataMissing() }, () => {
-  test('co-registered dates train with temporal positives, no projector and InfoNCE at temperature 0.2, as measured best there; --tta goes into the card and the ONNX graph', async () => {
+  test('co-registered dates train with temporal positives, no projector and InfoNCE at temperature 0.2, as measured best there; --tta and --width go into the card and the ONNX graph', async () => {
     const dir = tempDir();
     try {
       const db = join(dir.path, 'db');
@@ -37,9 +37,10 @@ describe('training on a stack of dates', { skip: dataMissing() }, () => {
       const bad = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--tta', 'd8']);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /--tta must be one of none, d4, got 'd8'/);
-      const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--tta', 'd4', '--json'], { timeoutMs: 600_000 });
+      const r = await runCli(['train', '--db', db, '--out', out, ...SMALL, '--triplets', '8', '--tta', 'd4', '--width', '2', '--json'], { timeoutMs: 600_000 });
       assert.equal(r.code, 0, r.stderr);
       const card = readCard(out);
+      assert.deepEqual([card.backbone.widths, card.backbone.neckWidths], [[32, 32, 64, 96], [32, 32, 64, 160]], 'twice the tiny preset\'s [16, 16, 32, 48] and [16, 16, 32, 80]');
       assert.deepEqual(card.embedding, { unitLength: true, distance: 'cosine', tta: 'd4' });
       // The exported graph averages over orientations: a tile and its quarter turn embed alike.
       await initBackend('wasm');
@@ -193,6 +194,11 @@ describe('training on the Zion Landsat 8 raster', { skip: dataMissing() }, () =>
     const noSuchBand = await runCli(['train', '--db', db, '--out', join(dir.path, 'x'), ...SMALL, '--bands', '1,9']);
     assert.equal(noSuchBand.code, 1);
     assert.match(noSuchBand.stderr, /band 9 does not exist in every raster/);
+
+    const tooNarrow = await runCli(['train', '--db', db, '--out', join(dir.path, 'w'), ...SMALL, '--width', '0.5']);
+    assert.equal(tooNarrow.code, 1);
+    assert.match(tooNarrow.stderr, /^tilevec: invalid backbone config "tiny": - widths entries must be even integers >= 2 .*got \[0, 0, 16, 16\]/);
+    assert.equal(tooNarrow.stderr.trim().split('\n').length, 1);
 
     const backend = await runCli(['train', '--db', db, '--out', join(dir.path, 'y'), ...SMALL, '--backend', 'tensorflow']);
     assert.equal(backend.code, 1);

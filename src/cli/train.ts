@@ -56,6 +56,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--projector <p>', 'none (the loss sees the embedding) | mlp (the loss sees a two-layer projection of it that only training uses, as SimCLR); default mlp, none on a stack of dates', choice<Projector>('--projector', PROJECTORS))
     .option('--tta <t>', 'test-time augmentation at inference: none | d4 (a tile\'s vector is the mean over its eight orientations; eight inferences per tile)', choice<TestTimeAugmentation>('--tta', TEST_TIME_AUGMENTATIONS), 'none')
     .option('--depth <n>', 'RevSilo layers after the three that add streams (default: the preset)', intOption('--depth', 0))
+    .option('--width <m>', 'multiplies the preset\'s channel widths (rounded down to multiples of 16, as the reference scales its models)', numberOption('--width', 0))
     .option('--triplets <n>', 'triplets per epoch (each epoch draws fresh ones)', intOption('--triplets', 1), TRAIN_DEFAULTS.triplets)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), TRAIN_DEFAULTS.epochs)
     .option('--batch <n>', 'triplets per step', intOption('--batch', 1), TRAIN_DEFAULTS.batch)
@@ -88,7 +89,7 @@ export function registerTrainCommand(program: Command): void {
       const bar = progressBar();
       const summary = await withStore(config, (store) =>
         train(store, {
-          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, projector: o.projector, tta: o.tta, triplets: o.triplets, epochs: o.epochs,
+          backbone: o.backbone, tileSize: o.tileSize, bands: o.bands, dim: o.dim, depth: o.depth, width: o.width, stemBlock: Number(o.stemBlock), headPooling: o.headPooling, projector: o.projector, tta: o.tta, triplets: o.triplets, epochs: o.epochs,
           batch: o.batch, neighborhood: o.neighborhood, normalization: o.normalization, normalizationScope: o.normalizationScope, rasterIds: o.rasters,
           temporalProbability: o.temporalPositives, crossRasterProbability: o.crossRaster, pairedTemporalAugment: o.pairedAugment, radiometricJitter: o.jitter, adjacentNegatives: o.adjacentNegatives,
           loss: { objective: o.objective, margin: o.margin, l2: o.l2 ?? defaultL2(o.objective), temperature: o.temperature }, lr: o.lr, schedule: o.schedule, seed: o.seed, backend: o.backend, engine: o.engine, reversible: o.reversible, name,

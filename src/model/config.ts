@@ -122,6 +122,12 @@ export const backboneConfigs: Readonly<Record<BackbonePresetName, Readonly<Backb
   },
 };
 
+/** A preset's stream and neck widths times `multiplier`, rounded as the reference rounds (scaleWidths). */
+export function scaledWidths(preset: BackbonePresetName, multiplier: number): Pick<BackboneConfig, 'widths' | 'neckWidths'> {
+  const { widths, neckWidths } = backboneConfigs[preset];
+  return { widths: scaleWidths(widths, multiplier), neckWidths: scaleWidths(neckWidths, multiplier) };
+}
+
 /**
  * Resolves a preset name or a partial config (optionally naming its preset in `name`, default
  * `tiny`) plus overrides into a validated, independent config object.

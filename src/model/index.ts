@@ -8,6 +8,7 @@ export {
   STREAM_COUNT,
   TILE_MULTIPLE,
   backboneConfigs,
+  scaledWidths,
   resolveBackboneConfig,
   scaleWidths,
   siloCount,

@@ -6,7 +6,7 @@ import { logger } from '../log.ts';
 import type { Store, ModelRecord, RasterRecord } from '../store/index.ts';
 import { openTripletSampling, Rng, type NormalizationMethod, type NormalizationScope, type TripletSampling } from '../sampling/index.ts';
 import { initBackend, type BackendName } from './engine/index.ts';
-import { createBackbone, resolveBackboneConfig, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector, type RevBiFPN } from '../model/index.ts';
+import { createBackbone, resolveBackboneConfig, scaledWidths, type BackboneConfig, type BackbonePresetName, type HeadPooling, type Projector, type RevBiFPN } from '../model/index.ts';
 import { DEFAULT_TRIPLET_LOSS, TRIPLET_OBJECTIVES, defaultL2, unitEmbeddings, type TripletLossOptions } from './loss.ts';
 import type { TestTimeAugmentation } from '../onnx/index.ts';
 import { DEFAULT_ADAM } from './adam.ts';
@@ -29,6 +29,8 @@ export interface TrainOptions {
   dim: number;
   /** Layers after the three stream-adding ones (the preset's when absent). */
   depth?: number;
+  /** Multiplies the preset's stream and neck widths, as the reference scales S0 into S1-S6 (scaleWidths). */
+  width?: number;
   /** What the embedding pools (default: the preset's, the coarsest level). */
   headPooling?: HeadPooling;
   /** What the loss sees: the embedding (`none`) or a training-only projection of it (`mlp`); default defaultProjector's. */
@@ -227,6 +229,7 @@ export async function train(store: Store, options: TrainOptions, onProgress?: (p
       dim: options.dim,
       reversible: options.reversible,
       ...(options.depth !== undefined ? { extraLayers: options.depth } : {}),
+      ...(options.width !== undefined ? scaledWidths(options.backbone, options.width) : {}),
       stemBlock: options.stemBlock ?? TRAIN_DEFAULTS.stemBlock,
       ...(options.headPooling !== undefined ? { headPooling: options.headPooling } : {}),
       projector: options.projector ?? defaultProjector(sampling.params.temporalProbability),
