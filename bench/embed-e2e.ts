@@ -1,7 +1,7 @@
 /**
  * End-to-end `tilevec embed` against the model alone, in the same run: the demo NAIP stack (10 rasters, 6380 tiles
  * at 32 px) in an embedded database, a tiny RevBiFPN of bench:embed's shape (dim 128, one extra silo), and
- *   - model:  EmbeddingSession.embed on ready batches, as bench:embed's ORT row
+ *   - model:  EmbeddingSession.embed on ready batches with ORT's threads spinning, as bench:embed's ORT row (the model alone at its fastest)
  *   - embed:  embed() from an empty model (read, normalise, infer, upsert, build the HNSW index)
  * Rounds alternate; each figure is the median, with CPU-seconds per 1000 tiles and the load average.
  *
@@ -54,7 +54,7 @@ if (!existsSync(join(modelDir, MODEL_FILES.card))) {
 }
 const tiles = [...(await store.tileCounts()).values()].reduce((a, b) => a + b, 0);
 
-const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(modelDir)), { threads });
+const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(modelDir)), { threads, spinning: true });
 const input = tf.tidy(() => tf.randomNormal([batch, 32, 32, 4], 0, 1, 'float32', 7).dataSync() as Float32Array);
 await session.embed(input, batch);
 

@@ -71,8 +71,8 @@ const model = createBackbone(config, { seed: 1 });
 const card = { name: 'bench', bands: Array.from({ length: config.bands }, (_, i) => i + 1), tileSize: tile, dim: config.dim,
   normalization: { version: 1, method: 'zscore', bands: Array.from({ length: config.bands }, (_, i) => i + 1), offset: new Array(config.bands).fill(0),
     scale: new Array(config.bands).fill(1), clip: null, fill: 0, rasterIds: [] } } as unknown as ModelCard;
-const session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card) }), { threads });
-const d4Session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card), tta: 'd4' }), { threads });
+const session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card) }), { threads, spinning: true });
+const d4Session = await EmbeddingSession.create(exportBackboneOnnx(model, { metadata: onnxMetadata(card), tta: 'd4' }), { threads, spinning: true });
 const x = inputs();
 
 const engines = {

@@ -119,8 +119,9 @@ describe('embed on real tiles', { skip: dataMissing() }, () => {
         const raster = await store.raster(1);
         const tiles = (await store.tilesOfRaster(1)).slice(0, 300);
 
-        // The plain sequential path: read a batch, infer it, next.
-        const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(modelDir)));
+        // The plain sequential path: read a batch, infer it, next; with ORT's threads spinning, which embed's
+        // session does not do, so the comparison also covers that setting.
+        const session = await EmbeddingSession.create(readOnnx(ensureModelOnnx(modelDir)), { spinning: true });
         const source = await IngestRasterSource.open(raster);
         const { readCard } = await import('../src/train/index.ts');
         const dataset = new TripletDataset([source], readCard(modelDir).normalization, [statsOfRaster(raster)]);

@@ -4,10 +4,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
-const { onnx, threads } = workerData;
+const { onnx, threads, spinning } = workerData;
+const noSpinning = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
 let session;
 try {
-  session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', ...(spinning ? {} : { extra: noSpinning }) });
   parentPort.postMessage({ ready: true, input: session.inputNames[0], output: session.outputNames[0] });
 } catch (err) {
   parentPort.postMessage({ ready: false, error: String(err?.message ?? err) });

@@ -45,7 +45,11 @@ export class EmbeddingSession {
     worker.unref();
   }
 
-  static async create(onnx: Uint8Array, opts: { threads?: number; source?: string } = {}): Promise<EmbeddingSession> {
+  /**
+   * `spinning` lets ORT's idle threads busy-wait for the next call. Off by default: between calls this process reads
+   * tiles and the database writes vectors, and on a small machine spinning threads take the cores they need.
+   */
+  static async create(onnx: Uint8Array, opts: { threads?: number; source?: string; spinning?: boolean } = {}): Promise<EmbeddingSession> {
     const source = opts.source ?? 'the ONNX model';
     let info: EmbeddingModelInfo | undefined;
     try {
@@ -61,7 +65,7 @@ export class EmbeddingSession {
       // Decided after ORT has had its say: a file that is no model at all is reported as such.
     }
     // execArgv: [] spares the worker the parent's loaders (tsx): it is plain JS.
-    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), { execArgv: [], workerData: { onnx, threads: opts.threads ?? availableParallelism() } });
+    const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), { execArgv: [], workerData: { onnx, threads: opts.threads ?? availableParallelism(), spinning: opts.spinning ?? false } });
     const ready = await new Promise<{ ready: boolean; error?: string; input?: string; output?: string }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
