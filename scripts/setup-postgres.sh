@@ -7,10 +7,13 @@
 #   scripts/setup-postgres.sh            install only
 #   scripts/setup-postgres.sh --start    install, then start a cluster on $TILEVEC_PG_PORT (default 55432)
 #                                        and print its URL (also written to $TILEVEC_PG_DIR/url)
+#   scripts/setup-postgres.sh --replica  as --start, then also a streaming replica of it (a hot standby) on
+#                                        $TILEVEC_PG_REPLICA_PORT (default the port + 1); prints the replica's URL
 set -euo pipefail
 
 PG_MAJOR=15
 PORT="${TILEVEC_PG_PORT:-55432}"
+REPLICA_PORT="${TILEVEC_PG_REPLICA_PORT:-$((PORT + 1))}"
 DIR="${TILEVEC_PG_DIR:-/tmp/tilevec-pg}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -57,7 +60,7 @@ if [ ! -f "/usr/share/postgresql/$PG_MAJOR/extension/vector.control" ]; then
   log "pgvector installed"
 fi
 
-[ "${1:-}" = "--start" ] || exit 0
+case "${1:-}" in --start | --replica) ;; *) exit 0 ;; esac
 
 # A throwaway cluster owned by the postgres user, trusting local connections; nothing here is for production.
 run_as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/bash -c "$*"; else sudo -u postgres bash -c "$*"; fi; }
@@ -70,4 +73,15 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
 fi
 url="postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "$url" | $SUDO tee "$DIR/url" >/dev/null
-echo "$url"
+[ "${1:-}" = "--replica" ] || { echo "$url"; exit 0; }
+
+# A hot standby streaming from the cluster above: initdb's trust rules already admit local replication.
+if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$REPLICA_PORT"; then
+  if [ ! -f "$DIR/replica/PG_VERSION" ]; then
+    run_as_postgres "'$pg_bin/pg_basebackup' -h 127.0.0.1 -p $PORT -U postgres -D '$DIR/replica' -R -X stream"
+  fi
+  run_as_postgres "'$pg_bin/pg_ctl' -D '$DIR/replica' -l '$DIR/replica.log' -w -o \"-p $REPLICA_PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null"
+fi
+replica_url="postgres://postgres@127.0.0.1:$REPLICA_PORT/postgres"
+echo "$replica_url" | $SUDO tee "$DIR/replica-url" >/dev/null
+echo "$replica_url"

@@ -20,6 +20,13 @@ export class NotFoundError extends UserError {
   }
 }
 
+/** SQLSTATE 25006: a write reached a read-only server, such as a hot standby serving as a read replica. */
+export function isReadOnlyServerError(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === '25006';
+}
+
+export const READ_ONLY_SERVER = 'the database is a read-only standby (a read replica): writes go to its primary';
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

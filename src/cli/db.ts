@@ -5,7 +5,7 @@ import type { StoreStatus } from '../store/index.ts';
 export function formatStatus(s: StoreStatus): string {
   const c = s.counts;
   return [
-    `engine      ${s.engine} (${s.location})`,
+    `engine      ${s.engine} (${s.location})${s.standby ? ', a read-only standby' : ''}`,
     `postgres    ${s.postgresVersion}`,
     `pgvector    ${s.pgvectorVersion}`,
     `migration   ${s.migrationLevel}${s.pendingMigrations.length ? ` (pending: ${s.pendingMigrations.join(', ')}; run tilevec db migrate)` : ''}`,

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { NotFoundError, UserError, errorMessage } from '../errors.ts';
+import { NotFoundError, READ_ONLY_SERVER, UserError, errorMessage, isReadOnlyServerError } from '../errors.ts';
 
 /** How a failed command ends: the one line on stderr, a stable code for scripts (`--json`), and the exit code. */
 export interface Failure {
@@ -22,6 +22,7 @@ export function describeFailure(err: unknown, help: string): Failure {
   }
   if (err instanceof NotFoundError) return { message: err.message, code: 'not_found', exitCode: 1 };
   if (err instanceof UserError) return { message: err.message, code: 'invalid_input', exitCode: 1 };
+  if (isReadOnlyServerError(err)) return { message: `${READ_ONLY_SERVER}; run this command with --db pointing at the primary`, code: 'invalid_input', exitCode: 1 };
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.path === 'string' && e.code && PATH_ERRORS[e.code]) {
     return { message: `cannot ${e.syscall ?? 'use'} ${e.path}: ${PATH_ERRORS[e.code]}`, code: 'file_error', exitCode: 1 };

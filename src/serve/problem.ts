@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import { UserError } from '../errors.ts';
+import { READ_ONLY_SERVER, UserError, isReadOnlyServerError } from '../errors.ts';
 
 /** An error that already knows its HTTP answer; handlers throw it and the error handler renders it. */
 export class HttpProblem extends Error {
@@ -73,6 +73,7 @@ export function problemFromError(err: unknown): Problem {
     return { status, detail };
   }
   if (isDataException(err)) return { status: 400, detail: `the database rejected a value in the request: ${(err as Error).message}` };
+  if (isReadOnlyServerError(err)) return { status: 503, detail: `${READ_ONLY_SERVER}; send this request to a service on the primary` };
   // query_canceled: the server's statement_timeout, set to the service's query deadline.
   if ((err as { code?: unknown })?.code === '57014') return { status: 503, detail: 'the query took longer than the service allows and was cancelled', headers: { 'Retry-After': '1' } };
   return { status: 500, detail: 'internal error; the server log has the details' };

@@ -49,6 +49,8 @@ export interface MigrateResult {
  * processes migrating at once take turns and the second finds nothing left to do.
  */
 export async function migrate(engine: Engine, migrations = loadMigrations()): Promise<MigrateResult> {
+  const [{ standby }] = await engine.query<{ standby: boolean }>('select pg_is_in_recovery() as standby');
+  if (standby) return checkStandbyLevel(engine, migrations);
   return engine.session(async (sql) => {
     await sql.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
@@ -78,6 +80,21 @@ export async function migrate(engine: Engine, migrations = loadMigrations()): Pr
       await sql.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   });
+}
+
+/**
+ * A hot standby (a streaming replica) takes no writes: it is usable, read-only, once its primary carries every
+ * migration this build knows; then it has them too, give or take the replication lag.
+ */
+async function checkStandbyLevel(engine: Engine, migrations: Migration[]): Promise<MigrateResult> {
+  const { level, pending } = await migrationLevel(engine, migrations);
+  if (pending.length > 0) {
+    throw new UserError(
+      `the PostgreSQL server at ${engine.location} is a read-only standby without migrations ${pending.join(', ')}; ` +
+        'run tilevec db migrate against its primary, then wait for the standby to replay it',
+    );
+  }
+  return { applied: [], level };
 }
 
 /** The highest applied version, and the versions known to this build but not yet applied. */

@@ -88,6 +88,8 @@ export interface StoreStatus {
   pgvectorVersion: string;
   migrationLevel: number;
   pendingMigrations: string[];
+  /** A hot standby: a read replica that takes no writes. */
+  standby: boolean;
   counts: { rasters: number; tiles: number; models: number; embeddings: number; labelSets: number; labels: number; jobs: number };
 }
 

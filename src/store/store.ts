@@ -115,7 +115,7 @@ export class Store {
 
   async status(): Promise<StoreStatus> {
     const { level, pending } = await migrationLevel(this.engine);
-    const [{ version }] = await this.engine.query<{ version: string }>(`select current_setting('server_version') as version`);
+    const [{ version, standby }] = await this.engine.query<{ version: string; standby: boolean }>(`select current_setting('server_version') as version, pg_is_in_recovery() as standby`);
     const [ext] = await this.engine.query<{ installed: string | null; available: string | null }>(
       `select (select extversion from pg_extension where extname = 'vector') as installed,
               (select default_version from pg_available_extensions where name = 'vector') as available`,
@@ -138,6 +138,7 @@ export class Store {
       pgvectorVersion: ext.installed ?? `${ext.available} (available; run tilevec db migrate to install it)`,
       migrationLevel: level,
       pendingMigrations: pending,
+      standby,
       counts,
     };
   }
